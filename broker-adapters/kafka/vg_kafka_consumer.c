@@ -1,0 +1,372 @@
+#include "vg_kafka_consumer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vg_kafka_consumer_s {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *q;
+    vg_log_t *log;
+    vg_kafka_rebalance_cb_t *cb;
+    void *opaque;
+    char topic[256];
+    bool closed;
+    rd_kafka_message_t *rkmsgs[4096];
+};
+
+vg_err_t vg_kafka_props_add(vg_kafka_props_t *p, const char *key, const char *val) {
+    if (p->n == VG_KAFKA_PROPS_MAX)
+        return VG_ERR_OVERFLOW;
+    p->keys[p->n] = key;
+    p->vals[p->n] = val;
+    p->n++;
+    return VG_OK;
+}
+
+/* Hand a partition list to the user callback in Vigil's own types. */
+static void vg_kafka_consumer_notify(vg_kafka_consumer_t *c, bool assigned, bool lost,
+                                     const rd_kafka_topic_partition_list_t *parts) {
+    vg_kafka_offset_t offs[256];
+    size_t n = 0;
+
+    if (!c->cb)
+        return;
+    for (int i = 0; i < parts->cnt && n < 256; i++, n++) {
+        offs[n].topic = parts->elems[i].topic;
+        offs[n].partition = parts->elems[i].partition;
+        offs[n].offset = parts->elems[i].offset;
+    }
+    c->cb(c->opaque, assigned, lost, offs, n);
+}
+
+/* Cooperative-sticky: incremental assign/unassign, so a rebalance moves only
+ * the partitions that change owner and the others keep flowing. The eager
+ * protocol is still handled in case a user overrides the assignor. */
+static void vg_kafka_consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                                        rd_kafka_topic_partition_list_t *parts, void *opaque) {
+    vg_kafka_consumer_t *c = opaque;
+    bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t rerr = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        VG_INFO(c->log, "kafka", "assigned %d partition(s) (%s)", parts->cnt,
+                cooperative ? "incremental" : "eager");
+        if (cooperative)
+            error = rd_kafka_incremental_assign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, parts);
+        vg_kafka_consumer_notify(c, true, false, parts);
+    } else {
+        bool lost = rd_kafka_assignment_lost(rk);
+        VG_INFO(c->log, "kafka", "%s %d partition(s)", lost ? "lost" : "revoked", parts->cnt);
+        /* The pipeline commits every batch before it polls again, so a
+         * revocation finds nothing uncommitted; the callback lets it drop
+         * cached state of the partitions that leave. */
+        vg_kafka_consumer_notify(c, false, lost, parts);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(rk, parts);
+        else
+            rerr = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        VG_ERROR(c->log, "kafka", "rebalance (incremental) failed: %s",
+                 rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (rerr) {
+        VG_ERROR(c->log, "kafka", "rebalance failed: %s", rd_kafka_err2str(rerr));
+    }
+}
+
+static void vg_kafka_consumer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                                     const char *buf) {
+    vg_kafka_consumer_t *c = rd_kafka_opaque(rk);
+
+    if (c)
+        VG_LOG(c->log, level <= 3 ? VG_LOG_ERROR : level <= 5 ? VG_LOG_WARN : VG_LOG_DEBUG,
+               "librdkafka", "%s: %s", fac, buf);
+}
+
+vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const char *group_id,
+                                           const char *topic, vg_log_t *log,
+                                           vg_kafka_rebalance_cb_t *cb, void *opaque,
+                                           char *errstr, size_t errstr_size) {
+    static const char *const defaults[][2] = {
+        {"partition.assignment.strategy", "cooperative-sticky"},
+        /* Offsets are committed by the pipeline after the triggers of a
+         * batch are delivered (or inside the transaction). */
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        /* Never see triggers of aborted transactions, and never events
+         * of an aborted upstream transaction either. */
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "false"},
+        {"session.timeout.ms", "10000"},
+        {"heartbeat.interval.ms", "1000"},
+        {"fetch.wait.max.ms", "50"},
+    };
+    vg_kafka_consumer_t *c;
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *sub;
+    rd_kafka_resp_err_t err;
+
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    c->log = log;
+    c->cb = cb;
+    c->opaque = opaque;
+    snprintf(c->topic, sizeof(c->topic), "%s", topic);
+    conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, 0);
+    if (rd_kafka_conf_set(conf, "group.id", group_id, errstr, errstr_size) != RD_KAFKA_CONF_OK)
+        goto fail_conf;
+    for (size_t i = 0; props && i < props->n; i++) {
+        char why[256];
+        if (rd_kafka_conf_set(conf, props->keys[i], props->vals[i], why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            vg_errstr_set(errstr, errstr_size, "kafka.%s: %s", props->keys[i], why);
+            goto fail_conf;
+        }
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, vg_kafka_consumer_rebalance);
+    rd_kafka_conf_set_log_cb(conf, vg_kafka_consumer_log_cb);
+    rd_kafka_conf_set_opaque(conf, c);
+    c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!c->rk)
+        goto fail_conf;
+    rd_kafka_poll_set_consumer(c->rk);
+    c->q = rd_kafka_queue_get_consumer(c->rk);
+
+    sub = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(sub, topic, RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(c->rk, sub);
+    rd_kafka_topic_partition_list_destroy(sub);
+    if (err) {
+        vg_errstr_set(errstr, errstr_size, "subscribe to %s: %s", topic, rd_kafka_err2str(err));
+        vg_kafka_consumer_destroy(c);
+        return NULL;
+    }
+    return c;
+
+fail_conf:
+    rd_kafka_conf_destroy(conf);
+    free(c);
+    return NULL;
+}
+
+size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
+                                    int timeout_ms) {
+    ssize_t got;
+    size_t n = 0;
+
+    if (max > sizeof(c->rkmsgs) / sizeof(c->rkmsgs[0]))
+        max = sizeof(c->rkmsgs) / sizeof(c->rkmsgs[0]);
+    got = rd_kafka_consume_batch_queue(c->q, timeout_ms, c->rkmsgs, max);
+    if (got < 0)
+        return 0;
+    for (ssize_t i = 0; i < got; i++) {
+        rd_kafka_message_t *m = c->rkmsgs[i];
+        if (m->err) {
+            /* Errors arrive as messages: report and skip. A fatal error
+             * shows again on every poll and in readiness. */
+            VG_WARN(c->log, "kafka", "consume: %s", rd_kafka_message_errstr(m));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        msgs[n].key = m->key;
+        msgs[n].key_len = m->key_len;
+        msgs[n].payload = m->payload;
+        msgs[n].len = m->len;
+        msgs[n].topic = rd_kafka_topic_name(m->rkt);
+        msgs[n].partition = m->partition;
+        msgs[n].offset = m->offset;
+        msgs[n].timestamp_ms = rd_kafka_message_timestamp(m, NULL);
+        msgs[n]._rkmsg = m;
+        n++;
+    }
+    return n;
+}
+
+void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t n) {
+    (void)c;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_destroy(msgs[i]._rkmsg);
+        msgs[i]._rkmsg = NULL;
+    }
+}
+
+static rd_kafka_topic_partition_list_t *vg_kafka_list(const vg_kafka_offset_t *offs, size_t n) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+
+    for (size_t i = 0; i < n; i++)
+        rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition)->offset =
+            offs[i].offset;
+    return l;
+}
+
+vg_err_t vg_kafka_consumer_commit(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
+                                  size_t n, char *errstr, size_t errstr_size) {
+    rd_kafka_topic_partition_list_t *l;
+    rd_kafka_resp_err_t err;
+
+    if (n == 0)
+        return VG_OK;
+    l = vg_kafka_list(offs, n);
+    err = rd_kafka_commit(c->rk, l, 0 /* sync */);
+    if (!err) {
+        for (int i = 0; i < l->cnt; i++)
+            if (l->elems[i].err) {
+                err = l->elems[i].err;
+                break;
+            }
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err) {
+        vg_errstr_set(errstr, errstr_size, "commit: %s", rd_kafka_err2str(err));
+        return VG_ERR_KAFKA;
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32_t partition,
+                                int64_t offset) {
+    vg_kafka_offset_t o = {topic, partition, offset};
+    rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
+    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 5000);
+    vg_err_t ret = VG_OK;
+
+    if (error) {
+        VG_WARN(c->log, "kafka", "seek %s [%d] to %lld: %s", topic, partition, (long long)offset,
+                rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        ret = VG_ERR_KAFKA;
+    } else if (l->elems[0].err) {
+        ret = VG_ERR_KAFKA;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return ret;
+}
+
+vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const char *topic,
+                                               int32_t partition) {
+    vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, 10000);
+    int64_t off = l->elems[0].offset;
+
+    rd_kafka_topic_partition_list_destroy(l);
+    if (err)
+        return VG_ERR_KAFKA;
+    /* Nothing committed yet: start of the partition, as auto.offset.reset. */
+    if (off < 0)
+        off = RD_KAFKA_OFFSET_BEGINNING;
+    return vg_kafka_consumer_seek(c, topic, partition, off);
+}
+
+vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c) {
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_error_t *error;
+    rd_kafka_resp_err_t err;
+
+    if ((err = rd_kafka_assignment(c->rk, &l)))
+        return VG_ERR_KAFKA;
+    if (l->cnt == 0) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return VG_OK;
+    }
+    err = rd_kafka_committed(c->rk, l, 10000);
+    if (err) {
+        VG_WARN(c->log, "kafka", "committed offsets: %s", rd_kafka_err2str(err));
+        rd_kafka_topic_partition_list_destroy(l);
+        return VG_ERR_KAFKA;
+    }
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].offset < 0)
+            l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    error = rd_kafka_seek_partitions(c->rk, l, 10000);
+    rd_kafka_topic_partition_list_destroy(l);
+    if (error) {
+        VG_WARN(c->log, "kafka", "rewind: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        return VG_ERR_KAFKA;
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_consumer_pause(vg_kafka_consumer_t *c, bool pause) {
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t err;
+
+    if ((err = rd_kafka_assignment(c->rk, &l)))
+        return VG_ERR_KAFKA;
+    err = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? VG_ERR_KAFKA : VG_OK;
+}
+
+size_t vg_kafka_consumer_assigned(vg_kafka_consumer_t *c) {
+    rd_kafka_topic_partition_list_t *l = NULL;
+    size_t n = 0;
+
+    if (rd_kafka_assignment(c->rk, &l) == RD_KAFKA_RESP_ERR_NO_ERROR && l) {
+        n = (size_t)l->cnt;
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    return n;
+}
+
+size_t vg_kafka_consumer_lag(vg_kafka_consumer_t *c, vg_kafka_offset_t *out, size_t max) {
+    rd_kafka_topic_partition_list_t *l = NULL;
+    size_t n = 0;
+
+    if (rd_kafka_assignment(c->rk, &l) || !l)
+        return 0;
+    rd_kafka_position(c->rk, l);
+    for (int i = 0; i < l->cnt && n < max; i++) {
+        int64_t lo = 0, hi = 0;
+        if (rd_kafka_get_watermark_offsets(c->rk, l->elems[i].topic, l->elems[i].partition, &lo,
+                                           &hi))
+            continue;
+        out[n].topic = c->topic;
+        out[n].partition = l->elems[i].partition;
+        out[n].offset = l->elems[i].offset >= 0 ? hi - l->elems[i].offset : hi - lo;
+        if (out[n].offset < 0)
+            out[n].offset = 0;
+        n++;
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return n;
+}
+
+void *vg_kafka_consumer_group_metadata(vg_kafka_consumer_t *c) {
+    return rd_kafka_consumer_group_metadata(c->rk);
+}
+
+vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c) {
+    rd_kafka_resp_err_t err;
+
+    if (c->closed)
+        return VG_OK;
+    c->closed = true;
+    err = rd_kafka_consumer_close(c->rk);
+    return err ? VG_ERR_KAFKA : VG_OK;
+}
+
+void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c) {
+    if (!c)
+        return;
+    if (c->rk) {
+        vg_kafka_consumer_close(c);
+        if (c->q)
+            rd_kafka_queue_destroy(c->q);
+        rd_kafka_destroy(c->rk);
+    }
+    free(c);
+}

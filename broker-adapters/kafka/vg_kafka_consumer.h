@@ -1,0 +1,76 @@
+/*
+ * vg_kafka_consumer.h - the events consumer: a member of a consumer group
+ * with cooperative-sticky assignment, manual offset commits, and batches.
+ *
+ * Locality: one thread owns a consumer; every call is made from it.
+ */
+#ifndef VG_KAFKA_CONSUMER_H
+#define VG_KAFKA_CONSUMER_H
+
+#include <stdbool.h>
+
+#include "vg_kafka.h"
+
+typedef struct vg_kafka_consumer_s vg_kafka_consumer_t;
+
+/* Called on assignment changes, from inside vg_kafka_consumer_poll_batch().
+ * assigned is true for new partitions, false for revoked or lost ones
+ * (lost is true when the partitions were taken without a chance to
+ * commit). Partitions are borrowed, valid until the callback returns. */
+typedef void(vg_kafka_rebalance_cb_t)(void *opaque, bool assigned, bool lost,
+                                       const vg_kafka_offset_t *parts, size_t n);
+
+/* Join group_id and subscribe to topic. props are applied after Vigil's
+ * defaults (so they can override them). Returns NULL with errstr set on
+ * failure. Caller frees with vg_kafka_consumer_destroy(). */
+vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const char *group_id,
+                                           const char *topic, vg_log_t *log,
+                                           vg_kafka_rebalance_cb_t *cb, void *opaque,
+                                           char *errstr, size_t errstr_size);
+
+/* Wait up to timeout_ms for records; fill msgs[0..max) and return how many.
+ * Rebalance callbacks run inside this call. */
+size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
+                                    int timeout_ms);
+
+/* Give back the records of a batch. */
+void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t n);
+
+/* Commit positions synchronously. */
+vg_err_t vg_kafka_consumer_commit(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
+                                  size_t n, char *errstr, size_t errstr_size);
+
+/* Rewind (or forward) one assigned partition to offset. */
+vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32_t partition,
+                                int64_t offset);
+
+/* Rewind partition to its last committed offset (after an aborted batch). */
+vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const char *topic,
+                                               int32_t partition);
+
+/* Rewind every assigned partition to its committed offset: after records
+ * were polled but not processed (an aborted batch, a backoff while paused). */
+vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c);
+
+/* Pause or resume fetching of every assigned partition (backpressure). */
+vg_err_t vg_kafka_consumer_pause(vg_kafka_consumer_t *c, bool pause);
+
+/* Number of partitions currently assigned. */
+size_t vg_kafka_consumer_assigned(vg_kafka_consumer_t *c);
+
+/* Consumer lag of each assigned partition from the last fetched watermarks:
+ * fills up to max entries (offset = lag) and returns the count. */
+size_t vg_kafka_consumer_lag(vg_kafka_consumer_t *c, vg_kafka_offset_t *out, size_t max);
+
+/* A new group metadata handle for a transactional commit (KIP-447),
+ * adapter-private; pass it to vg_kafka_producer_commit(), which takes
+ * ownership. */
+void *vg_kafka_consumer_group_metadata(vg_kafka_consumer_t *c);
+
+/* Leave the group cleanly (revocation callbacks run). */
+vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c);
+
+/* Close if needed and free. NULL is a no-op. */
+void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c);
+
+#endif

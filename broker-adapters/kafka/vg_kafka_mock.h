@@ -1,0 +1,25 @@
+/*
+ * vg_kafka_mock.h - librdkafka's in-process mock cluster, for the
+ * zero-setup demo and for fault injection. Never the only test of a Kafka
+ * behaviour (it does not hide aborted transactions in librdkafka 2.0.2).
+ */
+#ifndef VG_KAFKA_MOCK_H
+#define VG_KAFKA_MOCK_H
+
+#include "vg_kafka.h"
+
+typedef struct vg_kafka_mock_s vg_kafka_mock_t;
+
+/* Start a mock cluster of brokers in this process. Caller frees with
+ * vg_kafka_mock_destroy(). */
+vg_kafka_mock_t *vg_kafka_mock_new(int brokers, char *errstr, size_t errstr_size);
+
+/* Its bootstrap.servers string; borrowed, valid until destroy. */
+const char *vg_kafka_mock_bootstrap(const vg_kafka_mock_t *m);
+
+vg_err_t vg_kafka_mock_create_topic(vg_kafka_mock_t *m, const char *topic, int partitions,
+                                    int replication_factor);
+
+void vg_kafka_mock_destroy(vg_kafka_mock_t *m);
+
+#endif

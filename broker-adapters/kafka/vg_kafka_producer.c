@@ -1,0 +1,248 @@
+#include "vg_kafka_producer.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct vg_kafka_producer_s {
+    rd_kafka_t *rk;
+    vg_log_t *log;
+    bool transactional;
+    bool in_txn;
+    /* Delivery outcome since the last flush; written by the delivery
+     * report callback, which runs in the owning thread (inside poll or
+     * flush), so no lock is needed. */
+    size_t failed;
+    char first_error[256];
+};
+
+static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    vg_kafka_producer_t *p = opaque;
+
+    (void)rk;
+    if (!m->err)
+        return;
+    if (p->failed++ == 0)
+        snprintf(p->first_error, sizeof(p->first_error), "%s [%d]: %s",
+                 rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
+}
+
+static void vg_kafka_producer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
+                                     const char *buf) {
+    vg_kafka_producer_t *p = rd_kafka_opaque(rk);
+
+    if (p)
+        VG_LOG(p->log, level <= 3 ? VG_LOG_ERROR : level <= 5 ? VG_LOG_WARN : VG_LOG_DEBUG,
+               "librdkafka", "%s: %s", fac, buf);
+}
+
+/* Map a transactional API error; fatal and fencing errors end the producer. */
+static vg_err_t vg_kafka_producer_txn_err(vg_kafka_producer_t *p, rd_kafka_error_t *error,
+                                          const char *what, char *errstr, size_t errstr_size) {
+    vg_err_t ret = VG_ERR_KAFKA;
+
+    vg_errstr_set(errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(error),
+                  rd_kafka_error_is_fatal(error) ? " (fatal)" : "");
+    if (rd_kafka_error_is_fatal(error) ||
+        rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED ||
+        rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+        ret = VG_ERR_FENCED;
+    VG_WARN(p->log, "kafka", "%s: %s", what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return ret;
+}
+
+vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
+                                           const char *transactional_id, vg_log_t *log,
+                                           char *errstr, size_t errstr_size) {
+    static const char *const defaults[][2] = {
+        /* Idempotence: broker-side retries never duplicate a record. */
+        {"enable.idempotence", "true"},
+        {"acks", "all"},
+        {"linger.ms", "5"},
+        {"compression.type", "lz4"},
+        {"message.timeout.ms", "60000"},
+    };
+    vg_kafka_producer_t *p = calloc(1, sizeof(*p));
+    rd_kafka_conf_t *conf;
+
+    if (!p) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->log = log;
+    conf = rd_kafka_conf_new();
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, 0);
+    for (size_t i = 0; props && i < props->n; i++) {
+        char why[256];
+        /* Consumer-only properties are skipped so one kafka.* set serves both. */
+        if (strcmp(props->keys[i], "group.id") == 0 ||
+            strcmp(props->keys[i], "auto.offset.reset") == 0 ||
+            strcmp(props->keys[i], "isolation.level") == 0 ||
+            strcmp(props->keys[i], "partition.assignment.strategy") == 0 ||
+            strcmp(props->keys[i], "session.timeout.ms") == 0)
+            continue;
+        if (rd_kafka_conf_set(conf, props->keys[i], props->vals[i], why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            vg_errstr_set(errstr, errstr_size, "kafka.%s: %s", props->keys[i], why);
+            rd_kafka_conf_destroy(conf);
+            free(p);
+            return NULL;
+        }
+    }
+    if (transactional_id) {
+        if (rd_kafka_conf_set(conf, "transactional.id", transactional_id, errstr, errstr_size) !=
+            RD_KAFKA_CONF_OK) {
+            rd_kafka_conf_destroy(conf);
+            free(p);
+            return NULL;
+        }
+        p->transactional = true;
+    }
+    rd_kafka_conf_set_dr_msg_cb(conf, vg_kafka_producer_dr);
+    rd_kafka_conf_set_log_cb(conf, vg_kafka_producer_log_cb);
+    rd_kafka_conf_set_opaque(conf, p);
+    p->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, errstr_size);
+    if (!p->rk) {
+        rd_kafka_conf_destroy(conf);
+        free(p);
+        return NULL;
+    }
+    if (transactional_id) {
+        /* Fences any older producer with the same id (a zombie worker). */
+        rd_kafka_error_t *error = rd_kafka_init_transactions(p->rk, 60000);
+        if (error) {
+            vg_kafka_producer_txn_err(p, error, "init_transactions", errstr, errstr_size);
+            vg_kafka_producer_destroy(p);
+            return NULL;
+        }
+    }
+    return p;
+}
+
+vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const void *key,
+                                size_t key_len, const void *value, size_t len,
+                                const vg_kafka_header_t *headers, size_t n_headers) {
+    rd_kafka_headers_t *hdrs = NULL;
+    rd_kafka_resp_err_t err;
+
+    if (n_headers) {
+        hdrs = rd_kafka_headers_new(n_headers);
+        for (size_t i = 0; i < n_headers; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                (ssize_t)headers[i].len);
+    }
+    for (;;) {
+        err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY((void *)key, key_len),
+                                RD_KAFKA_V_VALUE((void *)value, len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+            break;
+        /* Backpressure: serve delivery reports until there is room. */
+        rd_kafka_poll(p->rk, 100);
+    }
+    if (err) {
+        /* On failure the headers were not taken over. */
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        VG_WARN(p->log, "kafka", "produce to %s: %s", topic, rd_kafka_err2str(err));
+        return VG_ERR_KAFKA;
+    }
+    rd_kafka_poll(p->rk, 0);
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t *failed,
+                                 char *errstr, size_t errstr_size) {
+    rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
+    vg_err_t ret = VG_OK;
+
+    if (err) {
+        vg_errstr_set(errstr, errstr_size, "flush: %s (%d still queued)", rd_kafka_err2str(err),
+                      rd_kafka_outq_len(p->rk));
+        ret = VG_ERR_TIMEOUT;
+    } else if (p->failed) {
+        vg_errstr_set(errstr, errstr_size, "%zu record(s) not delivered, first: %s", p->failed,
+                      p->first_error);
+        ret = VG_ERR_KAFKA;
+    }
+    if (failed)
+        *failed = p->failed;
+    p->failed = 0;
+    p->first_error[0] = '\0';
+    return ret;
+}
+
+vg_err_t vg_kafka_producer_begin(vg_kafka_producer_t *p, char *errstr, size_t errstr_size) {
+    rd_kafka_error_t *error = rd_kafka_begin_transaction(p->rk);
+
+    if (error)
+        return vg_kafka_producer_txn_err(p, error, "begin_transaction", errstr, errstr_size);
+    p->in_txn = true;
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs, size_t n,
+                                  void *group_metadata, int timeout_ms, char *errstr,
+                                  size_t errstr_size) {
+    rd_kafka_consumer_group_metadata_t *cgmd = group_metadata;
+    rd_kafka_error_t *error = NULL;
+
+    if (n) {
+        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+        for (size_t i = 0; i < n; i++)
+            rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition)->offset =
+                offs[i].offset;
+        error = rd_kafka_send_offsets_to_transaction(p->rk, l, cgmd, timeout_ms);
+        rd_kafka_topic_partition_list_destroy(l);
+    }
+    if (cgmd)
+        rd_kafka_consumer_group_metadata_destroy(cgmd);
+    if (error)
+        return vg_kafka_producer_txn_err(p, error, "send_offsets_to_transaction", errstr,
+                                         errstr_size);
+    error = rd_kafka_commit_transaction(p->rk, timeout_ms);
+    if (error) {
+        /* A retriable commit may be retried; anything else is aborted by
+         * the caller, which then rewinds to the committed offsets. */
+        if (rd_kafka_error_is_retriable(error)) {
+            rd_kafka_error_destroy(error);
+            error = rd_kafka_commit_transaction(p->rk, timeout_ms);
+            if (!error) {
+                p->in_txn = false;
+                return VG_OK;
+            }
+        }
+        return vg_kafka_producer_txn_err(p, error, "commit_transaction", errstr, errstr_size);
+    }
+    p->in_txn = false;
+    p->failed = 0;
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *errstr,
+                                 size_t errstr_size) {
+    rd_kafka_error_t *error = rd_kafka_abort_transaction(p->rk, timeout_ms);
+
+    p->failed = 0;
+    if (error)
+        return vg_kafka_producer_txn_err(p, error, "abort_transaction", errstr, errstr_size);
+    p->in_txn = false;
+    return VG_OK;
+}
+
+bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
+
+void vg_kafka_producer_destroy(vg_kafka_producer_t *p) {
+    if (!p)
+        return;
+    if (p->rk) {
+        rd_kafka_flush(p->rk, 10000);
+        rd_kafka_destroy(p->rk);
+    }
+    free(p);
+}

@@ -1,0 +1,51 @@
+/*
+ * vg_kafka_producer.h - produces triggers and dead letters; optionally
+ * transactional (exactly-once mode).
+ *
+ * Locality: one thread owns a producer.
+ */
+#ifndef VG_KAFKA_PRODUCER_H
+#define VG_KAFKA_PRODUCER_H
+
+#include <stdbool.h>
+
+#include "vg_kafka.h"
+
+typedef struct vg_kafka_producer_s vg_kafka_producer_t;
+
+/* Make an idempotent producer. transactional_id NULL means no
+ * transactions; otherwise transactions are initialised (fencing any older
+ * producer with the same id). Caller frees with vg_kafka_producer_destroy(). */
+vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
+                                           const char *transactional_id, vg_log_t *log,
+                                           char *errstr, size_t errstr_size);
+
+/* Enqueue one record (key and value are copied). Blocks while the local
+ * queue is full, serving delivery reports. */
+vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const void *key,
+                                size_t key_len, const void *value, size_t len,
+                                const vg_kafka_header_t *headers, size_t n_headers);
+
+/* Wait until every enqueued record is delivered or failed. Returns VG_OK
+ * only if all records since the previous flush were delivered; otherwise
+ * *failed (if not NULL) has how many failed and errstr the first reason. */
+vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t *failed,
+                                 char *errstr, size_t errstr_size);
+
+/* Transactions (only on a transactional producer). commit sends the
+ * consumer positions with the group metadata inside the transaction;
+ * it takes ownership of group_metadata (from
+ * vg_kafka_consumer_group_metadata()) whatever it returns.
+ * On VG_ERR_FENCED the producer is unusable: a newer instance owns the id.
+ * On other errors call vg_kafka_producer_abort() and rewind. */
+vg_err_t vg_kafka_producer_begin(vg_kafka_producer_t *p, char *errstr, size_t errstr_size);
+vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs, size_t n,
+                                  void *group_metadata, int timeout_ms, char *errstr,
+                                  size_t errstr_size);
+vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *errstr,
+                                 size_t errstr_size);
+bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p);
+
+void vg_kafka_producer_destroy(vg_kafka_producer_t *p);
+
+#endif

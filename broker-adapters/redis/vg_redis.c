@@ -1,0 +1,274 @@
+#include "vg_redis.h"
+
+#include <hiredis/hiredis.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+/* Compare-and-set of one customer's state. Versions are compared as
+ * strings: both sides are canonical decimals. */
+static const char vg_redis_cas_script[] =
+    "local v = redis.call('HGET', KEYS[1], 'v')\n"
+    "if (v or '0') ~= ARGV[1] then return 0 end\n"
+    "redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])\n"
+    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "return 1\n";
+
+#define VG_REDIS_PIPE_MAX 4096
+
+struct vg_redis_s {
+    redisContext *c;
+    vg_log_t *log;
+    char host[256];
+    int port;
+    char *user;
+    char *password;
+    int db;
+    int timeout_ms;
+    char sha[41];
+    uint64_t round_trips;
+    size_t n_replies;
+    redisReply *replies[VG_REDIS_PIPE_MAX];
+};
+
+static void vg_redis_free_replies(vg_redis_t *r) {
+    for (size_t i = 0; i < r->n_replies; i++)
+        freeReplyObject(r->replies[i]);
+    r->n_replies = 0;
+}
+
+static void vg_redis_drop(vg_redis_t *r) {
+    vg_redis_free_replies(r);
+    if (r->c) {
+        redisFree(r->c);
+        r->c = NULL;
+    }
+}
+
+static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    redisReply *rep;
+
+    if (r->c)
+        return VG_OK;
+    r->c = redisConnectWithTimeout(r->host, r->port, tv);
+    if (!r->c || r->c->err) {
+        vg_errstr_set(errstr, errstr_size, "connect to redis %s:%d: %s", r->host, r->port,
+                      r->c ? r->c->errstr : "out of memory");
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
+    redisSetTimeout(r->c, tv);
+    if (r->password) {
+        rep = r->user ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
+                      : redisCommand(r->c, "AUTH %s", r->password);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            /* Say that auth failed, never with what. */
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: AUTH refused", r->host, r->port);
+            if (rep)
+                freeReplyObject(rep);
+            vg_redis_drop(r);
+            return VG_ERR_REDIS;
+        }
+        freeReplyObject(rep);
+    }
+    if (r->db) {
+        rep = redisCommand(r->c, "SELECT %d", r->db);
+        if (!rep || rep->type == REDIS_REPLY_ERROR) {
+            vg_errstr_set(errstr, errstr_size, "redis SELECT %d failed", r->db);
+            if (rep)
+                freeReplyObject(rep);
+            vg_redis_drop(r);
+            return VG_ERR_REDIS;
+        }
+        freeReplyObject(rep);
+    }
+    rep = redisCommand(r->c, "SCRIPT LOAD %s", vg_redis_cas_script);
+    if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
+        vg_errstr_set(errstr, errstr_size, "redis SCRIPT LOAD failed: %s",
+                      rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "I/O error");
+        if (rep)
+            freeReplyObject(rep);
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
+    memcpy(r->sha, rep->str, 40);
+    r->sha[40] = '\0';
+    freeReplyObject(rep);
+    VG_INFO(r->log, "redis", "connected to %s:%d", r->host, r->port);
+    return VG_OK;
+}
+
+vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                         size_t errstr_size) {
+    vg_redis_t *r = calloc(1, sizeof(*r));
+
+    if (!r) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    r->log = log;
+    snprintf(r->host, sizeof(r->host), "%s", conf->host ? conf->host : "127.0.0.1");
+    r->port = conf->port ? conf->port : 6379;
+    r->user = conf->user ? strdup(conf->user) : NULL;
+    r->password = conf->password ? strdup(conf->password) : NULL;
+    r->db = conf->db;
+    r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
+    if (vg_redis_connect(r, errstr, errstr_size)) {
+        vg_redis_destroy(r);
+        return NULL;
+    }
+    return r;
+}
+
+void vg_redis_destroy(vg_redis_t *r) {
+    if (!r)
+        return;
+    vg_redis_drop(r);
+    free(r->user);
+    if (r->password) {
+        memset(r->password, 0, strlen(r->password));
+        free(r->password);
+    }
+    free(r);
+}
+
+bool vg_redis_connected(const vg_redis_t *r) { return r->c != NULL; }
+
+uint64_t vg_redis_round_trips(const vg_redis_t *r) { return r->round_trips; }
+
+/* Read n pipelined replies into r->replies; on an I/O error the connection
+ * is dropped so the next call reconnects. */
+static vg_err_t vg_redis_read(vg_redis_t *r, size_t n, char *errstr, size_t errstr_size) {
+    vg_redis_free_replies(r);
+    for (size_t i = 0; i < n; i++) {
+        void *rep = NULL;
+        if (redisGetReply(r->c, &rep) != REDIS_OK || !rep) {
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", r->host, r->port,
+                          r->c->errstr[0] ? r->c->errstr : "connection lost");
+            vg_redis_drop(r);
+            return VG_ERR_REDIS;
+        }
+        r->replies[r->n_replies++] = rep;
+    }
+    r->round_trips++;
+    return VG_OK;
+}
+
+vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    vg_err_t err;
+
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    if (redisAppendCommand(r->c, "PING") != REDIS_OK)
+        return VG_ERR_REDIS;
+    return vg_redis_read(r, 1, errstr, errstr_size);
+}
+
+vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
+                       char *errstr, size_t errstr_size) {
+    vg_err_t err;
+
+    if (n > VG_REDIS_PIPE_MAX)
+        return VG_ERR_OVERFLOW;
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[] = {"HMGET", keys[i], "v", "s"};
+        size_t argvlen[] = {5, strlen(keys[i]), 1, 1};
+        if (redisAppendCommandArgv(r->c, 4, argv, argvlen) != REDIS_OK) {
+            vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+            vg_redis_drop(r);
+            return VG_ERR_NOMEM;
+        }
+    }
+    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = r->replies[i];
+        memset(&out[i], 0, sizeof(out[i]));
+        if (rep->type == REDIS_REPLY_ERROR) {
+            vg_errstr_set(errstr, errstr_size, "redis HMGET: %s", rep->str);
+            return VG_ERR_REDIS;
+        }
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+            continue;
+        if (rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
+            out[i].found = true;
+            out[i].version = strtoull(rep->element[0]->str, NULL, 10);
+            out[i].data = rep->element[1]->str;
+            out[i].len = rep->element[1]->len;
+        }
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
+                        vg_err_t *results, char *errstr, size_t errstr_size) {
+    char expect[24], next[24], ttl[24];
+    vg_err_t err;
+    bool retried = false;
+
+    if (n > VG_REDIS_PIPE_MAX)
+        return VG_ERR_OVERFLOW;
+again:
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+    for (size_t i = 0; i < n; i++) {
+        const char *argv[8];
+        size_t argvlen[8];
+        snprintf(expect, sizeof(expect), "%" PRIu64, w[i].expect_version);
+        snprintf(next, sizeof(next), "%" PRIu64, w[i].expect_version + 1);
+        argv[0] = "EVALSHA", argvlen[0] = 7;
+        argv[1] = r->sha, argvlen[1] = 40;
+        argv[2] = "1", argvlen[2] = 1;
+        argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
+        argv[4] = expect, argvlen[4] = strlen(expect);
+        argv[5] = next, argvlen[5] = strlen(next);
+        argv[6] = w[i].data, argvlen[6] = w[i].len;
+        argv[7] = ttl, argvlen[7] = strlen(ttl);
+        /* hiredis copies the arguments into its output buffer here. */
+        if (redisAppendCommandArgv(r->c, 8, argv, argvlen) != REDIS_OK) {
+            vg_redis_drop(r);
+            return VG_ERR_NOMEM;
+        }
+    }
+    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = r->replies[i];
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !retried) {
+            /* The server lost its script cache (it restarted between our
+             * connect and this pipeline): every EVALSHA of the pipeline
+             * failed alike and wrote nothing, so reconnecting (which loads
+             * the script again) and resending the pipeline is safe. */
+            retried = true;
+            vg_redis_drop(r);
+            goto again;
+        }
+        if (rep->type == REDIS_REPLY_INTEGER)
+            results[i] = rep->integer == 1 ? VG_OK : VG_ERR_CONFLICT;
+        else {
+            vg_errstr_set(errstr, errstr_size, "redis EVALSHA: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            return VG_ERR_REDIS;
+        }
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size) {
+    const char *argv[] = {"DEL", key};
+    size_t argvlen[] = {3, strlen(key)};
+    vg_err_t err;
+
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    if (redisAppendCommandArgv(r->c, 2, argv, argvlen) != REDIS_OK)
+        return VG_ERR_NOMEM;
+    return vg_redis_read(r, 1, errstr, errstr_size);
+}

@@ -1,0 +1,78 @@
+/*
+ * vg_redis.h - Vigil's Redis state store: one key per customer, read and
+ * written in pipelined round trips, every write a version compare-and-set
+ * done by a server-side script (DESIGN.md, "State").
+ *
+ * Key layout: a hash with fields "v" (version, decimal) and "s" (the
+ * encoded CustomerState). The TTL is refreshed on every write.
+ *
+ * Locality: one thread owns a handle. The connection is re-established
+ * lazily: after an I/O error the next call reconnects first.
+ */
+#ifndef VG_REDIS_H
+#define VG_REDIS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_err.h"
+#include "vg_log.h"
+
+typedef struct vg_redis_s vg_redis_t;
+
+typedef struct vg_redis_conf_s {
+    const char *host;          /* default 127.0.0.1 */
+    int port;                  /* default 6379 */
+    const char *user;          /* ACL user, or NULL */
+    const char *password;      /* or NULL; never logged */
+    int db;
+    int timeout_ms;            /* connect and command timeout */
+} vg_redis_conf_t;
+
+/* One loaded state: data is borrowed, valid until the next call on r. */
+typedef struct vg_redis_state_s {
+    bool found;
+    uint64_t version;
+    const void *data;
+    size_t len;
+} vg_redis_state_t;
+
+/* One write: store data as version new_version if the stored version is
+ * still expect_version (0 = the key must not exist). */
+typedef struct vg_redis_write_s {
+    const char *key;
+    uint64_t expect_version;
+    const void *data;
+    size_t len;
+} vg_redis_write_t;
+
+/* Connect. conf strings are copied. Returns NULL with errstr on failure.
+ * Caller frees with vg_redis_destroy(). */
+vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                         size_t errstr_size);
+void vg_redis_destroy(vg_redis_t *r);
+
+/* True after a successful round trip, false after an I/O error. */
+bool vg_redis_connected(const vg_redis_t *r);
+
+vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size);
+
+/* Load n keys in one pipelined round trip. */
+vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
+                       char *errstr, size_t errstr_size);
+
+/* Store n states in one pipelined round trip, each with its own CAS;
+ * results[i] is VG_OK or VG_ERR_CONFLICT. The new version is
+ * expect_version + 1. Returns an error only if the round trip failed (then
+ * no result is known and the caller must reload). */
+vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
+                        vg_err_t *results, char *errstr, size_t errstr_size);
+
+/* Delete keys (tests and vigilctl). */
+vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size);
+
+/* Round trips made so far (for metrics). */
+uint64_t vg_redis_round_trips(const vg_redis_t *r);
+
+#endif

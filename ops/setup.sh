@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Install everything Vigil needs to build and run its tests: Debian packages
+# (compiler, libraries, redis-server, Java, Maven) and the Apache Kafka jars
+# from Maven Central. Idempotent: a second run does nothing and says so.
+#
+#   ops/setup.sh [--force] [--skip-apt]
+#
+#   --force     run apt-get and re-fetch the Kafka jars even if present
+#   --skip-apt  leave system packages alone (e.g. no root); jars only
+#
+# Kafka jars go to ${VIGIL_CACHE:-$HOME/.cache/vigil}/kafka-<version>/libs,
+# where ops/stack/kafka.sh looks for them.
+set -euo pipefail
+
+VIGIL_LOG_TAG=setup
+# shellcheck source-path=SCRIPTDIR source=stack/lib.sh
+source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack/lib.sh"
+
+FORCE=0 SKIP_APT=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --force)    FORCE=1; shift ;;
+    --skip-apt) SKIP_APT=1; shift ;;
+    -h|--help)  sed -n '6,9s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    *) die "unexpected argument '$1' (try --help)" ;;
+  esac
+done
+
+PACKAGES=(
+  build-essential cmake pkg-config
+  librdkafka-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
+  libssl-dev libcriterion-dev libjansson-dev libyaml-dev libmicrohttpd-dev
+  redis-server redis-tools
+  openjdk-17-jre-headless maven
+  python3 valgrind
+)
+
+# --- Debian packages ---------------------------------------------------------
+missing_packages() {
+  local p
+  for p in "${PACKAGES[@]}"; do
+    [[ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null)" == "ii "* ]] || echo "$p"
+  done
+}
+
+install_packages() {
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || die "installing packages needs root (or sudo); missing: $*"
+    sudo=(sudo)
+  fi
+  # Slim Debian images drop /usr/share/man, and openjdk's postinst then
+  # fails creating its man page alternatives.
+  "${sudo[@]}" mkdir -p /usr/share/man/man1
+  log "apt-get update"
+  "${sudo[@]}" apt-get update
+  # Only the packages asked for: naming installed ones too would upgrade
+  # them (e.g. a new openjdk under a running broker).
+  log "apt-get install $*"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "$@"
+}
+
+if ((SKIP_APT)); then
+  log "apt: skipped (--skip-apt)"
+else
+  command -v dpkg-query >/dev/null || die "dpkg-query not found: this script expects Debian 12"
+  mapfile -t missing < <(missing_packages)
+  if ((FORCE)); then
+    install_packages "${PACKAGES[@]}"
+    log "apt: (re)installed ${#PACKAGES[@]} packages (--force)"
+  elif ((${#missing[@]})); then
+    log "apt: missing ${missing[*]}"
+    install_packages "${missing[@]}"
+    mapfile -t missing < <(missing_packages)
+    ((${#missing[@]} == 0)) || die "apt: still not installed after apt-get: ${missing[*]}"
+    log "apt: installed the missing packages"
+  else
+    log "apt: all ${#PACKAGES[@]} packages already installed (skipped)"
+  fi
+fi
+
+# --- Kafka jars from Maven Central --------------------------------------------
+need_cmd java; need_cmd mvn
+LIBS="$(VIGIL_KAFKA_LIBS='' vigil_kafka_libs)"
+CACHE="$(dirname "$LIBS")"
+MARKER="$CACHE/.complete"
+mkdir -p "$CACHE"
+# The marker holds the pom's hash, so editing the pom (new Kafka version or
+# extra jars) triggers a new download.
+want="$(sha256sum "$VIGIL_KAFKA_POM" | cut -d' ' -f1)"
+
+# Parallel CI jobs may share a cache: one downloads, the others wait.
+exec 9>"$CACHE/.lock"
+flock 9
+
+if ((FORCE == 0)) && [[ -f "$MARKER" && "$(cat "$MARKER")" == "$want" ]] &&
+  compgen -G "$LIBS/kafka_2.13-$VIGIL_KAFKA_VERSION.jar" >/dev/null; then
+  log "kafka: $VIGIL_KAFKA_VERSION jars already in $LIBS (skipped)"
+else
+  t0=$SECONDS
+  log "kafka: fetching $VIGIL_KAFKA_VERSION jars with Maven into $LIBS"
+  rm -f "$MARKER"
+  rm -rf -- "$CACHE"/libs.tmp.*   # left by an interrupted run; we hold the lock
+  # Download into a scratch folder and rename it into place, so an
+  # interrupted download never looks complete.
+  tmp="$(mktemp -d "$CACHE/libs.tmp.XXXXXX")"
+  trap 'rm -rf -- "$tmp"' EXIT
+  # Maven's output goes to a log: even -q prints stray colour codes.
+  if ! mvn -B -Dstyle.color=never -f "$VIGIL_KAFKA_POM" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$tmp" >"$CACHE/maven.log" 2>&1; then
+    grep -E '^\[(ERROR|WARNING)\]' "$CACHE/maven.log" | head -n 30 >&2 || true
+    die "kafka: Maven could not fetch the jars (network to Maven Central?); full log: $CACHE/maven.log"
+  fi
+  [[ -f "$tmp/kafka_2.13-$VIGIL_KAFKA_VERSION.jar" ]] \
+    || die "kafka: Maven ran but kafka_2.13-$VIGIL_KAFKA_VERSION.jar is missing"
+  rm -rf -- "$LIBS"
+  mv "$tmp" "$LIBS"
+  trap - EXIT
+  echo "$want" >"$MARKER"
+  log "kafka: fetched $(find "$LIBS" -name '*.jar' | wc -l) jars in $((SECONDS - t0))s"
+fi
+
+java_version="$(java -version 2>&1 | head -n1)"
+log "ready: $java_version; $(redis-server --version | cut -d' ' -f1-3); cmake $(cmake --version | head -n1 | cut -d' ' -f3)"

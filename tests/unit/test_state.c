@@ -1,0 +1,60 @@
+/* CustomerState codec and bounds. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "vg_state.h"
+
+static vg_state_t a, b;
+static uint8_t buf[1 << 16];
+
+Test(state, empty_roundtrip) {
+    size_t len = 0;
+
+    vg_state_init(&a);
+    cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(b.n_troubles, 0);
+    cr_expect_eq(vg_state_applied(&b, 0), -1);
+}
+
+Test(state, full_state_fits_the_bound) {
+    size_t len = 0;
+    uint8_t trig[VG_TRIGGER_MAX_BYTES];
+    bool ev;
+
+    memset(trig, 0xab, sizeof(trig));
+    vg_state_init(&a);
+    for (int i = 0; i < VG_STATE_MAX_TROUBLES + 2; i++) {
+        char kind[32];
+        snprintf(kind, sizeof(kind), "kind-%d", i);
+        vg_state_window_t *w = vg_state_window(&a, kind);
+        w->n = VG_STATE_WINDOW_MAX;
+        for (int j = 0; j < VG_STATE_WINDOW_MAX; j++) {
+            w->times_ms[j] = 1000 + i * 100 + j;
+            memset(w->event_ids[j], 'e', VG_STATE_EVID_MAX - 1);
+            w->event_ids[j][VG_STATE_EVID_MAX - 1] = '\0';
+        }
+    }
+    cr_expect_eq(a.n_troubles, VG_STATE_MAX_TROUBLES);
+    for (int i = 0; i < VG_STATE_MAX_DECISIONS + 3; i++)
+        vg_state_add_decision(&a, 0, i, trig, sizeof(trig), &ev);
+    cr_expect_eq(a.n_decisions, VG_STATE_MAX_DECISIONS);
+    cr_expect(ev, "the ring reports the eviction");
+    cr_expect_eq(a.decisions[0].offset, 3, "the oldest went first");
+    for (int p = 0; p < VG_STATE_MAX_PARTITIONS + 1; p++)
+        vg_state_set_applied(&a, p, 100 + p);
+    cr_expect_eq(a.n_applied, VG_STATE_MAX_PARTITIONS);
+    cr_assert_eq(vg_state_encode(&a, buf, vg_state_encoded_max(), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(b.n_decisions, VG_STATE_MAX_DECISIONS);
+    cr_expect_eq(vg_state_applied(&b, VG_STATE_MAX_PARTITIONS), 100 + VG_STATE_MAX_PARTITIONS);
+}
+
+Test(state, garbage_refused) {
+    static const uint8_t junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0xff};
+    char err[128] = "";
+
+    cr_expect_eq(vg_state_decode(&b, junk, sizeof(junk), err, sizeof(err)), VG_ERR_DECODE);
+    cr_expect(strstr(err, "CustomerState"), "%s", err);
+}

@@ -1,0 +1,719 @@
+#include "vg_pipeline.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vg_arena.h"
+#include "vg_event.h"
+#include "vg_kafka_consumer.h"
+#include "vg_kafka_producer.h"
+#include "vg_pseudo.h"
+#include "vg_redis.h"
+#include "vg_step.h"
+
+#define VG_KEY_MAX 192
+#define VG_PARTS_MAX 256
+
+/* A development key, used only when none is configured (with a warning):
+ * pseudonyms are then stable but not secret. */
+static const char vg_dev_pseudonym_key[] = "vigil-development-key-not-secret";
+
+typedef struct vg_group_s {
+    char key[VG_KEY_MAX];     /* Redis key: <prefix>:{<pseudonym>} */
+    int32_t first, last;      /* message indexes, linked by next[] */
+    bool dirty;
+} vg_group_t;
+
+typedef struct vg_part_s {
+    const char *topic;
+    int32_t partition;
+    int64_t min_offset, max_offset;
+} vg_part_t;
+
+typedef struct vg_out_s {
+    int32_t msg;              /* the source record */
+    size_t off, len;          /* in p->out_buf */
+} vg_out_t;
+
+struct vg_pipeline_s {
+    vg_config_t cfg;
+    vg_log_t *log;
+    vg_kafka_props_t props;
+    vg_kafka_consumer_t *consumer;
+    vg_kafka_producer_t *producer;
+    vg_redis_t *redis;
+    vg_pseudo_t *pseudo;
+    vg_arena_t *arena;
+    _Atomic bool stop;
+
+    pthread_mutex_t model_lock;
+    vg_model_t model;
+    vg_model_t pending_model;
+    bool model_pending;
+
+    size_t max;
+    vg_kafka_msg_t *msgs;
+    vg_event_t **events;
+    int32_t *next;            /* next message of the same customer, -1 */
+    int32_t *htab;            /* open addressing: group index + 1 */
+    size_t hcap;
+    vg_group_t *groups;
+    size_t n_groups;
+    vg_state_t *states;
+    vg_redis_state_t *loaded;
+    const char **keys;
+    vg_redis_write_t *writes;
+    vg_err_t *results;
+    size_t *enc_off;
+    uint8_t *enc_buf;
+    size_t enc_cap;
+    vg_out_t *outs;
+    size_t n_outs;
+    uint8_t *out_buf;
+    size_t out_cap, out_len;
+    vg_part_t parts[VG_PARTS_MAX];
+    size_t n_parts;
+    vg_step_result_t step;
+    int backoff_ms;
+
+    vg_pipeline_stats_t stats;
+};
+
+/* --- histograms ----------------------------------------------------- */
+
+void vg_hist_observe(vg_hist_t *h, uint64_t us) {
+    int b = 0;
+
+    while (b < VG_HIST_BUCKETS - 1 && us > (1ULL << b))
+        b++;
+    atomic_fetch_add(&h->buckets[b], 1);
+    atomic_fetch_add(&h->count, 1);
+    atomic_fetch_add(&h->sum_us, us);
+}
+
+double vg_hist_quantile(const vg_hist_t *h, double q) {
+    uint64_t total = atomic_load(&h->count), seen = 0;
+
+    if (!total)
+        return 0.0;
+    for (int b = 0; b < VG_HIST_BUCKETS; b++) {
+        uint64_t n = atomic_load(&h->buckets[b]);
+        if (n && (double)(seen + n) >= q * (double)total) {
+            /* Interpolate inside the bucket (lo, hi]. */
+            double lo = b ? (double)(1ULL << (b - 1)) : 0.0, hi = (double)(1ULL << b);
+            return lo + (hi - lo) * ((q * (double)total - (double)seen) / (double)n);
+        }
+        seen += n;
+    }
+    return (double)(1ULL << (VG_HIST_BUCKETS - 1));
+}
+
+static uint64_t vg_now_us(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int64_t vg_wall_ms(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void vg_sleep_ms(int ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+    nanosleep(&ts, NULL);
+}
+
+/* --- setup ------------------------------------------------------------ */
+
+static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
+                                     const vg_kafka_offset_t *parts, size_t n) {
+    vg_pipeline_t *p = opaque;
+
+    (void)parts;
+    (void)lost;
+    atomic_fetch_add(&p->stats.rebalances, 1);
+    /* No per-partition cache is kept across batches, so a revocation only
+     * changes the count; the batch was committed before this poll. */
+    if (assigned)
+        atomic_fetch_add(&p->stats.assigned_partitions, n);
+    else
+        atomic_fetch_sub(&p->stats.assigned_partitions,
+                         n <= atomic_load(&p->stats.assigned_partitions)
+                             ? n
+                             : atomic_load(&p->stats.assigned_partitions));
+}
+
+static void *vg_xcalloc(size_t n, size_t size, bool *ok) {
+    void *v = calloc(n ? n : 1, size);
+
+    if (!v)
+        *ok = false;
+    return v;
+}
+
+vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, vg_log_t *log,
+                               char *errstr, size_t errstr_size) {
+    vg_pipeline_t *p = calloc(1, sizeof(*p));
+    vg_redis_conf_t rc = {0};
+    bool ok = true;
+    char txn_id[300];
+
+    if (!p) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    p->cfg = *cfg;
+    p->log = log;
+    pthread_mutex_init(&p->model_lock, NULL);
+    if (model)
+        p->model = *model;
+    else
+        vg_model_default(&p->model);
+    if (!p->cfg.worker_id[0]) {
+        char host[64] = "worker";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(p->cfg.worker_id, sizeof(p->cfg.worker_id), "%s-%d", host, (int)getpid());
+    }
+    for (int i = 0; i < p->cfg.n_kafka; i++)
+        vg_kafka_props_add(&p->props, p->cfg.kafka_keys[i], p->cfg.kafka_vals[i]);
+
+    p->max = (size_t)p->cfg.batch_max_events;
+    p->hcap = 16;
+    while (p->hcap < p->max * 2)
+        p->hcap <<= 1;
+    p->msgs = vg_xcalloc(p->max, sizeof(*p->msgs), &ok);
+    p->events = vg_xcalloc(p->max, sizeof(*p->events), &ok);
+    p->next = vg_xcalloc(p->max, sizeof(*p->next), &ok);
+    p->htab = vg_xcalloc(p->hcap, sizeof(*p->htab), &ok);
+    p->groups = vg_xcalloc(p->max, sizeof(*p->groups), &ok);
+    p->states = vg_xcalloc(p->max, sizeof(*p->states), &ok);
+    p->loaded = vg_xcalloc(p->max, sizeof(*p->loaded), &ok);
+    p->keys = vg_xcalloc(p->max, sizeof(*p->keys), &ok);
+    p->writes = vg_xcalloc(p->max, sizeof(*p->writes), &ok);
+    p->results = vg_xcalloc(p->max, sizeof(*p->results), &ok);
+    p->enc_off = vg_xcalloc(p->max, sizeof(*p->enc_off), &ok);
+    p->outs = vg_xcalloc(p->max, sizeof(*p->outs), &ok);
+    p->arena = vg_arena_new(256 * 1024);
+    if (!ok || !p->arena) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        goto fail;
+    }
+
+    p->pseudo = p->cfg.pseudonym_key[0]
+                    ? vg_pseudo_new(p->cfg.pseudonym_key, strlen(p->cfg.pseudonym_key), errstr,
+                                    errstr_size)
+                    : vg_pseudo_new(vg_dev_pseudonym_key, strlen(vg_dev_pseudonym_key), errstr,
+                                    errstr_size);
+    if (!p->pseudo)
+        goto fail;
+    if (!p->cfg.pseudonym_key[0])
+        VG_WARN(log, "config", "pseudonym.key not set: using the development key; "
+                               "pseudonyms are not secret");
+
+    rc.host = p->cfg.redis_host;
+    rc.port = (int)p->cfg.redis_port;
+    rc.user = p->cfg.redis_user[0] ? p->cfg.redis_user : NULL;
+    rc.password = p->cfg.redis_password[0] ? p->cfg.redis_password : NULL;
+    rc.db = (int)p->cfg.redis_db;
+    rc.timeout_ms = (int)p->cfg.redis_timeout_ms;
+    p->redis = vg_redis_new(&rc, log, errstr, errstr_size);
+    if (!p->redis)
+        goto fail;
+    atomic_store(&p->stats.redis_ok, true);
+
+    snprintf(txn_id, sizeof(txn_id), "%s-%s", p->cfg.transactional_id_prefix, p->cfg.worker_id);
+    p->producer = vg_kafka_producer_new(
+        &p->props, p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? txn_id : NULL, log, errstr,
+        errstr_size);
+    if (!p->producer)
+        goto fail;
+    p->consumer = vg_kafka_consumer_new(&p->props, p->cfg.group_id, p->cfg.topic_events, log,
+                                        vg_pipeline_on_rebalance, p, errstr, errstr_size);
+    if (!p->consumer)
+        goto fail;
+    atomic_store(&p->stats.kafka_ok, true);
+    VG_INFO(log, "pipeline", "worker %s: %s mode, group %s, events %s -> triggers %s",
+            p->cfg.worker_id,
+            p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? "exactly_once" : "at_least_once",
+            p->cfg.group_id, p->cfg.topic_events, p->cfg.topic_triggers);
+    return p;
+
+fail:
+    vg_pipeline_destroy(p);
+    return NULL;
+}
+
+void vg_pipeline_destroy(vg_pipeline_t *p) {
+    if (!p)
+        return;
+    if (p->consumer) {
+        vg_kafka_consumer_close(p->consumer);
+        vg_kafka_consumer_destroy(p->consumer);
+    }
+    vg_kafka_producer_destroy(p->producer);
+    vg_redis_destroy(p->redis);
+    vg_pseudo_destroy(p->pseudo);
+    vg_arena_destroy(p->arena);
+    free(p->msgs);
+    free(p->events);
+    free(p->next);
+    free(p->htab);
+    free(p->groups);
+    free(p->states);
+    free(p->loaded);
+    free(p->keys);
+    free(p->writes);
+    free(p->results);
+    free(p->enc_off);
+    free(p->enc_buf);
+    free(p->outs);
+    free(p->out_buf);
+    pthread_mutex_destroy(&p->model_lock);
+    free(p);
+}
+
+void vg_pipeline_stop(vg_pipeline_t *p) { atomic_store(&p->stop, true); }
+
+void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model) {
+    pthread_mutex_lock(&p->model_lock);
+    p->pending_model = *model;
+    p->model_pending = true;
+    pthread_mutex_unlock(&p->model_lock);
+}
+
+vg_pipeline_stats_t *vg_pipeline_stats(vg_pipeline_t *p) { return &p->stats; }
+
+bool vg_pipeline_ready(vg_pipeline_t *p) {
+    return atomic_load(&p->stats.redis_ok) && atomic_load(&p->stats.kafka_ok);
+}
+
+/* --- one batch ---------------------------------------------------------- */
+
+static uint64_t vg_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+/* Index of the group of key, created if new. */
+static int32_t vg_pipeline_group(vg_pipeline_t *p, const char *key) {
+    size_t mask = p->hcap - 1, i = (size_t)vg_hash(key) & mask;
+
+    for (;; i = (i + 1) & mask) {
+        int32_t g = p->htab[i];
+        if (g == 0) {
+            vg_group_t *grp = &p->groups[p->n_groups];
+            snprintf(grp->key, sizeof(grp->key), "%s", key);
+            grp->first = grp->last = -1;
+            grp->dirty = false;
+            p->htab[i] = (int32_t)++p->n_groups;
+            return (int32_t)p->n_groups - 1;
+        }
+        if (strcmp(p->groups[g - 1].key, key) == 0)
+            return g - 1;
+    }
+}
+
+static vg_part_t *vg_pipeline_part(vg_pipeline_t *p, const vg_kafka_msg_t *m) {
+    for (size_t i = 0; i < p->n_parts; i++)
+        if (p->parts[i].partition == m->partition && strcmp(p->parts[i].topic, m->topic) == 0)
+            return &p->parts[i];
+    if (p->n_parts == VG_PARTS_MAX)
+        return NULL;
+    p->parts[p->n_parts] = (vg_part_t){m->topic, m->partition, m->offset, m->offset};
+    return &p->parts[p->n_parts++];
+}
+
+static int64_t vg_pipeline_floor(const vg_pipeline_t *p, int32_t partition) {
+    for (size_t i = 0; i < p->n_parts; i++)
+        if (p->parts[i].partition == partition)
+            return p->parts[i].min_offset;
+    return 0;
+}
+
+static void vg_pipeline_count_intervention(vg_pipeline_t *p, const char *name) {
+    for (int i = 0; i < VG_STATS_INTERVENTIONS; i++) {
+        if (!p->stats.intervention_names[i][0]) {
+            snprintf(p->stats.intervention_names[i], sizeof(p->stats.intervention_names[i]), "%s",
+                     name);
+        }
+        if (strcmp(p->stats.intervention_names[i], name) == 0) {
+            atomic_fetch_add(&p->stats.triggers_by_intervention[i], 1);
+            return;
+        }
+    }
+}
+
+/* Send the record to the dead-letter topic with the reason in headers. */
+static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *m,
+                                        const char *kind, const char *reason) {
+    char part[16], off[24];
+    vg_kafka_header_t h[6];
+
+    snprintf(part, sizeof(part), "%" PRId32, m->partition);
+    snprintf(off, sizeof(off), "%" PRId64, m->offset);
+    h[0] = (vg_kafka_header_t){"vigil.error", reason, strlen(reason)};
+    h[1] = (vg_kafka_header_t){"vigil.error.kind", kind, strlen(kind)};
+    h[2] = (vg_kafka_header_t){"vigil.source.topic", m->topic, strlen(m->topic)};
+    h[3] = (vg_kafka_header_t){"vigil.source.partition", part, strlen(part)};
+    h[4] = (vg_kafka_header_t){"vigil.source.offset", off, strlen(off)};
+    h[5] = (vg_kafka_header_t){"vigil.worker", p->cfg.worker_id, strlen(p->cfg.worker_id)};
+    VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s", m->topic,
+            m->partition, m->offset, kind, reason);
+    atomic_fetch_add(&p->stats.events_dead_lettered, 1);
+    return vg_kafka_producer_send(p->producer, p->cfg.topic_dead_letter, m->key, m->key_len,
+                                  m->payload, m->len, h, 6);
+}
+
+static vg_err_t vg_pipeline_reserve(uint8_t **buf, size_t *cap, size_t need) {
+    uint8_t *nb;
+    size_t nc;
+
+    if (need <= *cap)
+        return VG_OK;
+    nc = *cap ? *cap : 65536;
+    while (nc < need)
+        nc *= 2;
+    nb = realloc(*buf, nc);
+    if (!nb)
+        return VG_ERR_NOMEM;
+    *buf = nb;
+    *cap = nc;
+    return VG_OK;
+}
+
+/* Forget everything of the batch but keep the buffers. */
+static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        vg_event_free(p->events[i], vg_arena_allocator(p->arena));
+        p->events[i] = NULL;
+    }
+    vg_kafka_consumer_release(p->consumer, p->msgs, n);
+    vg_arena_reset(p->arena);
+    memset(p->htab, 0, p->hcap * sizeof(*p->htab));
+    p->n_groups = 0;
+    p->n_parts = 0;
+    p->n_outs = 0;
+    p->out_len = 0;
+}
+
+/* Abandon the batch: abort the transaction, rewind to the committed
+ * offsets. The records come again and replay through vg_step. */
+static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
+    char errstr[512];
+
+    VG_WARN(p->log, "pipeline", "batch of %zu abandoned, will retry: %s", n, why);
+    atomic_fetch_add(&p->stats.batch_retries, 1);
+    if (vg_kafka_producer_in_transaction(p->producer)) {
+        if (vg_kafka_producer_abort(p->producer, (int)p->cfg.txn_timeout_ms, errstr,
+                                    sizeof(errstr)))
+            VG_ERROR(p->log, "pipeline", "abort: %s", errstr);
+        atomic_fetch_add(&p->stats.txn_aborted, 1);
+    } else {
+        /* Let pending deliveries finish so they do not count against the
+         * next batch; their records are at-least-once anyway. */
+        vg_kafka_producer_flush(p->producer, 10000, NULL, NULL, 0);
+    }
+    vg_pipeline_reset_batch(p, n);
+    if (vg_kafka_consumer_rewind_all(p->consumer))
+        atomic_fetch_add(&p->stats.kafka_errors, 1);
+}
+
+/* Redis is unreachable: stop fetching (backpressure), keep the group
+ * membership alive by polling, and probe Redis with exponential backoff. */
+static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
+    char errstr[512];
+    int backoff = 100;
+
+    atomic_store(&p->stats.redis_ok, false);
+    vg_kafka_consumer_pause(p->consumer, true);
+    while (!atomic_load(&p->stop)) {
+        size_t n = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max, backoff);
+        /* Paused partitions deliver nothing new; anything already fetched
+         * is given back and fetched again after the rewind. */
+        vg_kafka_consumer_release(p->consumer, p->msgs, n);
+        if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK)
+            break;
+        VG_WARN(p->log, "pipeline", "redis unavailable, retrying in %d ms: %s", backoff, errstr);
+        backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+    }
+    vg_kafka_consumer_rewind_all(p->consumer);
+    vg_kafka_consumer_pause(p->consumer, false);
+    atomic_store(&p->stats.redis_ok, true);
+    VG_INFO(p->log, "pipeline", "redis is back; resuming");
+}
+
+vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
+    char errstr[512];
+    size_t n, n_writes = 0;
+    uint64_t t0, t1;
+    vg_err_t err;
+    bool eos = p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE;
+    ProtobufCAllocator *alloc = vg_arena_allocator(p->arena);
+    vg_kafka_offset_t commit[VG_PARTS_MAX];
+
+    /* A reloaded model takes effect between batches, never inside one. */
+    pthread_mutex_lock(&p->model_lock);
+    if (p->model_pending) {
+        p->model = p->pending_model;
+        p->model_pending = false;
+        VG_INFO(p->log, "pipeline", "model %s version %s in effect", p->model.id,
+                p->model.version);
+    }
+    pthread_mutex_unlock(&p->model_lock);
+
+    n = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max, (int)p->cfg.batch_max_wait_ms);
+    if (n == 0)
+        return VG_OK;
+    atomic_fetch_add(&p->stats.events_consumed, n);
+    vg_hist_observe(&p->stats.batch_size, n);
+
+    if (eos && (err = vg_kafka_producer_begin(p->producer, errstr, sizeof(errstr)))) {
+        vg_pipeline_abort(p, n, errstr);
+        return err == VG_ERR_FENCED ? err : VG_OK;
+    }
+
+    /* Decode and validate; group the good ones by customer, in order. */
+    t0 = vg_now_us();
+    for (size_t i = 0; i < n; i++) {
+        const vg_kafka_msg_t *m = &p->msgs[i];
+        vg_part_t *part = vg_pipeline_part(p, m);
+        char key[VG_KEY_MAX], pseudo[VG_PSEUDO_LEN];
+        int32_t g;
+
+        if (!part) {
+            vg_pipeline_abort(p, n, "more partitions in one batch than supported");
+            return VG_OK;
+        }
+        if (m->offset < part->min_offset)
+            part->min_offset = m->offset;
+        if (m->offset > part->max_offset)
+            part->max_offset = m->offset;
+        p->next[i] = -1;
+        err = vg_event_decode(m->payload, m->len, m->key, m->key_len, alloc, &p->events[i], errstr,
+                              sizeof(errstr));
+        if (err) {
+            if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate",
+                                        errstr)) {
+                vg_pipeline_abort(p, n, "dead-letter produce failed");
+                return VG_OK;
+            }
+            continue;
+        }
+        vg_pseudo_id(p->pseudo, p->events[i]->tenant, p->events[i]->customer_id, pseudo);
+        snprintf(key, sizeof(key), "%s:{%s}", p->cfg.redis_key_prefix, pseudo);
+        g = vg_pipeline_group(p, key);
+        if (p->groups[g].last >= 0)
+            p->next[p->groups[g].last] = (int32_t)i;
+        else
+            p->groups[g].first = (int32_t)i;
+        p->groups[g].last = (int32_t)i;
+    }
+    t1 = vg_now_us();
+    vg_hist_observe(&p->stats.lat_decode, t1 - t0);
+
+    /* Load every customer's state in one round trip. */
+    for (size_t g = 0; g < p->n_groups; g++)
+        p->keys[g] = p->groups[g].key;
+    if (p->n_groups &&
+        (err = vg_redis_load(p->redis, p->keys, p->n_groups, p->loaded, errstr, sizeof(errstr)))) {
+        atomic_fetch_add(&p->stats.redis_errors, 1);
+        vg_pipeline_abort(p, n, errstr);
+        vg_pipeline_wait_redis(p);
+        return VG_OK;
+    }
+    t0 = vg_now_us();
+    vg_hist_observe(&p->stats.lat_redis_load, t0 - t1);
+
+    /* Apply each customer's events in order; collect triggers. */
+    for (size_t g = 0; g < p->n_groups; g++) {
+        vg_state_t *st = &p->states[g];
+        vg_group_t *grp = &p->groups[g];
+
+        if (p->loaded[g].found) {
+            if (vg_state_decode(st, p->loaded[g].data, p->loaded[g].len, errstr, sizeof(errstr))) {
+                /* Unreadable state would stop this customer forever: start
+                 * afresh, keep the version for the CAS, and say so. */
+                VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", grp->key, errstr);
+                atomic_fetch_add(&p->stats.state_decode_errors, 1);
+                vg_state_init(st);
+            }
+            st->version = p->loaded[g].version;
+        } else {
+            vg_state_init(st);
+        }
+        for (int32_t i = grp->first; i >= 0; i = p->next[i]) {
+            const vg_kafka_msg_t *m = &p->msgs[i];
+            vg_step_ctx_t ctx = {p->cfg.worker_id, m->topic, p->cfg.topic_triggers, m->partition,
+                                 m->offset};
+
+            if (i == grp->first) /* DESIGN rule 4: below the batch, committed */
+                vg_state_trim_decisions(st, m->partition, vg_pipeline_floor(p, m->partition));
+            err = vg_step_apply(st, p->events[i], &p->model, &ctx, &p->step);
+            if (err) {
+                /* A decision that cannot be encoded is poison for this
+                 * event only; the customer's state moves on. */
+                vg_pipeline_dead_letter(p, m, "score", vg_err_str(err));
+                vg_state_set_applied(st, m->partition, m->offset);
+                grp->dirty = true;
+                continue;
+            }
+            if (p->step.replayed) {
+                atomic_fetch_add(&p->stats.events_replayed, 1);
+            } else {
+                atomic_fetch_add(&p->stats.events_applied, 1);
+                grp->dirty = true;
+                if (p->step.score.suppressed) {
+                    if (strcmp(p->step.score.suppressed, "cooldown") == 0)
+                        atomic_fetch_add(&p->stats.suppressed_cooldown, 1);
+                    else
+                        atomic_fetch_add(&p->stats.suppressed_consent, 1);
+                }
+            }
+            if (p->step.ring_evicted)
+                atomic_fetch_add(&p->stats.ring_evictions, 1);
+            if (p->step.fired) {
+                vg_out_t *o = &p->outs[p->n_outs++];
+                if (vg_pipeline_reserve(&p->out_buf, &p->out_cap, p->out_len + p->step.len)) {
+                    vg_pipeline_abort(p, n, "out of memory");
+                    return VG_OK;
+                }
+                o->msg = i;
+                o->off = p->out_len;
+                o->len = p->step.len;
+                memcpy(p->out_buf + p->out_len, p->step.trigger, p->step.len);
+                p->out_len += p->step.len;
+                if (p->step.replayed)
+                    atomic_fetch_add(&p->stats.triggers_reemitted, 1);
+                else
+                    vg_pipeline_count_intervention(p, p->step.score.intervention);
+            }
+        }
+    }
+    t1 = vg_now_us();
+    vg_hist_observe(&p->stats.lat_score, t1 - t0);
+
+    /* Store the changed states, each with its version CAS, before the
+     * Kafka commit (DESIGN rule 3). */
+    {
+        size_t used = 0;
+        for (size_t g = 0; g < p->n_groups; g++) {
+            size_t len = 0;
+            if (!p->groups[g].dirty)
+                continue;
+            if (vg_pipeline_reserve(&p->enc_buf, &p->enc_cap, used + vg_state_encoded_max())) {
+                vg_pipeline_abort(p, n, "out of memory");
+                return VG_OK;
+            }
+            vg_state_encode(&p->states[g], p->enc_buf + used, p->enc_cap - used, &len);
+            p->enc_off[n_writes] = used;
+            p->writes[n_writes].key = p->groups[g].key;
+            p->writes[n_writes].expect_version = p->states[g].version;
+            p->writes[n_writes].len = len;
+            used += len;
+            n_writes++;
+        }
+        for (size_t w = 0; w < n_writes; w++)
+            p->writes[w].data = p->enc_buf + p->enc_off[w];
+    }
+    if (n_writes && (err = vg_redis_store(p->redis, p->writes, n_writes, p->cfg.state_ttl_s * 1000,
+                                          p->results, errstr, sizeof(errstr)))) {
+        atomic_fetch_add(&p->stats.redis_errors, 1);
+        vg_pipeline_abort(p, n, errstr);
+        vg_pipeline_wait_redis(p);
+        return VG_OK;
+    }
+    for (size_t w = 0; w < n_writes; w++) {
+        if (p->results[w] == VG_ERR_CONFLICT) {
+            /* Someone else wrote this customer since we loaded it: another
+             * worker owns the partition now, or we are a zombie. Nothing of
+             * this batch may be published; the rewind reloads. */
+            atomic_fetch_add(&p->stats.cas_conflicts, 1);
+            snprintf(errstr, sizeof(errstr), "version conflict on %s", p->writes[w].key);
+            vg_pipeline_abort(p, n, errstr);
+            vg_sleep_ms(100);
+            return VG_OK;
+        }
+    }
+    t0 = vg_now_us();
+    vg_hist_observe(&p->stats.lat_redis_store, t0 - t1);
+
+    /* Publish, then commit the positions. */
+    for (size_t k = 0; k < p->n_outs; k++) {
+        const vg_event_t *ev = p->events[p->outs[k].msg];
+        if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, ev->customer_id,
+                                   strlen(ev->customer_id), p->out_buf + p->outs[k].off,
+                                   p->outs[k].len, NULL, 0)) {
+            atomic_fetch_add(&p->stats.kafka_errors, 1);
+            vg_pipeline_abort(p, n, "trigger produce failed");
+            return VG_OK;
+        }
+    }
+    for (size_t i = 0; i < p->n_parts; i++)
+        commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
+                                        p->parts[i].max_offset + 1};
+    if (eos) {
+        err = vg_kafka_producer_commit(p->producer, commit, p->n_parts,
+                                       vg_kafka_consumer_group_metadata(p->consumer),
+                                       (int)p->cfg.txn_timeout_ms, errstr, sizeof(errstr));
+        if (err) {
+            atomic_fetch_add(&p->stats.kafka_errors, 1);
+            if (err == VG_ERR_FENCED) {
+                VG_ERROR(p->log, "pipeline", "fenced: %s", errstr);
+                vg_pipeline_reset_batch(p, n);
+                return err;
+            }
+            vg_pipeline_abort(p, n, errstr);
+            return VG_OK;
+        }
+        atomic_fetch_add(&p->stats.txn_committed, 1);
+    } else {
+        if ((err = vg_kafka_producer_flush(p->producer, 60000, NULL, errstr, sizeof(errstr))) ||
+            (err = vg_kafka_consumer_commit(p->consumer, commit, p->n_parts, errstr,
+                                            sizeof(errstr)))) {
+            atomic_fetch_add(&p->stats.kafka_errors, 1);
+            vg_pipeline_abort(p, n, errstr);
+            return VG_OK;
+        }
+    }
+    t1 = vg_now_us();
+    vg_hist_observe(&p->stats.lat_commit, t1 - t0);
+    atomic_fetch_add(&p->stats.triggers_emitted, p->n_outs);
+    {
+        int64_t now = vg_wall_ms();
+        for (size_t k = 0; k < p->n_outs; k++) {
+            int64_t ts = p->msgs[p->outs[k].msg].timestamp_ms;
+            if (ts > 0 && now >= ts)
+                vg_hist_observe(&p->stats.lat_e2e, (uint64_t)(now - ts) * 1000u);
+        }
+    }
+    atomic_fetch_add(&p->stats.batches, 1);
+    vg_pipeline_reset_batch(p, n);
+    return VG_OK;
+}
+
+vg_err_t vg_pipeline_run(vg_pipeline_t *p) {
+    vg_err_t err = VG_OK;
+
+    while (!atomic_load(&p->stop)) {
+        if ((err = vg_pipeline_run_once(p)) == VG_ERR_FENCED)
+            break;
+    }
+    /* The last batch is committed; leaving the group now hands the
+     * partitions over at once instead of after the session timeout. */
+    VG_INFO(p->log, "pipeline", "stopping: leaving the group");
+    vg_kafka_consumer_close(p->consumer);
+    return err;
+}

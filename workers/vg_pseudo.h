@@ -1,0 +1,35 @@
+/*
+ * vg_pseudo.h - pseudonymised customer ids: keyed HMAC-SHA-256.
+ *
+ * The clear customer id is on the wire (events, triggers) because the
+ * systems at either end need it; at rest (Redis keys) and in logs Vigil
+ * uses the pseudonym instead, so a Redis dump or a log file does not say
+ * who the customers are without the key.
+ */
+#ifndef VG_PSEUDO_H
+#define VG_PSEUDO_H
+
+#include <stddef.h>
+
+#include "vg_err.h"
+
+/* 32 hex characters (128 bits of the HMAC) plus NUL. */
+#define VG_PSEUDO_LEN 33
+
+typedef struct vg_pseudo_s vg_pseudo_t;
+
+/* Make a pseudonymiser with the secret key (copied; at least 16 bytes).
+ * Caller frees with vg_pseudo_destroy(), which wipes the key. */
+vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t errstr_size);
+void vg_pseudo_destroy(vg_pseudo_t *p);
+
+/* Write the pseudonym of (tenant, customer_id) into out[VG_PSEUDO_LEN].
+ * Thread-safe on a shared handle. */
+void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
+                  char out[VG_PSEUDO_LEN]);
+
+/* Hex SHA-256 helper for deterministic ids: writes the first out_size-1 hex
+ * characters of SHA-256(parts joined by NUL) into out. */
+void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, size_t out_size);
+
+#endif

@@ -1,0 +1,308 @@
+#include "vg_state.h"
+
+#include <string.h>
+
+#include "vigil/v1/state.pb-c.h"
+
+void vg_state_init(vg_state_t *st) {
+    /* Only the counters need clearing: arrays past n_* are never read. */
+    st->version = 0;
+    st->n_applied = 0;
+    st->n_troubles = 0;
+    st->last_signal_ms = 0;
+    st->n_ledgers = 0;
+    st->n_decisions = 0;
+    st->last_event_ms = 0;
+    st->events_applied = 0;
+    st->value_tier = 0;
+    st->tenure_months = 0;
+    st->revenue_weight = 0;
+    st->churn_risk = 0;
+}
+
+static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
+    size_t n = src ? strlen(src) : 0;
+
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+}
+
+vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
+                         size_t errstr_size) {
+    Vigil__V1__CustomerState *m;
+
+    vg_state_init(st);
+    if (len == 0)
+        return VG_OK;
+    m = vigil__v1__customer_state__unpack(NULL, len, buf);
+    if (!m) {
+        vg_errstr_set(errstr, errstr_size, "stored state of %zu bytes is not a CustomerState", len);
+        return VG_ERR_DECODE;
+    }
+    st->version = m->version;
+    for (size_t i = 0; i < m->n_applied && st->n_applied < VG_STATE_MAX_PARTITIONS; i++) {
+        st->applied_partition[st->n_applied] = m->applied[i]->partition;
+        st->applied_offset[st->n_applied++] = m->applied[i]->offset;
+    }
+    for (size_t i = 0; i < m->n_troubles && st->n_troubles < VG_STATE_MAX_TROUBLES; i++) {
+        const Vigil__V1__TroubleWindow *tw = m->troubles[i];
+        vg_state_window_t *w = &st->troubles[st->n_troubles++];
+        /* Keep the newest entries if a newer build stored more. */
+        size_t skip = tw->n_times_ms > VG_STATE_WINDOW_MAX ? tw->n_times_ms - VG_STATE_WINDOW_MAX : 0;
+
+        vg_state_copy_str(w->kind, sizeof(w->kind), tw->kind);
+        w->n = 0;
+        for (size_t j = skip; j < tw->n_times_ms; j++, w->n++) {
+            w->times_ms[w->n] = tw->times_ms[j];
+            w->channels[w->n] = j < tw->n_channels ? (int32_t)tw->channels[j] : 0;
+            vg_state_copy_str(w->event_ids[w->n], VG_STATE_EVID_MAX,
+                              j < tw->n_event_ids ? tw->event_ids[j] : "");
+        }
+    }
+    st->last_signal_ms = m->last_signal_ms;
+    for (size_t i = 0; i < m->n_ledgers && st->n_ledgers < VG_STATE_MAX_LEDGERS; i++) {
+        const Vigil__V1__FireLedger *fl = m->ledgers[i];
+        vg_state_ledger_t *l = &st->ledgers[st->n_ledgers++];
+        size_t skip = fl->n_fired_ms > VG_STATE_LEDGER_MAX ? fl->n_fired_ms - VG_STATE_LEDGER_MAX : 0;
+
+        vg_state_copy_str(l->intervention, sizeof(l->intervention), fl->intervention);
+        l->channel = (int32_t)fl->channel;
+        l->n = 0;
+        for (size_t j = skip; j < fl->n_fired_ms; j++)
+            l->fired_ms[l->n++] = fl->fired_ms[j];
+    }
+    for (size_t i = 0; i < m->n_decisions && st->n_decisions < VG_STATE_MAX_DECISIONS; i++) {
+        const Vigil__V1__Decision *d = m->decisions[i];
+        vg_state_decision_t *sd = &st->decisions[st->n_decisions];
+
+        if (d->n_triggers < 1 || d->triggers[0].len > VG_TRIGGER_MAX_BYTES)
+            continue;
+        sd->partition = d->partition;
+        sd->offset = d->offset;
+        sd->len = d->triggers[0].len;
+        memcpy(sd->trigger, d->triggers[0].data, sd->len);
+        st->n_decisions++;
+    }
+    st->last_event_ms = m->last_event_ms;
+    st->events_applied = m->events_applied;
+    if (m->descriptive) {
+        st->value_tier = (int32_t)m->descriptive->value_tier;
+        st->tenure_months = m->descriptive->tenure_months;
+        st->revenue_weight = m->descriptive->revenue_weight;
+        st->churn_risk = m->descriptive->churn_risk;
+    }
+    vigil__v1__customer_state__free_unpacked(m, NULL);
+    return VG_OK;
+}
+
+size_t vg_state_encoded_max(void) {
+    /* Generous upper bound: every bounded field at its maximum plus tags. */
+    return sizeof(vg_state_t) + 4096;
+}
+
+vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp) {
+    /* Build the protobuf view on the stack, pointing into st: no heap. */
+    Vigil__V1__CustomerState m = VIGIL__V1__CUSTOMER_STATE__INIT;
+    Vigil__V1__AppliedOffset ao[VG_STATE_MAX_PARTITIONS], *aop[VG_STATE_MAX_PARTITIONS];
+    Vigil__V1__TroubleWindow tw[VG_STATE_MAX_TROUBLES], *twp[VG_STATE_MAX_TROUBLES];
+    Vigil__V1__Channel twch[VG_STATE_MAX_TROUBLES][VG_STATE_WINDOW_MAX];
+    char *twid[VG_STATE_MAX_TROUBLES][VG_STATE_WINDOW_MAX];
+    int64_t twt[VG_STATE_MAX_TROUBLES][VG_STATE_WINDOW_MAX];
+    Vigil__V1__FireLedger fl[VG_STATE_MAX_LEDGERS], *flp[VG_STATE_MAX_LEDGERS];
+    int64_t flt[VG_STATE_MAX_LEDGERS][VG_STATE_LEDGER_MAX];
+    Vigil__V1__Decision dd[VG_STATE_MAX_DECISIONS], *ddp[VG_STATE_MAX_DECISIONS];
+    ProtobufCBinaryData ddb[VG_STATE_MAX_DECISIONS];
+    Vigil__V1__Descriptive desc = VIGIL__V1__DESCRIPTIVE__INIT;
+    size_t need;
+
+    m.version = st->version;
+    for (uint32_t i = 0; i < st->n_applied; i++) {
+        vigil__v1__applied_offset__init(&ao[i]);
+        ao[i].partition = st->applied_partition[i];
+        ao[i].offset = st->applied_offset[i];
+        aop[i] = &ao[i];
+    }
+    m.n_applied = st->n_applied;
+    m.applied = aop;
+    for (uint32_t i = 0; i < st->n_troubles; i++) {
+        const vg_state_window_t *w = &st->troubles[i];
+        vigil__v1__trouble_window__init(&tw[i]);
+        tw[i].kind = (char *)w->kind;
+        for (uint32_t j = 0; j < w->n; j++) {
+            twt[i][j] = w->times_ms[j];
+            twch[i][j] = (Vigil__V1__Channel)w->channels[j];
+            twid[i][j] = (char *)w->event_ids[j];
+        }
+        tw[i].n_times_ms = tw[i].n_channels = tw[i].n_event_ids = w->n;
+        tw[i].times_ms = twt[i];
+        tw[i].channels = twch[i];
+        tw[i].event_ids = twid[i];
+        twp[i] = &tw[i];
+    }
+    m.n_troubles = st->n_troubles;
+    m.troubles = twp;
+    m.last_signal_ms = st->last_signal_ms;
+    for (uint32_t i = 0; i < st->n_ledgers; i++) {
+        const vg_state_ledger_t *l = &st->ledgers[i];
+        vigil__v1__fire_ledger__init(&fl[i]);
+        fl[i].intervention = (char *)l->intervention;
+        fl[i].channel = (Vigil__V1__Channel)l->channel;
+        for (uint32_t j = 0; j < l->n; j++)
+            flt[i][j] = l->fired_ms[j];
+        fl[i].n_fired_ms = l->n;
+        fl[i].fired_ms = flt[i];
+        flp[i] = &fl[i];
+    }
+    m.n_ledgers = st->n_ledgers;
+    m.ledgers = flp;
+    for (uint32_t i = 0; i < st->n_decisions; i++) {
+        const vg_state_decision_t *d = &st->decisions[i];
+        vigil__v1__decision__init(&dd[i]);
+        dd[i].partition = d->partition;
+        dd[i].offset = d->offset;
+        ddb[i].data = (uint8_t *)d->trigger;
+        ddb[i].len = d->len;
+        dd[i].n_triggers = 1;
+        dd[i].triggers = &ddb[i];
+        ddp[i] = &dd[i];
+    }
+    m.n_decisions = st->n_decisions;
+    m.decisions = ddp;
+    m.last_event_ms = st->last_event_ms;
+    m.events_applied = st->events_applied;
+    desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;
+    desc.tenure_months = st->tenure_months;
+    desc.revenue_weight = st->revenue_weight;
+    desc.churn_risk = st->churn_risk;
+    m.descriptive = &desc;
+
+    need = vigil__v1__customer_state__get_packed_size(&m);
+    if (need > cap)
+        return VG_ERR_OVERFLOW;
+    *lenp = vigil__v1__customer_state__pack(&m, buf);
+    return VG_OK;
+}
+
+int64_t vg_state_applied(const vg_state_t *st, int32_t partition) {
+    for (uint32_t i = 0; i < st->n_applied; i++)
+        if (st->applied_partition[i] == partition)
+            return st->applied_offset[i];
+    return -1;
+}
+
+void vg_state_set_applied(vg_state_t *st, int32_t partition, int64_t offset) {
+    uint32_t i;
+
+    for (i = 0; i < st->n_applied; i++)
+        if (st->applied_partition[i] == partition)
+            break;
+    if (i == st->n_applied) {
+        /* A customer moves partition only if the topic is repartitioned;
+         * forget the oldest slot rather than refuse. */
+        if (st->n_applied == VG_STATE_MAX_PARTITIONS) {
+            memmove(&st->applied_partition[0], &st->applied_partition[1],
+                    sizeof(st->applied_partition[0]) * (VG_STATE_MAX_PARTITIONS - 1));
+            memmove(&st->applied_offset[0], &st->applied_offset[1],
+                    sizeof(st->applied_offset[0]) * (VG_STATE_MAX_PARTITIONS - 1));
+            i = VG_STATE_MAX_PARTITIONS - 1;
+        } else {
+            st->n_applied++;
+        }
+        st->applied_partition[i] = partition;
+    }
+    st->applied_offset[i] = offset;
+}
+
+const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t partition,
+                                                  int64_t offset) {
+    for (uint32_t i = 0; i < st->n_decisions; i++)
+        if (st->decisions[i].partition == partition && st->decisions[i].offset == offset)
+            return &st->decisions[i];
+    return NULL;
+}
+
+vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset,
+                               const uint8_t *trigger, size_t len, bool *evicted) {
+    vg_state_decision_t *d;
+
+    *evicted = false;
+    if (len > VG_TRIGGER_MAX_BYTES)
+        return VG_ERR_OVERFLOW;
+    if (st->n_decisions == VG_STATE_MAX_DECISIONS) {
+        memmove(&st->decisions[0], &st->decisions[1],
+                sizeof(st->decisions[0]) * (VG_STATE_MAX_DECISIONS - 1));
+        st->n_decisions--;
+        *evicted = true;
+    }
+    d = &st->decisions[st->n_decisions++];
+    d->partition = partition;
+    d->offset = offset;
+    d->len = len;
+    memcpy(d->trigger, trigger, len);
+    return VG_OK;
+}
+
+void vg_state_trim_decisions(vg_state_t *st, int32_t partition, int64_t floor) {
+    uint32_t o = 0;
+
+    for (uint32_t i = 0; i < st->n_decisions; i++) {
+        if (st->decisions[i].partition == partition && st->decisions[i].offset < floor)
+            continue;
+        if (o != i)
+            st->decisions[o] = st->decisions[i];
+        o++;
+    }
+    st->n_decisions = o;
+}
+
+vg_state_window_t *vg_state_window(vg_state_t *st, const char *kind) {
+    uint32_t i, oldest = 0;
+    int64_t oldest_t = INT64_MAX;
+    vg_state_window_t *w;
+
+    for (i = 0; i < st->n_troubles; i++) {
+        w = &st->troubles[i];
+        if (strncmp(w->kind, kind, sizeof(w->kind) - 1) == 0)
+            return w;
+        {
+            int64_t t = w->n ? w->times_ms[w->n - 1] : INT64_MIN;
+            if (t < oldest_t) {
+                oldest_t = t;
+                oldest = i;
+            }
+        }
+    }
+    w = st->n_troubles < VG_STATE_MAX_TROUBLES ? &st->troubles[st->n_troubles++]
+                                               : &st->troubles[oldest];
+    vg_state_copy_str(w->kind, sizeof(w->kind), kind);
+    w->n = 0;
+    return w;
+}
+
+vg_state_ledger_t *vg_state_ledger(vg_state_t *st, const char *intervention, int32_t channel) {
+    uint32_t i, oldest = 0;
+    int64_t oldest_t = INT64_MAX;
+    vg_state_ledger_t *l;
+
+    for (i = 0; i < st->n_ledgers; i++) {
+        l = &st->ledgers[i];
+        if (l->channel == channel &&
+            strncmp(l->intervention, intervention, sizeof(l->intervention) - 1) == 0)
+            return l;
+        {
+            int64_t t = l->n ? l->fired_ms[l->n - 1] : INT64_MIN;
+            if (t < oldest_t) {
+                oldest_t = t;
+                oldest = i;
+            }
+        }
+    }
+    l = st->n_ledgers < VG_STATE_MAX_LEDGERS ? &st->ledgers[st->n_ledgers++]
+                                             : &st->ledgers[oldest];
+    vg_state_copy_str(l->intervention, sizeof(l->intervention), intervention);
+    l->channel = channel;
+    l->n = 0;
+    return l;
+}

@@ -1,0 +1,111 @@
+/*
+ * vg_state.h - a customer's session state, as the pure core sees it.
+ *
+ * The state is a plain bounded C struct, so the transition and scoring
+ * functions mutate it without allocating; it is stored in Redis as a
+ * protobuf vigil.v1.CustomerState (vg_state_encode / vg_state_decode).
+ *
+ * Bounds are deliberate: windows keep the newest entries, the decision
+ * ring keeps only decisions that produced a trigger and are not yet known
+ * to be committed (DESIGN.md, "Delivery guarantee").
+ */
+#ifndef VG_STATE_H
+#define VG_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vg_err.h"
+
+#define VG_STATE_MAX_PARTITIONS 4   /* partitions a customer was seen on */
+#define VG_STATE_MAX_TROUBLES 8     /* distinct trouble kinds tracked */
+#define VG_STATE_WINDOW_MAX 8       /* entries kept per trouble kind */
+#define VG_STATE_MAX_LEDGERS 8      /* (intervention, channel) fire ledgers */
+#define VG_STATE_LEDGER_MAX 8       /* fire times kept per ledger */
+#define VG_STATE_MAX_DECISIONS 8    /* uncommitted trigger-producing decisions */
+#define VG_STATE_NAME_MAX 48        /* kind / intervention names */
+#define VG_STATE_EVID_MAX 64        /* event ids kept for lineage */
+#define VG_TRIGGER_MAX_BYTES 1536   /* one encoded trigger */
+
+typedef struct vg_state_window_s {
+    char kind[VG_STATE_NAME_MAX];
+    uint32_t n;
+    int64_t times_ms[VG_STATE_WINDOW_MAX];
+    int32_t channels[VG_STATE_WINDOW_MAX];
+    char event_ids[VG_STATE_WINDOW_MAX][VG_STATE_EVID_MAX];
+} vg_state_window_t;
+
+typedef struct vg_state_ledger_s {
+    char intervention[VG_STATE_NAME_MAX];
+    int32_t channel;
+    uint32_t n;
+    int64_t fired_ms[VG_STATE_LEDGER_MAX];
+} vg_state_ledger_t;
+
+typedef struct vg_state_decision_s {
+    int32_t partition;
+    int64_t offset;
+    size_t len;
+    uint8_t trigger[VG_TRIGGER_MAX_BYTES];
+} vg_state_decision_t;
+
+typedef struct vg_state_s {
+    uint64_t version;           /* as loaded; the CAS compares against it */
+    uint32_t n_applied;
+    int32_t applied_partition[VG_STATE_MAX_PARTITIONS];
+    int64_t applied_offset[VG_STATE_MAX_PARTITIONS];
+    uint32_t n_troubles;
+    vg_state_window_t troubles[VG_STATE_MAX_TROUBLES];
+    int64_t last_signal_ms;
+    uint32_t n_ledgers;
+    vg_state_ledger_t ledgers[VG_STATE_MAX_LEDGERS];
+    uint32_t n_decisions;
+    vg_state_decision_t decisions[VG_STATE_MAX_DECISIONS];
+    int64_t last_event_ms;
+    uint64_t events_applied;
+    /* Descriptive data last seen (value tier etc.). */
+    int32_t value_tier;
+    uint32_t tenure_months;
+    double revenue_weight;
+    double churn_risk;
+} vg_state_t;
+
+/* Reset to the empty state of a customer never seen. */
+void vg_state_init(vg_state_t *st);
+
+/* Decode a stored CustomerState (len 0 means no state: init). errstr says
+ * why a blob is refused. No allocation survives the call. */
+vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
+                         size_t errstr_size);
+
+/* Encode into buf (capacity cap); *lenp gets the length. VG_ERR_OVERFLOW if
+ * cap is too small: vg_state_encoded_max() is always enough. */
+vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp);
+size_t vg_state_encoded_max(void);
+
+/* Last applied offset for partition, or -1 when none. */
+int64_t vg_state_applied(const vg_state_t *st, int32_t partition);
+void vg_state_set_applied(vg_state_t *st, int32_t partition, int64_t offset);
+
+/* The stored decision for (partition, offset), or NULL. */
+const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t partition,
+                                                  int64_t offset);
+
+/* Record a trigger-producing decision. When the ring is full the oldest
+ * entry is dropped and *evicted is set: a replay of that offset would then
+ * emit nothing, so callers count it. */
+vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset,
+                               const uint8_t *trigger, size_t len, bool *evicted);
+
+/* Drop decisions of partition below floor (known committed: DESIGN rule 4). */
+void vg_state_trim_decisions(vg_state_t *st, int32_t partition, int64_t floor);
+
+/* Find or create the trouble window of kind; NULL never (the oldest-used
+ * kind is recycled when full). */
+vg_state_window_t *vg_state_window(vg_state_t *st, const char *kind);
+
+/* Find or create the ledger of (intervention, channel). */
+vg_state_ledger_t *vg_state_ledger(vg_state_t *st, const char *intervention, int32_t channel);
+
+#endif
