@@ -470,8 +470,11 @@ vg_err_t vg_json_to_event(const char *text, size_t len,
         return VG_ERR_INVALID;
     }
     /* A repeated key would silently drop one of the values; a person who
-     * typed it twice wants to hear about it. */
-    root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+     * typed it twice wants to hear about it. JSON_DECODE_ANY lets a bare
+     * string or number through to the clearer "expected a JSON object"
+     * message below. */
+    root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+                      &jerr);
     if (!root) {
         if (json_error_code(&jerr) == json_error_out_of_memory)
             return vg_json_nomem(errstr, errstr_size);

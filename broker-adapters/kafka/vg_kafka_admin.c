@@ -118,3 +118,59 @@ int64_t vg_kafka_admin_topic_end(const vg_kafka_props_t *props, const char *topi
     rd_kafka_destroy(rk);
     return total;
 }
+
+int64_t vg_kafka_admin_group_committed(const vg_kafka_props_t *props, const char *group,
+                                       const char *topic, int timeout_ms, char *errstr,
+                                       size_t errstr_size) {
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_partition_list_t *l = NULL;
+    rd_kafka_resp_err_t err;
+    int64_t total = -1;
+
+    for (size_t i = 0; props && i < props->n; i++)
+        if (strcmp(props->keys[i], "group.id") && strcmp(props->keys[i], "isolation.level"))
+            rd_kafka_conf_set(conf, props->keys[i], props->vals[i], NULL, 0);
+    if (rd_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) != RD_KAFKA_CONF_OK) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    /* A consumer handle that never subscribes: it only asks the group
+     * coordinator for committed offsets, without joining the group. */
+    rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
+    if (!rk) {
+        rd_kafka_conf_destroy(conf);
+        return -1;
+    }
+    rkt = rd_kafka_topic_new(rk, topic, NULL);
+    err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (err || md->topic_cnt != 1 || md->topics[0].err) {
+        vg_errstr_set(errstr, errstr_size, "metadata of %s: %s", topic,
+                      rd_kafka_err2str(err ? err : md->topics[0].err));
+        goto done;
+    }
+    l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+    for (int i = 0; i < md->topics[0].partition_cnt; i++)
+        rd_kafka_topic_partition_list_add(l, topic, md->topics[0].partitions[i].id);
+    err = rd_kafka_committed(rk, l, timeout_ms);
+    if (err) {
+        vg_errstr_set(errstr, errstr_size, "committed offsets of %s: %s", group,
+                      rd_kafka_err2str(err));
+        goto done;
+    }
+    total = 0;
+    for (int i = 0; i < l->cnt; i++)
+        if (l->elems[i].offset > 0)
+            total += l->elems[i].offset;
+done:
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return total;
+}

@@ -20,4 +20,10 @@ vg_err_t vg_kafka_admin_create_topic(const vg_kafka_props_t *props, const char *
 int64_t vg_kafka_admin_topic_end(const vg_kafka_props_t *props, const char *topic,
                                  int timeout_ms, char *errstr, size_t errstr_size);
 
+/* Sum over topic's partitions of group's committed offsets (partitions
+ * without a commit count 0); -1 on error. Does not join the group. */
+int64_t vg_kafka_admin_group_committed(const vg_kafka_props_t *props, const char *group,
+                                       const char *topic, int timeout_ms, char *errstr,
+                                       size_t errstr_size);
+
 #endif

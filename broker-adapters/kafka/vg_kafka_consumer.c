@@ -194,6 +194,17 @@ size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs
     return n;
 }
 
+vg_err_t vg_kafka_msg_header(const vg_kafka_msg_t *msg, const char *name, const void **val,
+                             size_t *len) {
+    rd_kafka_headers_t *hdrs = NULL;
+
+    if (rd_kafka_message_headers(msg->_rkmsg, &hdrs) || !hdrs)
+        return VG_ERR_NOT_FOUND;
+    if (rd_kafka_header_get_last(hdrs, name, val, len))
+        return VG_ERR_NOT_FOUND;
+    return VG_OK;
+}
+
 void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t n) {
     (void)c;
     for (size_t i = 0; i < n; i++) {

@@ -33,6 +33,11 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
 size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
                                     int timeout_ms);
 
+/* Value of header name on msg: VG_OK with val and len set (borrowed, valid
+ * until release), or VG_ERR_NOT_FOUND. */
+vg_err_t vg_kafka_msg_header(const vg_kafka_msg_t *msg, const char *name, const void **val,
+                             size_t *len);
+
 /* Give back the records of a batch. */
 void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t n);
 

@@ -41,6 +41,6 @@ for conf in "$RUN_DIR"/redis.conf "$RUN_DIR"/redis-*.conf; do
 done
 ((rc == 0)) || die "some processes in $RUN_DIR could not be stopped"
 if ((RM)); then
-  rm -rf -- "$RUN_DIR"
+  remove_run_dir "$RUN_DIR"
   log "removed $RUN_DIR"
 fi

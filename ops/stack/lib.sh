@@ -100,6 +100,18 @@ stop_pids() {
   done
 }
 
+# Delete a run folder, but only one that these scripts made (or an empty
+# one): a mistyped --run-dir must never cost someone their home folder.
+remove_run_dir() {
+  local d="$1"
+  [[ -d "$d" ]] || return 0
+  if [[ -n "$(ls -A "$d")" ]] && [[ ! -f "$d/stack.env" && ! -f "$d/kafka.state" ]] &&
+    ! compgen -G "$d/redis*.conf" >/dev/null; then
+    die "refusing to delete $d: it does not look like a stack run folder"
+  fi
+  rm -rf -- "$d"
+}
+
 # Start a command detached from the caller: own session (a ctest timeout or a
 # Ctrl-C in the caller's terminal does not hit it) and no inherited stdio
 # (ctest waits for a fixture's output pipes to close, so a server holding

@@ -39,7 +39,7 @@ RUN_DIR="${RUN_DIR:-$PWD/run/stack-$(date +%Y%m%d-%H%M%S)-$$}"
 
 if ((FRESH)) && [[ -d "$RUN_DIR" ]]; then
   bash "$HERE/down.sh" --run-dir "$RUN_DIR" >/dev/null
-  rm -rf -- "$RUN_DIR"
+  remove_run_dir "$RUN_DIR"
 fi
 RUN_DIR="$(abs_dir "$RUN_DIR")"
 t0=$SECONDS
@@ -54,7 +54,9 @@ if ((NODES > 0)); then
 fi
 
 {
-  echo "VIGIL_STACK_DIR=$RUN_DIR"
+  # %q leaves ordinary paths bare and escapes odd ones, so the file stays
+  # both sourceable and trivially parseable.
+  printf 'VIGIL_STACK_DIR=%q\n' "$RUN_DIR"
   cat "$RUN_DIR/redis.env"
   ((NODES == 0)) || cat "$RUN_DIR/kafka.env"
 } >"$RUN_DIR/stack.env.tmp"

@@ -1,0 +1,328 @@
+#include "vg_itest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vg_kafka_admin.h"
+#include "vg_kafka_consumer.h"
+#include "vg_kafka_producer.h"
+#include "vigil/v1/trigger.pb-c.h"
+
+long long vg_itest_now_ms(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void vg_idset_add(vg_idset_t *s, const char *id) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 1024;
+        s->ids = realloc(s->ids, s->cap * sizeof(*s->ids));
+        if (!s->ids) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+    }
+    snprintf(s->ids[s->n++], 33, "%s", id);
+}
+
+void vg_idset_free(vg_idset_t *s) {
+    free(s->ids);
+    memset(s, 0, sizeof(*s));
+}
+
+static int vg_idset_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+size_t vg_idset_dedupe(vg_idset_t *s) {
+    size_t o = 0, dups = 0;
+
+    qsort(s->ids, s->n, sizeof(*s->ids), vg_idset_cmp);
+    for (size_t i = 0; i < s->n; i++) {
+        if (o && strcmp(s->ids[o - 1], s->ids[i]) == 0) {
+            dups++;
+            continue;
+        }
+        if (o != i)
+            memcpy(s->ids[o], s->ids[i], 33);
+        o++;
+    }
+    s->n = o;
+    return dups;
+}
+
+void vg_idset_diff(const vg_idset_t *want, const vg_idset_t *got, size_t *missing, size_t *extra) {
+    size_t i = 0, j = 0;
+
+    *missing = *extra = 0;
+    while (i < want->n || j < got->n) {
+        int c = i == want->n ? 1 : j == got->n ? -1 : strcmp(want->ids[i], got->ids[j]);
+        if (c == 0)
+            i++, j++;
+        else if (c < 0)
+            (*missing)++, i++;
+        else
+            (*extra)++, j++;
+    }
+}
+
+static void vg_itest_parse_env(vg_itest_t *t, const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[1024];
+
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        char *eq = strchr(line, '=');
+        if (!eq)
+            continue;
+        *eq = '\0';
+        eq[1 + strcspn(eq + 1, "\r\n")] = '\0';
+        if (!strcmp(line, "VIGIL_KAFKA_BOOTSTRAP"))
+            snprintf(t->bootstrap, sizeof(t->bootstrap), "%s", eq + 1);
+        else if (!strcmp(line, "VIGIL_REDIS_ADDR")) {
+            char *colon = strrchr(eq + 1, ':');
+            if (colon) {
+                *colon = '\0';
+                snprintf(t->redis_host, sizeof(t->redis_host), "%s", eq + 1);
+                t->redis_port = (int)strtol(colon + 1, NULL, 10);
+            }
+        } else if (!strcmp(line, "VIGIL_STACK_DIR"))
+            snprintf(t->stack_dir, sizeof(t->stack_dir), "%s", eq + 1);
+    }
+    fclose(f);
+}
+
+int vg_itest_init(vg_itest_t *t, const char *name) {
+    const char *env = getenv("VIGIL_STACK_ENV"), *bin = getenv("VIGIL_WORKER_BIN");
+
+    memset(t, 0, sizeof(*t));
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    if (!env || access(env, R_OK) != 0) {
+        printf("SKIP %s: no stack (VIGIL_STACK_ENV=%s not readable); run via ctest, which "
+               "starts one\n",
+               name, env ? env : "(unset)");
+        return VG_ITEST_SKIP;
+    }
+    vg_itest_parse_env(t, env);
+    if (!t->bootstrap[0] || !t->redis_port) {
+        printf("SKIP %s: %s lacks VIGIL_KAFKA_BOOTSTRAP or VIGIL_REDIS_ADDR\n", name, env);
+        return VG_ITEST_SKIP;
+    }
+    snprintf(t->worker_bin, sizeof(t->worker_bin), "%s", bin ? bin : "vigil-worker");
+    snprintf(t->suffix, sizeof(t->suffix), "%s-%d-%lld", name, (int)getpid(),
+             (long long)time(NULL));
+    snprintf(t->topic_events, sizeof(t->topic_events), "events.%s", t->suffix);
+    snprintf(t->topic_triggers, sizeof(t->topic_triggers), "triggers.%s", t->suffix);
+    snprintf(t->topic_dlq, sizeof(t->topic_dlq), "dlq.%s", t->suffix);
+    snprintf(t->group, sizeof(t->group), "workers.%s", t->suffix);
+    snprintf(t->prefix, sizeof(t->prefix), "vigil-test:%s", t->suffix);
+    vg_kafka_props_add(&t->props, "bootstrap.servers", t->bootstrap);
+    printf("%s: kafka %s, redis %s:%d, topics *.%s\n", name, t->bootstrap, t->redis_host,
+           t->redis_port, t->suffix);
+    return 0;
+}
+
+void vg_itest_create_topics(vg_itest_t *t, int partitions, int rf) {
+    char err[512];
+    const char *topics[] = {t->topic_events, t->topic_triggers, t->topic_dlq};
+    const char *isr2[] = {"min.insync.replicas", "2", NULL};
+
+    for (int i = 0; i < 3; i++) {
+        if (vg_kafka_admin_create_topic(&t->props, topics[i], partitions, rf,
+                                        rf >= 3 ? isr2 : NULL, 30000, err, sizeof(err))) {
+            fprintf(stderr, "FAIL: %s\n", err);
+            exit(1);
+        }
+    }
+}
+
+pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const char *const *extra) {
+    char sets[16][600], logpath[1200];
+    const char *argv[48];
+    int argc = 0, s = 0;
+    pid_t pid;
+
+#define VG_SET(...) (snprintf(sets[s], sizeof(sets[s]), __VA_ARGS__), argv[argc++] = "--set", argv[argc++] = sets[s++])
+    argv[argc++] = t->worker_bin;
+    VG_SET("kafka.bootstrap.servers=%s", t->bootstrap);
+    VG_SET("topic.events=%s", t->topic_events);
+    VG_SET("topic.triggers=%s", t->topic_triggers);
+    VG_SET("topic.dead_letter=%s", t->topic_dlq);
+    VG_SET("group.id=%s", t->group);
+    VG_SET("redis.host=%s", t->redis_host);
+    VG_SET("redis.port=%d", t->redis_port);
+    VG_SET("redis.key_prefix=%s", t->prefix);
+    VG_SET("worker.id=%s", worker_id);
+    VG_SET("pseudonym.key=%s", "integration-test-key-0123456789");
+#undef VG_SET
+    for (int i = 0; extra && extra[i] && argc < 46; i++) {
+        argv[argc++] = "--set";
+        argv[argc++] = extra[i];
+    }
+    argv[argc] = NULL;
+    snprintf(logpath, sizeof(logpath), "%s/%s-%s.log", t->stack_dir, t->name, worker_id);
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execv(t->worker_bin, (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", t->worker_bin, strerror(errno));
+        _exit(127);
+    }
+    printf("started worker %s (pid %d, log %s)\n", worker_id, (int)pid, logpath);
+    return pid;
+}
+
+int vg_itest_worker_stop(pid_t pid, int sig, int timeout_ms) {
+    long long deadline = vg_itest_now_ms() + timeout_ms;
+    int status;
+
+    kill(pid, sig);
+    while (vg_itest_now_ms() < deadline) {
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(20000); /* polling a child's exit: there is no fd to wait on */
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    return -1;
+}
+
+void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *oracle,
+                      vg_idset_t *expected, vg_itest_produced_t *out) {
+    char err[512];
+    vg_kafka_producer_t *p = vg_kafka_producer_new(&t->props, NULL, NULL, err, sizeof(err));
+    vg_gen_record_t rec;
+
+    if (!p) {
+        fprintf(stderr, "FAIL: producer: %s\n", err);
+        exit(1);
+    }
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < count && vg_gen_next(gen, &rec); i++) {
+        bool fired = false;
+        char id[33];
+        if (vg_kafka_producer_send(p, t->topic_events, rec.key, rec.key_len, rec.payload, rec.len,
+                                   NULL, 0)) {
+            fprintf(stderr, "FAIL: produce\n");
+            exit(1);
+        }
+        out->records++;
+        if (!vg_oracle_feed(oracle, rec.key, rec.key_len, rec.payload, rec.len, &fired, id))
+            out->malformed++;
+        if (fired) {
+            vg_idset_add(expected, id);
+            out->expected_triggers++;
+        }
+    }
+    if (vg_kafka_producer_flush(p, 60000, NULL, err, sizeof(err))) {
+        fprintf(stderr, "FAIL: produce flush: %s\n", err);
+        exit(1);
+    }
+    vg_kafka_producer_destroy(p);
+}
+
+bool vg_itest_wait_committed(vg_itest_t *t, int timeout_ms) {
+    char err[512];
+    long long deadline = vg_itest_now_ms() + timeout_ms;
+    int64_t end = vg_kafka_admin_topic_end(&t->props, t->topic_events, 10000, err, sizeof(err));
+    int64_t committed = -1;
+
+    if (end < 0) {
+        fprintf(stderr, "topic end: %s\n", err);
+        return false;
+    }
+    while (vg_itest_now_ms() < deadline) {
+        committed = vg_kafka_admin_group_committed(&t->props, t->group, t->topic_events, 10000,
+                                                   err, sizeof(err));
+        if (committed >= end)
+            return true;
+        usleep(200000); /* the group's progress is only observable by asking */
+    }
+    fprintf(stderr, "group committed %lld of %lld records\n", (long long)committed,
+            (long long)end);
+    return false;
+}
+
+static vg_kafka_consumer_t *vg_itest_reader(vg_itest_t *t, const char *topic) {
+    char err[512], group[256];
+    vg_kafka_consumer_t *c;
+
+    snprintf(group, sizeof(group), "reader.%s.%lld", topic, vg_itest_now_ms());
+    c = vg_kafka_consumer_new(&t->props, group, topic, NULL, NULL, NULL, err, sizeof(err));
+    if (!c) {
+        fprintf(stderr, "FAIL: reader: %s\n", err);
+        exit(1);
+    }
+    return c;
+}
+
+void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
+                            int timeout_ms) {
+    vg_kafka_consumer_t *c = vg_itest_reader(t, t->topic_triggers);
+    vg_kafka_msg_t msgs[500];
+    long long deadline = vg_itest_now_ms() + timeout_ms, last = vg_itest_now_ms();
+
+    while (vg_itest_now_ms() < deadline) {
+        size_t n = vg_kafka_consumer_poll_batch(c, msgs, 500, 200);
+        for (size_t i = 0; i < n; i++) {
+            Vigil__V1__InterventionTrigger *tr =
+                vigil__v1__intervention_trigger__unpack(NULL, msgs[i].len, msgs[i].payload);
+            if (!tr) {
+                fprintf(stderr, "FAIL: undecodable trigger at offset %lld\n",
+                        (long long)msgs[i].offset);
+                exit(1);
+            }
+            vg_idset_add(got, tr->trigger_id);
+            vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+        }
+        vg_kafka_consumer_release(c, msgs, n);
+        if (n)
+            last = vg_itest_now_ms();
+        /* Past the wanted count, keep reading until idle to catch extras. */
+        if (got->n >= want && vg_itest_now_ms() - last >= idle_ms)
+            break;
+    }
+    vg_kafka_consumer_destroy(c);
+}
+
+void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with_reason,
+                       int timeout_ms) {
+    vg_kafka_consumer_t *c = vg_itest_reader(t, t->topic_dlq);
+    vg_kafka_msg_t msgs[500];
+    long long deadline = vg_itest_now_ms() + timeout_ms, last = vg_itest_now_ms();
+
+    *records = *with_reason = 0;
+    while (vg_itest_now_ms() < deadline) {
+        size_t n = vg_kafka_consumer_poll_batch(c, msgs, 500, 200);
+        for (size_t i = 0; i < n; i++) {
+            const void *v;
+            size_t len;
+            (*records)++;
+            if (vg_kafka_msg_header(&msgs[i], "vigil.error", &v, &len) == VG_OK && len > 0 &&
+                vg_kafka_msg_header(&msgs[i], "vigil.source.offset", &v, &len) == VG_OK)
+                (*with_reason)++;
+        }
+        vg_kafka_consumer_release(c, msgs, n);
+        if (n)
+            last = vg_itest_now_ms();
+        if (*records >= want && vg_itest_now_ms() - last >= 1000)
+            break;
+    }
+    vg_kafka_consumer_destroy(c);
+}

@@ -1,0 +1,88 @@
+/*
+ * vg_itest.h - support for integration tests against the real stack
+ * (ops/stack/up.sh: Apache Kafka + redis-server on loopback ports).
+ *
+ * A test calls vg_itest_init(); if the stack is not there it prints why
+ * and the test exits 77, which ctest reports as skipped, never passed.
+ */
+#ifndef VG_ITEST_H
+#define VG_ITEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "vg_gen.h"
+#include "vg_kafka.h"
+#include "vg_oracle.h"
+
+#define VG_ITEST_SKIP 77
+
+typedef struct vg_idset_s {
+    char (*ids)[33];
+    size_t n, cap;
+} vg_idset_t;
+
+void vg_idset_add(vg_idset_t *s, const char *id);
+void vg_idset_free(vg_idset_t *s);
+/* Sort; returns how many entries repeat an earlier one (and removes them). */
+size_t vg_idset_dedupe(vg_idset_t *s);
+/* Both sorted and deduped: counts of ids in want but not got, and in got
+ * but not want. */
+void vg_idset_diff(const vg_idset_t *want, const vg_idset_t *got, size_t *missing, size_t *extra);
+
+typedef struct vg_itest_s {
+    char name[64];
+    char bootstrap[512];
+    char redis_host[64];
+    int redis_port;
+    char worker_bin[1024];
+    char stack_dir[1024];
+    char suffix[64];
+    char topic_events[128], topic_triggers[128], topic_dlq[128], group[128], prefix[128];
+    vg_kafka_props_t props;
+} vg_itest_t;
+
+/* Read the stack's env file (VIGIL_STACK_ENV) and name this run's topics,
+ * group and key prefix uniquely. Returns 0, or VG_ITEST_SKIP. */
+int vg_itest_init(vg_itest_t *t, const char *name);
+
+/* Create the events, triggers and dead-letter topics. */
+void vg_itest_create_topics(vg_itest_t *t, int partitions, int replication_factor);
+
+/* Start vigil-worker as a child with this run's settings plus extra
+ * "name=value" settings (NULL-terminated, may be NULL). Its log goes to
+ * STACK_DIR/<name>-<worker_id>.log. */
+pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const char *const *extra);
+
+/* Send sig and wait up to timeout_ms for the exit. Returns the exit
+ * status (0..255), 128+signal if killed by one, or -1 on timeout (then
+ * it is SIGKILLed). */
+int vg_itest_worker_stop(pid_t pid, int sig, int timeout_ms);
+
+typedef struct vg_itest_produced_s {
+    size_t records, malformed, expected_triggers;
+} vg_itest_produced_t;
+
+/* Produce the generator's records to the events topic, feeding each to
+ * the oracle; the oracle's trigger ids go to expected. */
+void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *oracle,
+                      vg_idset_t *expected, vg_itest_produced_t *out);
+
+/* Wait until the workers' group has committed every record of the events
+ * topic. False on timeout. */
+bool vg_itest_wait_committed(vg_itest_t *t, int timeout_ms);
+
+/* Read topic from the start with read_committed until idle_ms pass with no
+ * record (or timeout_ms in all). Trigger ids go to got (topic of
+ * triggers); for the dead-letter topic, *dlq_records and
+ * *dlq_with_reason count records and those with a vigil.error header. */
+void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
+                            int timeout_ms);
+void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with_reason,
+                       int timeout_ms);
+
+/* Milliseconds of monotonic time. */
+long long vg_itest_now_ms(void);
+
+#endif
