@@ -3,10 +3,11 @@
 # (compiler, libraries, redis-server, Java, Maven) and the Apache Kafka jars
 # from Maven Central. Idempotent: a second run does nothing and says so.
 #
-#   ops/setup.sh [--force] [--skip-apt]
+#   ops/setup.sh [--force] [--skip-apt] [--no-kafka]
 #
 #   --force     run apt-get and re-fetch the Kafka jars even if present
 #   --skip-apt  leave system packages alone (e.g. no root); jars only
+#   --no-kafka  skip the Kafka jars (the embedded demo needs no broker)
 #
 # Kafka jars go to ${VIGIL_CACHE:-$HOME/.cache/vigil}/kafka-<version>/libs,
 # where ops/stack/kafka.sh looks for them.
@@ -16,12 +17,13 @@ VIGIL_LOG_TAG=setup
 # shellcheck source-path=SCRIPTDIR source=stack/lib.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/stack/lib.sh"
 
-FORCE=0 SKIP_APT=0
+FORCE=0 SKIP_APT=0 NO_KAFKA=0
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --force)    FORCE=1; shift ;;
     --skip-apt) SKIP_APT=1; shift ;;
-    -h|--help)  sed -n '6,9s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    --no-kafka) NO_KAFKA=1; shift ;;
+    -h|--help)  sed -n '6,10s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
     *) die "unexpected argument '$1' (try --help)" ;;
   esac
 done
@@ -80,6 +82,10 @@ else
 fi
 
 # --- Kafka jars from Maven Central --------------------------------------------
+if ((NO_KAFKA)); then
+  log "kafka: jars skipped (--no-kafka)"
+  exit 0
+fi
 need_cmd java; need_cmd mvn
 LIBS="$(VIGIL_KAFKA_LIBS='' vigil_kafka_libs)"
 CACHE="$(dirname "$LIBS")"

@@ -9,7 +9,10 @@
  *
  * A global clock advances by step_ms (with jitter) per record. Each record
  * is the earliest due journey step if it is due by the clock; otherwise a
- * new journey starts, for a random idle customer, at the clock. This keeps
+ * new journey starts, for a random idle customer, at the clock. Scheduled
+ * times are therefore non-decreasing; emitted times are up to 2 x step_ms
+ * (at most 5 s) earlier, so records are slightly out of order across
+ * customers, as from several producers. This keeps
  * the record rate near one per step_ms whatever the journey lengths, while
  * the gaps inside a journey (which the trouble windows depend on) come only
  * from the templates, never from how busy the generator is.
@@ -131,6 +134,10 @@ enum {
 
 #define VG_GEN_MAX_ATTRS 2
 
+/* Most an event is emitted ahead of its journey's schedule (see
+ * vg_gen_journey_step()); the trouble windows below keep this much slack. */
+#define VG_GEN_MAX_LATE_MS 5000
+
 /* ---- step templates --------------------------------------------------- */
 
 typedef enum vg_gen_op_e {
@@ -202,11 +209,12 @@ static const vg_gen_tpl_t vg_gen_tpls[VG_GEN_OP__COUNT] = {
                                   VG_GEN_CODES_NONE, VG_NOSIG,
                                   VG_GEN_ATTRS_CART, VG_SEC(10), VG_SEC(120)},
     /* Upstream reports abandonment when the checkout session expires,
-     * well after the 10-minute "no payment" absence window. */
+     * well after the 10-minute "no payment" absence window (and, with
+     * lateness, still within 30 minutes of the start). */
     [VG_GEN_OP_CHECKOUT_ABANDONED] = {VG_SES, "checkout", VG_ABND,
                                       VG_GEN_CODES_NONE, VG_NOSIG,
                                       VG_GEN_ATTRS_CART, VG_MIN(11),
-                                      VG_MIN(30)},
+                                      VG_MIN(29)},
     /* Ordinary payments land within 4 minutes of checkout, so only planted
      * abandonment trips a 10-minute absence rule. */
     [VG_GEN_OP_PAY_OK] = {VG_PAY, "payment", VG_OK_, VG_GEN_CODES_NONE,
@@ -226,11 +234,12 @@ static const vg_gen_tpl_t vg_gen_tpls[VG_GEN_OP__COUNT] = {
     [VG_GEN_OP_CHAT_CONFUSED] = {VG_CHAT, "chat", VG_OK_, VG_GEN_CODES_NONE,
                                  VIGIL__V1__SIGNAL__SIGNAL_CONFUSION,
                                  VG_GEN_ATTRS_TOPIC, VG_SEC(5), VG_SEC(60)},
+    /* Within 4 minutes of the last failure, lateness included. */
     [VG_GEN_OP_CHAT_FRUSTRATED] = {VG_CHAT, "chat", VG_PEND,
                                    VG_GEN_CODES_NONE,
                                    VIGIL__V1__SIGNAL__SIGNAL_FRUSTRATION,
                                    VG_GEN_ATTRS_TOPIC, VG_SEC(30),
-                                   VG_SEC(240)},
+                                   VG_SEC(230)},
     [VG_GEN_OP_CALL_OK] = {VG_PHONE, "call", VG_OK_, VG_GEN_CODES_NONE,
                            VG_NOSIG, VG_GEN_ATTRS_TOPIC, VG_SEC(30),
                            VG_SEC(300)},
@@ -791,8 +800,11 @@ static void vg_gen_malformed(vg_gen_t *g, int64_t t, vg_gen_record_t *rec) {
 static void vg_gen_journey_step(vg_gen_t *g, vg_gen_record_t *rec) {
     vg_gen_journey_t j;
     const vg_gen_tpl_t *tpl;
+    int64_t t, late_max = 2 * g->conf.step_ms;
     uint8_t step;
 
+    if (late_max > VG_GEN_MAX_LATE_MS)
+        late_max = VG_GEN_MAX_LATE_MS;
     if (g->n_heap > 0 && (g->heap[0].due_ms <= g->clock_ms || g->n_idle == 0)) {
         vg_gen_heap_pop(g, &j);
     } else {
@@ -808,7 +820,19 @@ static void vg_gen_journey_step(vg_gen_t *g, vg_gen_record_t *rec) {
     }
     step = j.step;
     tpl = &vg_gen_tpls[j.ops[step]];
-    vg_gen_fill(g, &j, tpl, g->produced, j.due_ms);
+    /* Events reach Kafka a little out of order across customers (several
+     * producers, different latencies): emit up to 2 x step_ms early, at
+     * most VG_GEN_MAX_LATE_MS, never at or before this customer's previous
+     * event. The journey keeps its schedule, so windows move by at most
+     * VG_GEN_MAX_LATE_MS, which the templates leave room for. */
+    t = j.due_ms;
+    if (g->produced > 0 && late_max > 0)
+        t -= vg_gen_below(g->rng, (uint32_t)late_max + 1);
+    if (t < g->conf.start_ms)
+        t = g->conf.start_ms;
+    if (t <= g->last_ms[j.cust])
+        t = g->last_ms[j.cust] + 1;
+    vg_gen_fill(g, &j, tpl, g->produced, t);
     rec->len = vg_gen_pack(g);
     rec->payload = g->buf;
     rec->malformed = false;
@@ -818,7 +842,7 @@ static void vg_gen_journey_step(vg_gen_t *g, vg_gen_record_t *rec) {
     rec->trouble = (vg_gen_trouble_t)j.trouble;
     rec->journey = j.id;
 
-    g->last_ms[j.cust] = j.due_ms;
+    g->last_ms[j.cust] = t;
     /* A customer's step may be due after the clock (when every customer
      * is busy); the clock follows so that new journeys start no earlier. */
     if (j.due_ms > g->clock_ms)

@@ -117,7 +117,8 @@ static const vg_model_route_t *vg_score_route(const vg_model_t *m, const char *e
     return NULL;
 }
 
-static void vg_score_add_reason(vg_score_t *s, const char *code, double contribution) {
+static void vg_score_add_reason(vg_score_t *s, const char *code, double contribution,
+                                const char *detail) {
     uint32_t i;
 
     if (contribution <= 0.0)
@@ -128,6 +129,7 @@ static void vg_score_add_reason(vg_score_t *s, const char *code, double contribu
     for (i = s->n_reasons; i > 0 && s->reasons[i - 1].contribution < contribution; i--)
         s->reasons[i] = s->reasons[i - 1];
     vg_copy(s->reasons[i].code, sizeof(s->reasons[i].code), code);
+    vg_copy(s->reasons[i].detail, sizeof(s->reasons[i].detail), detail);
     s->reasons[i].contribution = contribution;
     s->n_reasons++;
 }
@@ -156,7 +158,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
     int64_t now = st->last_event_ms;
     const vg_model_route_t *route = NULL;
     bool high_value, detractor;
-    char code[VG_STATE_NAME_MAX + 16];
+    char code[VG_STATE_NAME_MAX + 16], detail[96];
     static const char *const ladder[] = {"", "coincidence", "pattern", "trend"};
 
     memset(s, 0, sizeof(*s));
@@ -184,21 +186,28 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
         snprintf(code, sizeof(code), "%s_%s", route ? route->reason_prefix : s->worst->kind,
                  ladder[s->level]);
         s->z += m->w_level * s->level;
-        vg_score_add_reason(s, code, m->w_level * s->level);
+        snprintf(detail, sizeof(detail), "%u %s trouble event(s) within %lld min",
+                 vg_score_count(s->worst, now, m->window_ms), s->worst->kind,
+                 (long long)(m->window_ms / 60000));
+        vg_score_add_reason(s, code, m->w_level * s->level, detail);
     }
     if (s->emotion_open) {
         s->z += m->w_emotion;
-        vg_score_add_reason(s, "emotion_with_open_problem", m->w_emotion);
+        vg_score_add_reason(s, "emotion_with_open_problem", m->w_emotion,
+                            "frustration, anger or confusion detected while a problem is open");
     }
     if (detractor) {
         s->z += m->w_detractor;
-        vg_score_add_reason(s, "detractor_survey", m->w_detractor);
+        vg_score_add_reason(s, "detractor_survey", m->w_detractor,
+                            "detractor answer in a survey");
     }
     s->z += m->w_churn * st->churn_risk;
-    vg_score_add_reason(s, "churn_risk", m->w_churn * st->churn_risk);
+    snprintf(detail, sizeof(detail), "churn risk %.2f from the upstream model", st->churn_risk);
+    vg_score_add_reason(s, "churn_risk", m->w_churn * st->churn_risk, detail);
     if (high_value) {
         s->z += m->w_high_value;
-        vg_score_add_reason(s, "high_value_at_risk", m->w_high_value);
+        vg_score_add_reason(s, "high_value_at_risk", m->w_high_value,
+                            "gold or platinum value tier");
     }
     s->propensity = 1.0 / (1.0 + exp(-s->z));
     s->value_weight = vg_score_value_weight(st);

@@ -65,6 +65,7 @@ void vg_model_default(vg_model_t *m);
 typedef struct vg_reason_s {
     char code[VG_STATE_NAME_MAX + 16];
     double contribution;
+    char detail[96];           /* for an agent: what was seen */
 } vg_reason_t;
 
 /* Everything one scoring computed, for the trigger and for explain. */

@@ -26,7 +26,7 @@
 #define VG_STATE_MAX_DECISIONS 8    /* uncommitted trigger-producing decisions */
 #define VG_STATE_NAME_MAX 48        /* kind / intervention names */
 #define VG_STATE_EVID_MAX 64        /* event ids kept for lineage */
-#define VG_TRIGGER_MAX_BYTES 1536   /* one encoded trigger */
+#define VG_TRIGGER_MAX_BYTES 2048   /* one encoded trigger */
 
 typedef struct vg_state_window_s {
     char kind[VG_STATE_NAME_MAX];

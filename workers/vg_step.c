@@ -53,6 +53,7 @@ static vg_err_t vg_step_encode(const vg_state_t *st, const vg_event_t *ev, const
         vigil__v1__reason_code__init(&rc[i]);
         rc[i].code = (char *)s->reasons[i].code;
         rc[i].contribution = s->reasons[i].contribution;
+        rc[i].detail = (char *)s->reasons[i].detail;
         rcp[i] = &rc[i];
     }
     t.n_reasons = s->n_reasons;
@@ -98,6 +99,17 @@ static vg_err_t vg_step_encode(const vg_state_t *st, const vg_event_t *ev, const
     t.lineage = &lin;
     (void)st;
 
+    /* Long ids can make a trigger outgrow its slot in the decision ring.
+     * Rather than lose the decision, shed the least essential parts: first
+     * the human-readable details, then all but the newest source ids. */
+    if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger)) {
+        for (uint32_t i = 0; i < s->n_reasons; i++)
+            rc[i].detail = "";
+    }
+    if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger)) {
+        lin.source_event_ids = ids + (n_ids - 1);
+        lin.n_source_event_ids = 1;
+    }
     if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger))
         return VG_ERR_OVERFLOW;
     out->len = vigil__v1__intervention_trigger__pack(&t, out->trigger);
