@@ -47,6 +47,7 @@ typedef struct vg_config_s {
     char pseudonym_key[256];
     char log_level[16];
     int64_t http_port;
+    char http_bind[64];
     char model_file[1024];
     int64_t drain_timeout_ms;
     /* kafka.* pass-through, in order of appearance. */

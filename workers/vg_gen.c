@@ -657,7 +657,9 @@ static void vg_gen_fill(vg_gen_t *g, const vg_gen_journey_t *j,
         break;
     case VG_GEN_ATTRS_PAYMENT:
         vg_gen_set_attr_num(g, "amount_cents", j->amount_cents);
-        vg_gen_set_attr(g, "method", vg_gen_methods[j->device % 3]);
+        /* Derived from the basket so that retries use the same method. */
+        vg_gen_set_attr(g, "method",
+                        vg_gen_methods[(j->amount_cents / 7) % 3]);
         break;
     case VG_GEN_ATTRS_TOPIC:
         vg_gen_set_attr(g, "topic", vg_gen_topics[j->topic & 3]);

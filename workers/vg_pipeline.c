@@ -80,6 +80,7 @@ struct vg_pipeline_s {
     size_t n_parts;
     vg_step_result_t step;
     int backoff_ms;
+    uint64_t last_probe_us;
 
     vg_pipeline_stats_t stats;
 };
@@ -293,6 +294,22 @@ void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model) {
 
 vg_pipeline_stats_t *vg_pipeline_stats(vg_pipeline_t *p) { return &p->stats; }
 
+size_t vg_pipeline_lag(vg_pipeline_t *p, vg_kafka_offset_t *out, size_t max) {
+    return vg_kafka_consumer_lag(p->consumer, out, max);
+}
+
+uint64_t vg_pipeline_redis_round_trips(vg_pipeline_t *p) {
+    return atomic_load(&p->stats.redis_round_trips);
+}
+
+void vg_pipeline_model_info(vg_pipeline_t *p, char *id, size_t id_size, char *version,
+                            size_t version_size) {
+    pthread_mutex_lock(&p->model_lock);
+    snprintf(id, id_size, "%s", p->model.id);
+    snprintf(version, version_size, "%s", p->model.version);
+    pthread_mutex_unlock(&p->model_lock);
+}
+
 bool vg_pipeline_ready(vg_pipeline_t *p) {
     return atomic_load(&p->stats.redis_ok) && atomic_load(&p->stats.kafka_ok);
 }
@@ -475,6 +492,18 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     pthread_mutex_unlock(&p->model_lock);
 
     n = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max, (int)p->cfg.batch_max_wait_ms);
+    if (vg_kafka_consumer_down(p->consumer)) {
+        /* Readiness follows a real round trip, at most every 2 s. */
+        uint64_t now = vg_now_us();
+        atomic_store(&p->stats.kafka_ok, false);
+        if (now - p->last_probe_us > 2000000) {
+            p->last_probe_us = now;
+            if (vg_kafka_consumer_probe(p->consumer, 1000) == VG_OK) {
+                atomic_store(&p->stats.kafka_ok, true);
+                VG_INFO(p->log, "pipeline", "kafka reachable again");
+            }
+        }
+    }
     if (n == 0)
         return VG_OK;
     atomic_fetch_add(&p->stats.events_consumed, n);
@@ -535,6 +564,8 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         return VG_OK;
     }
     t0 = vg_now_us();
+    if (p->n_groups)
+        atomic_fetch_add(&p->stats.redis_round_trips, 1);
     vg_hist_observe(&p->stats.lat_redis_load, t0 - t1);
 
     /* Apply each customer's events in order; collect triggers. */
@@ -648,6 +679,8 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         }
     }
     t0 = vg_now_us();
+    if (n_writes)
+        atomic_fetch_add(&p->stats.redis_round_trips, 1);
     vg_hist_observe(&p->stats.lat_redis_store, t0 - t1);
 
     /* Publish, then commit the positions. */

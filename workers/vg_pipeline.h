@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "vg_config.h"
+#include "vg_kafka.h"
 #include "vg_log.h"
 #include "vg_score.h"
 
@@ -57,6 +58,7 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t batch_retries;
     _Atomic uint64_t cas_conflicts;
     _Atomic uint64_t redis_errors;
+    _Atomic uint64_t redis_round_trips;
     _Atomic uint64_t kafka_errors;
     _Atomic uint64_t txn_committed;
     _Atomic uint64_t txn_aborted;
@@ -97,6 +99,17 @@ void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model);
 
 /* Borrowed, valid until destroy. */
 vg_pipeline_stats_t *vg_pipeline_stats(vg_pipeline_t *p);
+
+/* Consumer lag per assigned partition (offset = lag); returns the count.
+ * Any thread. */
+size_t vg_pipeline_lag(vg_pipeline_t *p, vg_kafka_offset_t *out, size_t max);
+
+/* Redis round trips so far. Any thread. */
+uint64_t vg_pipeline_redis_round_trips(vg_pipeline_t *p);
+
+/* Copy the id and version of the model in effect. Any thread. */
+void vg_pipeline_model_info(vg_pipeline_t *p, char *id, size_t id_size, char *version,
+                            size_t version_size);
 
 /* Ready: Redis and Kafka reachable. */
 bool vg_pipeline_ready(vg_pipeline_t *p);

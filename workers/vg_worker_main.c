@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "vg_config.h"
+#include "vg_http.h"
 #include "vg_kafka_admin.h"
 #include "vg_kafka_mock.h"
 #include "vg_log.h"
@@ -26,6 +27,19 @@ static volatile sig_atomic_t vg_sig_term, vg_sig_hup;
 static void vg_on_term(int sig) {
     (void)sig;
     vg_sig_term = 1;
+}
+
+/* The drain deadline passed: leave now, loudly. Only async-signal-safe
+ * calls here. The uncommitted batch is replayed by the next owner. */
+static void vg_on_alarm(int sig) {
+    static const char msg[] =
+        "{\"level\":\"error\",\"component\":\"main\",\"msg\":\"drain deadline passed; exiting "
+        "without a clean group leave\"}\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+        /* nothing to do */
+    }
+    _exit(4);
 }
 
 static void vg_on_hup(int sig) {
@@ -48,6 +62,7 @@ int main(int argc, char **argv) {
     bool embedded = false, check = false;
     vg_kafka_mock_t *mock = NULL;
     vg_pipeline_t *p;
+    vg_http_t *http = NULL;
     vg_log_t *log;
     vg_err_t err = VG_OK;
     struct sigaction sa;
@@ -127,6 +142,11 @@ int main(int argc, char **argv) {
         return 0;
     }
 
+    if (!cfg.worker_id[0]) {
+        char host[64] = "worker";
+        gethostname(host, sizeof(host) - 1);
+        snprintf(cfg.worker_id, sizeof(cfg.worker_id), "%s-%d", host, (int)getpid());
+    }
     log = vg_log_new(cfg.worker_id, (vg_log_level_t)vg_log_level_parse(cfg.log_level));
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = vg_on_term;
@@ -143,6 +163,18 @@ int main(int argc, char **argv) {
         vg_kafka_mock_destroy(mock);
         return 1;
     }
+    if (cfg.http_port > 0) {
+        http = vg_http_new(cfg.http_bind, (int)cfg.http_port, p, errstr, sizeof(errstr));
+        if (!http) {
+            VG_ERROR(log, "main", "%s", errstr);
+            vg_pipeline_destroy(p);
+            vg_log_destroy(log);
+            vg_kafka_mock_destroy(mock);
+            return 1;
+        }
+        VG_INFO(log, "main", "http on %s:%d (/metrics, /healthz, /readyz)", cfg.http_bind,
+                vg_http_port(http));
+    }
     while (!vg_sig_term) {
         if (vg_sig_hup) {
             vg_sig_hup = 0;
@@ -151,8 +183,16 @@ int main(int argc, char **argv) {
         if ((err = vg_pipeline_run_once(p)) == VG_ERR_FENCED)
             break;
     }
-    VG_INFO(log, "main", "%s: draining", vg_sig_term ? "SIGTERM" : "fenced");
+    VG_INFO(log, "main", "%s: draining (deadline %lld ms)", vg_sig_term ? "SIGTERM" : "fenced",
+            (long long)cfg.drain_timeout_ms);
+    /* The batch in flight is finished (run_once returned); leaving the group
+     * must not take longer than the orchestrator's grace period. */
+    sa.sa_handler = vg_on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm((unsigned)((cfg.drain_timeout_ms + 999) / 1000));
+    vg_http_destroy(http);
     vg_pipeline_destroy(p); /* leaves the group: partitions move at once */
+    alarm(0);
     VG_INFO(log, "main", "stopped");
     vg_log_destroy(log);
     vg_kafka_mock_destroy(mock);

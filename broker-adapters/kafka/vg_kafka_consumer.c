@@ -1,6 +1,7 @@
 #include "vg_kafka_consumer.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@ struct vg_kafka_consumer_s {
     void *opaque;
     char topic[256];
     bool closed;
+    _Atomic bool down;
     rd_kafka_message_t *rkmsgs[4096];
 };
 
@@ -89,6 +91,35 @@ static void vg_kafka_consumer_log_cb(const rd_kafka_t *rk, int level, const char
                "librdkafka", "%s: %s", fac, buf);
 }
 
+/* librdkafka retries by itself; Vigil only needs to know when nothing
+ * works, for readiness. */
+static void vg_kafka_consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    vg_kafka_consumer_t *c = opaque;
+
+    (void)rk;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__FATAL ||
+        err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        atomic_store(&c->down, true);
+        VG_WARN(c->log, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+    } else {
+        VG_DBG(c->log, "kafka", "%s: %s", rd_kafka_err2name(err), reason);
+    }
+}
+
+bool vg_kafka_consumer_down(vg_kafka_consumer_t *c) { return atomic_load(&c->down); }
+
+vg_err_t vg_kafka_consumer_probe(vg_kafka_consumer_t *c, int timeout_ms) {
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    if (err)
+        return VG_ERR_KAFKA;
+    atomic_store(&c->down, false);
+    return VG_OK;
+}
+
 vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const char *group_id,
                                            const char *topic, vg_log_t *log,
                                            vg_kafka_rebalance_cb_t *cb, void *opaque,
@@ -137,6 +168,7 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
     }
     rd_kafka_conf_set_rebalance_cb(conf, vg_kafka_consumer_rebalance);
     rd_kafka_conf_set_log_cb(conf, vg_kafka_consumer_log_cb);
+    rd_kafka_conf_set_error_cb(conf, vg_kafka_consumer_error_cb);
     rd_kafka_conf_set_opaque(conf, c);
     c->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, errstr_size);
     if (!c->rk)

@@ -72,6 +72,14 @@ size_t vg_kafka_consumer_lag(vg_kafka_consumer_t *c, vg_kafka_offset_t *out, siz
  * ownership. */
 void *vg_kafka_consumer_group_metadata(vg_kafka_consumer_t *c);
 
+/* True after librdkafka reported every broker down (or a fatal error),
+ * until a successful vg_kafka_consumer_probe(). Any thread. */
+bool vg_kafka_consumer_down(vg_kafka_consumer_t *c);
+
+/* Ask the cluster for metadata (a real round trip, up to timeout_ms);
+ * VG_OK clears the down flag. */
+vg_err_t vg_kafka_consumer_probe(vg_kafka_consumer_t *c, int timeout_ms);
+
 /* Leave the group cleanly (revocation callbacks run). */
 vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c);
 

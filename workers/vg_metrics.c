@@ -1,0 +1,199 @@
+#include "vg_metrics.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vg_kafka.h"
+
+#ifndef VIGIL_VERSION
+#define VIGIL_VERSION "0.1.0"
+#endif
+
+typedef struct vg_buf_s {
+    char *s;
+    size_t len, cap;
+    int oom;
+} vg_buf_t;
+
+static void vg_buf_printf(vg_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void vg_buf_printf(vg_buf_t *b, const char *fmt, ...) {
+    va_list ap;
+    int n;
+
+    if (b->oom)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->oom = 1;
+            return;
+        }
+        if ((size_t)n < b->cap - b->len) {
+            b->len += (size_t)n;
+            return;
+        }
+        {
+            size_t nc = b->cap * 2 + (size_t)n;
+            char *ns = realloc(b->s, nc);
+            if (!ns) {
+                b->oom = 1;
+                return;
+            }
+            b->s = ns;
+            b->cap = nc;
+        }
+    }
+}
+
+static void vg_counter(vg_buf_t *b, const char *name, const char *help, uint64_t v) {
+    vg_buf_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %" PRIu64 "\n", name, help, name, name, v);
+}
+
+static void vg_gauge(vg_buf_t *b, const char *name, const char *help, double v) {
+    vg_buf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %.17g\n", name, help, name, name, v);
+}
+
+/* A histogram from 2^k-microsecond buckets, in `unit` (1e-6 for seconds,
+ * 1 for plain counts). labels: "" or `stage="decode",`. */
+static void vg_hist(vg_buf_t *b, const char *name, const char *labels, const vg_hist_t *h,
+                    double unit) {
+    uint64_t cum = 0;
+
+    for (int k = 0; k < VG_HIST_BUCKETS; k++) {
+        cum += atomic_load(&h->buckets[k]);
+        vg_buf_printf(b, "%s_bucket{%sle=\"%.9g\"} %" PRIu64 "\n", name, labels,
+                      (double)(1ULL << k) * unit, cum);
+    }
+    vg_buf_printf(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels,
+                  atomic_load(&h->count));
+    if (labels[0]) {
+        /* Drop the trailing comma for the sum and count lines. */
+        size_t n = strlen(labels) - 1;
+        vg_buf_printf(b, "%s_sum{%.*s} %.9g\n%s_count{%.*s} %" PRIu64 "\n", name, (int)n, labels,
+                      (double)atomic_load(&h->sum_us) * unit, name, (int)n, labels,
+                      atomic_load(&h->count));
+    } else {
+        vg_buf_printf(b, "%s_sum %.9g\n%s_count %" PRIu64 "\n", name,
+                      (double)atomic_load(&h->sum_us) * unit, name, atomic_load(&h->count));
+    }
+}
+
+char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
+    vg_pipeline_stats_t *s = vg_pipeline_stats(p);
+    vg_buf_t b = {malloc(16384), 0, 16384, 0};
+    vg_kafka_offset_t lag[256];
+    size_t n_lag;
+    char model_id[64], model_version[32];
+    static const struct {
+        const char *stage;
+        size_t off;
+    } stages[] = {
+        {"decode", offsetof(vg_pipeline_stats_t, lat_decode)},
+        {"redis_load", offsetof(vg_pipeline_stats_t, lat_redis_load)},
+        {"score", offsetof(vg_pipeline_stats_t, lat_score)},
+        {"redis_store", offsetof(vg_pipeline_stats_t, lat_redis_store)},
+        {"commit", offsetof(vg_pipeline_stats_t, lat_commit)},
+    };
+
+    if (!b.s)
+        return NULL;
+    vg_counter(&b, "vigil_events_consumed_total", "Records polled from the events topic.",
+               atomic_load(&s->events_consumed));
+    vg_counter(&b, "vigil_events_applied_total", "Events applied to customer state.",
+               atomic_load(&s->events_applied));
+    vg_counter(&b, "vigil_events_replayed_total",
+               "Events seen again after a retry or restart and not applied twice.",
+               atomic_load(&s->events_replayed));
+    vg_counter(&b, "vigil_events_dead_lettered_total",
+               "Records sent to the dead-letter topic with a reason.",
+               atomic_load(&s->events_dead_lettered));
+
+    vg_buf_printf(&b, "# HELP vigil_triggers_total New intervention triggers published.\n"
+                      "# TYPE vigil_triggers_total counter\n");
+    for (int i = 0; i < VG_STATS_INTERVENTIONS; i++) {
+        if (!s->intervention_names[i][0])
+            break;
+        vg_buf_printf(&b, "vigil_triggers_total{intervention=\"%s\"} %" PRIu64 "\n",
+                      s->intervention_names[i], atomic_load(&s->triggers_by_intervention[i]));
+    }
+    vg_counter(&b, "vigil_triggers_reemitted_total",
+               "Stored decisions re-published on replay (same trigger id).",
+               atomic_load(&s->triggers_reemitted));
+    vg_buf_printf(&b,
+                  "# HELP vigil_suppressions_total Decisions to intervene that a policy stopped.\n"
+                  "# TYPE vigil_suppressions_total counter\n"
+                  "vigil_suppressions_total{reason=\"cooldown\"} %" PRIu64 "\n"
+                  "vigil_suppressions_total{reason=\"no_consent\"} %" PRIu64 "\n",
+                  atomic_load(&s->suppressed_cooldown), atomic_load(&s->suppressed_consent));
+    vg_counter(&b, "vigil_batches_total", "Batches committed.", atomic_load(&s->batches));
+    vg_counter(&b, "vigil_batch_retries_total", "Batches abandoned and processed again.",
+               atomic_load(&s->batch_retries));
+    vg_buf_printf(&b, "# HELP vigil_batch_size Records per polled batch.\n"
+                      "# TYPE vigil_batch_size histogram\n");
+    vg_hist(&b, "vigil_batch_size", "", &s->batch_size, 1.0);
+    vg_buf_printf(&b, "# HELP vigil_stage_duration_seconds Time per batch in each stage.\n"
+                      "# TYPE vigil_stage_duration_seconds histogram\n");
+    for (size_t i = 0; i < sizeof(stages) / sizeof(stages[0]); i++) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "stage=\"%s\",", stages[i].stage);
+        vg_hist(&b, "vigil_stage_duration_seconds", labels,
+                (const vg_hist_t *)(const void *)((const char *)s + stages[i].off), 1e-6);
+    }
+    vg_buf_printf(&b, "# HELP vigil_event_to_commit_seconds From an event's record timestamp "
+                      "to the commit of its trigger.\n"
+                      "# TYPE vigil_event_to_commit_seconds histogram\n");
+    vg_hist(&b, "vigil_event_to_commit_seconds", "", &s->lat_e2e, 1e-6);
+    vg_counter(&b, "vigil_redis_round_trips_total", "Pipelined Redis round trips.",
+               vg_pipeline_redis_round_trips(p));
+    vg_counter(&b, "vigil_redis_errors_total", "Failed Redis round trips.",
+               atomic_load(&s->redis_errors));
+    vg_counter(&b, "vigil_cas_conflicts_total",
+               "State writes refused by the version compare-and-set.",
+               atomic_load(&s->cas_conflicts));
+    vg_counter(&b, "vigil_kafka_errors_total", "Failed produce, commit or transaction calls.",
+               atomic_load(&s->kafka_errors));
+    vg_buf_printf(&b,
+                  "# HELP vigil_transactions_total Kafka transactions by outcome.\n"
+                  "# TYPE vigil_transactions_total counter\n"
+                  "vigil_transactions_total{outcome=\"committed\"} %" PRIu64 "\n"
+                  "vigil_transactions_total{outcome=\"aborted\"} %" PRIu64 "\n",
+                  atomic_load(&s->txn_committed), atomic_load(&s->txn_aborted));
+    vg_counter(&b, "vigil_rebalances_total", "Partition assignment changes seen.",
+               atomic_load(&s->rebalances));
+
+    n_lag = vg_pipeline_lag(p, lag, sizeof(lag) / sizeof(lag[0]));
+    vg_buf_printf(&b, "# HELP vigil_consumer_lag Records behind the high watermark, per assigned "
+                      "partition.\n# TYPE vigil_consumer_lag gauge\n");
+    for (size_t i = 0; i < n_lag; i++)
+        vg_buf_printf(&b, "vigil_consumer_lag{topic=\"%s\",partition=\"%d\"} %" PRId64 "\n",
+                      lag[i].topic, lag[i].partition, lag[i].offset);
+    vg_gauge(&b, "vigil_assigned_partitions", "Partitions assigned to this worker.",
+             (double)n_lag);
+    vg_gauge(&b, "vigil_ready", "1 when connected to Kafka and Redis.",
+             vg_pipeline_ready(p) ? 1 : 0);
+    vg_gauge(&b, "vigil_redis_up", "1 while Redis answers.", atomic_load(&s->redis_ok) ? 1 : 0);
+    vg_gauge(&b, "vigil_kafka_up", "1 while the Kafka clients work.",
+             atomic_load(&s->kafka_ok) ? 1 : 0);
+    vg_pipeline_model_info(p, model_id, sizeof(model_id), model_version, sizeof(model_version));
+    vg_buf_printf(&b,
+                  "# HELP vigil_model_info The scoring model in effect.\n"
+                  "# TYPE vigil_model_info gauge\n"
+                  "vigil_model_info{model_id=\"%s\",model_version=\"%s\"} 1\n",
+                  model_id, model_version);
+    vg_buf_printf(&b,
+                  "# HELP vigil_build_info Vigil build.\n# TYPE vigil_build_info gauge\n"
+                  "vigil_build_info{version=\"%s\"} 1\n",
+                  VIGIL_VERSION);
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
+    *len = b.len;
+    return b.s;
+}
