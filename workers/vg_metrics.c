@@ -125,12 +125,18 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
     vg_counter(&b, "vigil_triggers_reemitted_total",
                "Stored decisions re-published on replay (same trigger id).",
                atomic_load(&s->triggers_reemitted));
-    vg_buf_printf(&b,
-                  "# HELP vigil_suppressions_total Decisions to intervene that a policy stopped.\n"
-                  "# TYPE vigil_suppressions_total counter\n"
-                  "vigil_suppressions_total{reason=\"cooldown\"} %" PRIu64 "\n"
-                  "vigil_suppressions_total{reason=\"no_consent\"} %" PRIu64 "\n",
-                  atomic_load(&s->suppressed_cooldown), atomic_load(&s->suppressed_consent));
+    vg_buf_printf(&b, "# HELP vigil_suppressions_total Eligible interventions that did not fire, "
+                      "by reason.\n"
+                      "# TYPE vigil_suppressions_total counter\n");
+    for (int v = VG_V_BELOW_THRESHOLD; v < VG_V__COUNT; v++)
+        vg_buf_printf(&b, "vigil_suppressions_total{reason=\"%s\"} %" PRIu64 "\n",
+                      vg_verdict_str((vg_verdict_t)v), atomic_load(&s->suppressed[v]));
+    vg_counter(&b, "vigil_absences_fired_total", "Absence deadlines that fired a trigger.",
+               atomic_load(&s->absences_fired));
+    vg_counter(&b, "vigil_model_reloads_total", "Models loaded by SIGHUP.",
+               atomic_load(&s->model_reloads));
+    vg_counter(&b, "vigil_model_reload_errors_total", "SIGHUP reloads refused (bad model).",
+               atomic_load(&s->model_reload_errors));
     vg_counter(&b, "vigil_batches_total", "Batches committed.", atomic_load(&s->batches));
     vg_counter(&b, "vigil_batch_retries_total", "Batches abandoned and processed again.",
                atomic_load(&s->batch_retries));

@@ -89,7 +89,7 @@ bool vg_oracle_feed(vg_oracle_t *o, const void *key, size_t key_len, const void 
     vg_event_t *ev = NULL;
     vg_oracle_entry_t *e;
     char id[2 * VG_EVENT_ID_MAX + 2];
-    vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", 0, 0};
+    vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", 0, 0, 0};
 
     *fired = false;
     trigger_id[0] = '\0';

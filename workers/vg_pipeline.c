@@ -360,6 +360,15 @@ static int64_t vg_pipeline_floor(const vg_pipeline_t *p, int32_t partition) {
     return 0;
 }
 
+/* Every eligible intervention that did not fire, by why (metrics). */
+static void vg_pipeline_count_verdicts(vg_pipeline_t *p, const vg_score_t *sc) {
+    for (uint32_t i = 0; i < p->model.n_interventions; i++) {
+        vg_verdict_t v = sc->verdicts[i];
+        if (v != VG_V_NOT_ELIGIBLE && v != VG_V_FIRE)
+            atomic_fetch_add(&p->stats.suppressed[v], 1);
+    }
+}
+
 static void vg_pipeline_count_intervention(vg_pipeline_t *p, const char *name) {
     for (int i = 0; i < VG_STATS_INTERVENTIONS; i++) {
         if (!p->stats.intervention_names[i][0]) {
@@ -588,7 +597,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         for (int32_t i = grp->first; i >= 0; i = p->next[i]) {
             const vg_kafka_msg_t *m = &p->msgs[i];
             vg_step_ctx_t ctx = {p->cfg.worker_id, m->topic, p->cfg.topic_triggers, m->partition,
-                                 m->offset};
+                                 m->offset, m->timestamp_ms > 0 ? m->timestamp_ms : 0};
 
             if (i == grp->first) /* DESIGN rule 4: below the batch, committed */
                 vg_state_trim_decisions(st, m->partition, vg_pipeline_floor(p, m->partition));
@@ -606,12 +615,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             } else {
                 atomic_fetch_add(&p->stats.events_applied, 1);
                 grp->dirty = true;
-                if (p->step.score.suppressed) {
-                    if (strcmp(p->step.score.suppressed, "cooldown") == 0)
-                        atomic_fetch_add(&p->stats.suppressed_cooldown, 1);
-                    else
-                        atomic_fetch_add(&p->stats.suppressed_consent, 1);
-                }
+                vg_pipeline_count_verdicts(p, &p->step.score);
             }
             if (p->step.ring_evicted)
                 atomic_fetch_add(&p->stats.ring_evictions, 1);

@@ -52,8 +52,10 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t events_dead_lettered;
     _Atomic uint64_t triggers_emitted;    /* new decisions */
     _Atomic uint64_t triggers_reemitted;  /* replays of stored decisions */
-    _Atomic uint64_t suppressed_cooldown;
-    _Atomic uint64_t suppressed_consent;
+    _Atomic uint64_t suppressed[VG_V__COUNT]; /* eligible, did not fire, by verdict */
+    _Atomic uint64_t absences_fired;          /* deadlines that fired a trigger */
+    _Atomic uint64_t model_reloads;
+    _Atomic uint64_t model_reload_errors;
     _Atomic uint64_t batches;
     _Atomic uint64_t batch_retries;
     _Atomic uint64_t cas_conflicts;

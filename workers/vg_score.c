@@ -4,128 +4,139 @@
 #include <stdio.h>
 #include <string.h>
 
+static const char *const vg_verdicts[VG_V__COUNT] = {
+    [VG_V_NOT_ELIGIBLE] = "not_eligible", [VG_V_FIRE] = "fire",
+    [VG_V_BELOW_THRESHOLD] = "below_threshold", [VG_V_STALE] = "stale_event",
+    [VG_V_NO_CONSENT] = "no_consent", [VG_V_COOLDOWN] = "cooldown",
+    [VG_V_CHANNEL_COOLDOWN] = "channel_cooldown", [VG_V_CAP] = "cap",
+    [VG_V_LOWER_PRIORITY] = "lower_priority",
+};
+
+static const char *const vg_ladder[] = {"", "coincidence", "pattern", "trend"};
+
+const char *vg_verdict_str(vg_verdict_t v) {
+    return v >= 0 && v < VG_V__COUNT ? vg_verdicts[v] : "unknown";
+}
+
 static void vg_copy(char *dst, size_t cap, const char *src) {
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-void vg_model_default(vg_model_t *m) {
-    static const struct {
-        const char *type, *intervention, *reason;
-    } routes[] = {
-        {"payment", "proactive_callback", "payment_failure"},
-        {"login", "fix_and_notify", "login_failure"},
-        {"order", "status_update", "order_failure"},
-        {"checkout", "retention_offer", "checkout_abandoned"},
-    };
+/* --- transition ------------------------------------------------------------ */
 
-    memset(m, 0, sizeof(*m));
-    vg_copy(m->id, sizeof(m->id), "vigil-first-rules");
-    vg_copy(m->version, sizeof(m->version), "1");
-    m->window_ms = 30LL * 60 * 1000;
-    m->pattern_at = 2;
-    m->trend_at = 3;
-    m->signal_window_ms = 30LL * 60 * 1000;
-    m->bias = -4.0;
-    m->w_level = 1.5;
-    m->w_emotion = 1.6;
-    m->w_churn = 1.0;
-    m->w_high_value = 0.4;
-    m->w_detractor = 2.2;
-    m->fire_threshold = 0.7;
-    m->cooldown_ms = 60LL * 60 * 1000;
-    m->valid_for_ms = 15LL * 60 * 1000;
-    vg_copy(m->purpose, sizeof(m->purpose), "service");
-    vg_copy(m->emotion_intervention, sizeof(m->emotion_intervention), "escalate_to_senior_agent");
-    vg_copy(m->default_intervention, sizeof(m->default_intervention), "status_update");
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        vg_model_route_t *r = &m->routes[m->n_routes++];
-        vg_copy(r->event_type, sizeof(r->event_type), routes[i].type);
-        vg_copy(r->intervention, sizeof(r->intervention), routes[i].intervention);
-        vg_copy(r->reason_prefix, sizeof(r->reason_prefix), routes[i].reason);
-    }
-}
+static void vg_window_add(vg_state_window_t *w, const vg_event_t *ev, int64_t now,
+                          int64_t within_ms) {
+    uint32_t o = 0;
 
-static bool vg_score_is_trouble(const vg_event_t *ev) {
-    return ev->outcome == VIGIL__V1__OUTCOME__OUTCOME_FAILURE ||
-           ev->outcome == VIGIL__V1__OUTCOME__OUTCOME_TIMEOUT ||
-           ev->outcome == VIGIL__V1__OUTCOME__OUTCOME_ABANDONED;
-}
-
-static bool vg_score_is_emotion(const vg_event_t *ev) {
-    return vg_event_has_signal(ev, VIGIL__V1__SIGNAL__SIGNAL_FRUSTRATION) ||
-           vg_event_has_signal(ev, VIGIL__V1__SIGNAL__SIGNAL_ANGER) ||
-           vg_event_has_signal(ev, VIGIL__V1__SIGNAL__SIGNAL_CONFUSION);
-}
-
-/* Count the entries of w inside [now - window, now]. Entries are kept in
- * arrival order; a late event inside the window counts like any other. */
-static uint32_t vg_score_count(const vg_state_window_t *w, int64_t now, int64_t window_ms) {
-    uint32_t n = 0;
-
-    for (uint32_t i = 0; i < w->n; i++)
-        if (w->times_ms[i] > now - window_ms && w->times_ms[i] <= now)
-            n++;
-    return n;
-}
-
-void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m) {
-    int64_t now = ev->event_time_ms > st->last_event_ms ? ev->event_time_ms : st->last_event_ms;
-
-    if (vg_score_is_trouble(ev)) {
-        vg_state_window_t *w = vg_state_window(st, ev->event_type);
-        uint32_t o = 0;
-
-        /* Forget what fell out of the window, then append. */
-        for (uint32_t i = 0; i < w->n; i++) {
-            if (w->times_ms[i] <= now - m->window_ms)
-                continue;
-            if (o != i) {
-                w->times_ms[o] = w->times_ms[i];
-                w->channels[o] = w->channels[i];
-                memcpy(w->event_ids[o], w->event_ids[i], VG_STATE_EVID_MAX);
-            }
-            o++;
+    /* Forget what fell out of the window, then append (newest last). */
+    for (uint32_t i = 0; i < w->n; i++) {
+        if (w->times_ms[i] <= now - within_ms)
+            continue;
+        if (o != i) {
+            w->times_ms[o] = w->times_ms[i];
+            w->channels[o] = w->channels[i];
+            memcpy(w->event_ids[o], w->event_ids[i], VG_STATE_EVID_MAX);
         }
-        w->n = o;
-        if (w->n == VG_STATE_WINDOW_MAX) {
-            memmove(&w->times_ms[0], &w->times_ms[1], sizeof(w->times_ms[0]) * (w->n - 1));
-            memmove(&w->channels[0], &w->channels[1], sizeof(w->channels[0]) * (w->n - 1));
-            memmove(&w->event_ids[0], &w->event_ids[1], VG_STATE_EVID_MAX * (w->n - 1));
-            w->n--;
-        }
-        w->times_ms[w->n] = ev->event_time_ms;
-        w->channels[w->n] = (int32_t)ev->channel;
-        vg_copy(w->event_ids[w->n], VG_STATE_EVID_MAX, ev->event_id);
-        w->n++;
+        o++;
     }
-    if (vg_score_is_emotion(ev))
-        st->last_signal_ms = ev->event_time_ms;
+    w->n = o;
+    if (w->n == VG_STATE_WINDOW_MAX) {
+        memmove(&w->times_ms[0], &w->times_ms[1], sizeof(w->times_ms[0]) * (w->n - 1));
+        memmove(&w->channels[0], &w->channels[1], sizeof(w->channels[0]) * (w->n - 1));
+        memmove(&w->event_ids[0], &w->event_ids[1], VG_STATE_EVID_MAX * (w->n - 1));
+        w->n--;
+    }
+    w->times_ms[w->n] = ev->event_time_ms;
+    w->channels[w->n] = (int32_t)ev->channel;
+    vg_copy(w->event_ids[w->n], VG_STATE_EVID_MAX, ev->event_id);
+    w->n++;
+}
+
+void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
+                         vg_transition_t *tr) {
+    int64_t t = ev->event_time_ms;
+    int64_t now = t > st->last_event_ms ? t : st->last_event_ms;
+    bool matched[VG_MODEL_MAX_SIGNALS];
+
+    memset(tr, 0, sizeof(*tr));
+    /* Consent and descriptive data are the customer's latest word, late or not. */
+    st->n_consents = 0;
+    for (size_t i = 0; i < ev->n_consents && st->n_consents < VG_STATE_MAX_CONSENTS; i++)
+        vg_copy(st->consents[st->n_consents++], VG_STATE_PURPOSE_MAX, ev->consents[i]);
     if (ev->descriptive) {
         st->value_tier = (int32_t)ev->descriptive->value_tier;
         st->tenure_months = ev->descriptive->tenure_months;
         st->revenue_weight = ev->descriptive->revenue_weight;
         st->churn_risk = ev->descriptive->churn_risk;
     }
-    st->last_event_ms = now;
     st->events_applied++;
+    if (st->last_event_ms && t < st->last_event_ms - m->lateness_ms) {
+        /* Beyond the allowed lateness: counting it would rewrite decisions
+         * already taken. It is applied (offset) but not counted. */
+        tr->late = true;
+        return;
+    }
+    st->last_event_ms = now;
+    for (uint32_t s = 0; s < m->n_signals; s++)
+        matched[s] = vg_match_event(&m->signals[s].match, ev);
+
+    for (uint32_t w = 0; w < m->n_windows; w++) {
+        const vg_model_window_t *mw = &m->windows[w];
+        if (!matched[mw->signal])
+            continue;
+        vg_window_add(vg_state_window(st, mw->name), ev, now, mw->within_ms);
+        tr->window_hit |= 1u << w;
+    }
+    for (uint32_t q = 0; q < m->n_sequences; q++) {
+        const vg_model_sequence_t *ms = &m->sequences[q];
+        vg_state_sequence_t *ss = vg_state_sequence(st, ms->name);
+        if (ss->progress > 0 && t - ss->start_ms > ms->within_ms)
+            ss->progress = 0; /* too slow: start over */
+        if (ss->progress < ms->n_steps && matched[ms->steps[ss->progress]]) {
+            if (ss->progress == 0)
+                ss->start_ms = t;
+            if (++ss->progress == ms->n_steps) {
+                tr->seq_done |= 1u << q;
+                ss->progress = 0;
+            }
+        }
+    }
+    for (uint32_t a = 0; a < m->n_absences; a++) {
+        const vg_model_absence_t *ma = &m->absences[a];
+        vg_state_absence_t *pa = vg_state_absence(st, ma->name);
+        if (pa && matched[ma->expect] && t >= pa->start_ms) {
+            /* The expected event came: nothing to do, forget the deadline. */
+            *pa = st->absences[--st->n_absences];
+            pa = NULL;
+        }
+        if (!pa && matched[ma->start] && st->n_absences < VG_STATE_MAX_ABSENCES) {
+            pa = &st->absences[st->n_absences++];
+            vg_copy(pa->name, sizeof(pa->name), ma->name);
+            pa->start_ms = t;
+            pa->due_ms = t + ma->within_ms;
+            pa->channel = (int32_t)ev->channel;
+            vg_copy(pa->event_id, sizeof(pa->event_id), ev->event_id);
+        }
+    }
 }
 
-static const vg_model_route_t *vg_score_route(const vg_model_t *m, const char *event_type) {
-    for (uint32_t i = 0; i < m->n_routes; i++)
-        if (strcmp(m->routes[i].event_type, event_type) == 0)
-            return &m->routes[i];
+/* --- scoring ---------------------------------------------------------------- */
+
+static const vg_state_window_t *vg_find_window(const vg_state_t *st, const char *name) {
+    for (uint32_t i = 0; i < st->n_troubles; i++)
+        if (strcmp(st->troubles[i].kind, name) == 0)
+            return &st->troubles[i];
     return NULL;
 }
 
-static void vg_score_add_reason(vg_score_t *s, const char *code, double contribution,
-                                const char *detail) {
+static void vg_add_reason(vg_score_t *s, const char *code, double contribution,
+                          const char *detail) {
     uint32_t i;
 
-    if (contribution <= 0.0)
+    if (contribution <= 0.0 || s->n_reasons == VG_REASONS_MAX)
         return;
-    if (s->n_reasons == VG_REASONS_MAX)
-        return;
-    /* Insertion keeps the list sorted, most contributing first. */
+    /* Insertion keeps the list sorted, most contributing first; ties keep
+     * the model's order. */
     for (i = s->n_reasons; i > 0 && s->reasons[i - 1].contribution < contribution; i--)
         s->reasons[i] = s->reasons[i - 1];
     vg_copy(s->reasons[i].code, sizeof(s->reasons[i].code), code);
@@ -134,110 +145,237 @@ static void vg_score_add_reason(vg_score_t *s, const char *code, double contribu
     s->n_reasons++;
 }
 
-static double vg_score_value_weight(const vg_state_t *st) {
-    static const double tier[] = {1.0, 1.0, 1.2, 1.5, 2.0};
-    double w = (st->value_tier >= 0 && st->value_tier <= 4) ? tier[st->value_tier] : 1.0;
-
-    return w * (st->revenue_weight > 0.0 ? st->revenue_weight : 1.0);
+static bool vg_has_consent(const vg_state_t *st, const char *purpose) {
+    for (uint32_t i = 0; i < st->n_consents; i++)
+        if (strcmp(st->consents[i], purpose) == 0)
+            return true;
+    return false;
 }
 
-static bool vg_score_in_cooldown(const vg_state_t *st, const char *intervention, int64_t now,
-                                 int64_t cooldown_ms) {
+/* Does eligibility rule e hold now, caused by this event or deadline? */
+static bool vg_eligible(const vg_model_elig_t *e, const vg_model_t *m, const vg_event_t *ev,
+                        const vg_transition_t *tr, const vg_score_t *s) {
+    bool fresh = false;
+
+    if (e->signal >= 0) {
+        if (!ev || !vg_match_event(&m->signals[e->signal].match, ev))
+            return false;
+        fresh = true;
+    }
+    if (e->sequence >= 0) {
+        if (!(tr->seq_done & (1u << e->sequence)))
+            return false;
+        fresh = true;
+    }
+    if (e->absence >= 0) {
+        if (!(tr->absence_fired & (1u << e->absence)))
+            return false;
+        fresh = true;
+    }
+    if (e->level_mask) {
+        bool any = false;
+        for (uint32_t w = 0; w < m->n_windows; w++) {
+            if (!(e->level_mask & (1u << w)) || s->levels[w] < e->min_level)
+                continue;
+            any = true;
+            if (tr->window_hit & (1u << w))
+                fresh = true;
+        }
+        if (!any)
+            return false;
+    }
+    return fresh;
+}
+
+static bool vg_last_fire_within(const vg_state_t *st, const char *iv, int32_t channel,
+                                bool any_channel, int64_t now, int64_t span) {
     for (uint32_t i = 0; i < st->n_ledgers; i++) {
         const vg_state_ledger_t *l = &st->ledgers[i];
-        if (strcmp(l->intervention, intervention) != 0 || l->n == 0)
+        if (strcmp(l->intervention, iv) || (!any_channel && l->channel != channel) || !l->n)
             continue;
-        if (now - l->fired_ms[l->n - 1] < cooldown_ms)
+        if (now - l->fired_ms[l->n - 1] < span)
             return true;
     }
     return false;
 }
 
-void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
-                      vg_score_t *s) {
-    int64_t now = st->last_event_ms;
-    const vg_model_route_t *route = NULL;
-    bool high_value, detractor;
-    char code[VG_STATE_NAME_MAX + 16], detail[96];
-    static const char *const ladder[] = {"", "coincidence", "pattern", "trend"};
+static uint32_t vg_fires_within(const vg_state_t *st, const char *iv, int64_t now, int64_t span) {
+    uint32_t n = 0;
 
-    memset(s, 0, sizeof(*s));
-    /* The worst open trouble drives the ladder; ties go to the most recent. */
-    for (uint32_t i = 0; i < st->n_troubles; i++) {
-        const vg_state_window_t *w = &st->troubles[i];
-        uint32_t n = vg_score_count(w, now, m->window_ms);
-        uint32_t level = n >= m->trend_at ? 3 : n >= m->pattern_at ? 2 : n >= 1 ? 1 : 0;
-        if (level > s->level ||
-            (level == s->level && level > 0 && s->worst &&
-             w->times_ms[w->n - 1] > s->worst->times_ms[s->worst->n - 1])) {
-            s->level = level;
-            s->worst = w;
-        }
+    for (uint32_t i = 0; i < st->n_ledgers; i++) {
+        const vg_state_ledger_t *l = &st->ledgers[i];
+        if (strcmp(l->intervention, iv))
+            continue;
+        for (uint32_t j = 0; j < l->n; j++)
+            n += now - l->fired_ms[j] < span;
     }
-    s->emotion_open = s->level > 0 && st->last_signal_ms > 0 &&
-                      now - st->last_signal_ms < m->signal_window_ms &&
-                      s->worst->times_ms[s->worst->n - 1] > now - m->signal_window_ms;
-    high_value = st->value_tier >= VIGIL__V1__VALUE_TIER__VALUE_TIER_GOLD;
-    detractor = vg_event_has_signal(ev, VIGIL__V1__SIGNAL__SIGNAL_DETRACTOR);
-
-    s->z = m->bias;
-    if (s->level > 0) {
-        route = vg_score_route(m, s->worst->kind);
-        snprintf(code, sizeof(code), "%s_%s", route ? route->reason_prefix : s->worst->kind,
-                 ladder[s->level]);
-        s->z += m->w_level * s->level;
-        snprintf(detail, sizeof(detail), "%u %s trouble event(s) within %lld min",
-                 vg_score_count(s->worst, now, m->window_ms), s->worst->kind,
-                 (long long)(m->window_ms / 60000));
-        vg_score_add_reason(s, code, m->w_level * s->level, detail);
-    }
-    if (s->emotion_open) {
-        s->z += m->w_emotion;
-        vg_score_add_reason(s, "emotion_with_open_problem", m->w_emotion,
-                            "frustration, anger or confusion detected while a problem is open");
-    }
-    if (detractor) {
-        s->z += m->w_detractor;
-        vg_score_add_reason(s, "detractor_survey", m->w_detractor,
-                            "detractor answer in a survey");
-    }
-    s->z += m->w_churn * st->churn_risk;
-    snprintf(detail, sizeof(detail), "churn risk %.2f from the upstream model", st->churn_risk);
-    vg_score_add_reason(s, "churn_risk", m->w_churn * st->churn_risk, detail);
-    if (high_value) {
-        s->z += m->w_high_value;
-        vg_score_add_reason(s, "high_value_at_risk", m->w_high_value,
-                            "gold or platinum value tier");
-    }
-    s->propensity = 1.0 / (1.0 + exp(-s->z));
-    s->value_weight = vg_score_value_weight(st);
-    s->priority_score = s->propensity * s->value_weight * 1.0;
-
-    /* Decide: only the event that moves the customer decides, so a trend
-     * fires once, on the event that made it a trend. */
-    if (!(vg_score_is_trouble(ev) || vg_score_is_emotion(ev) || detractor))
-        return;
-    if (!(s->level >= 3 || s->propensity >= m->fire_threshold))
-        return;
-    if (s->emotion_open && s->level >= 2)
-        s->intervention = m->emotion_intervention;
-    else if (route)
-        s->intervention = route->intervention;
-    else
-        s->intervention = m->default_intervention;
-    if (!vg_event_has_consent(ev, m->purpose)) {
-        s->suppressed = "no_consent";
-        return;
-    }
-    if (vg_score_in_cooldown(st, s->intervention, now, m->cooldown_ms)) {
-        s->suppressed = "cooldown";
-        return;
-    }
-    s->fire = true;
+    return n;
 }
 
-void vg_score_record_fire(vg_state_t *st, const char *intervention, int64_t t) {
-    vg_state_ledger_t *l = vg_state_ledger(st, intervention, 0);
+void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
+                      const vg_transition_t *tr, int64_t now, int64_t record_ms, vg_score_t *s) {
+    char code[VG_MODEL_NAME_MAX + 32], detail[96];
+    double best = -1.0;
+
+    memset(s, 0, sizeof(*s));
+    s->now_ms = now;
+    s->winner = -1;
+    s->channel = ev ? (int32_t)ev->channel : 0;
+
+    /* Window counts and the ladder. The worst level drives lineage; ties go
+     * to the most recent trouble. */
+    for (uint32_t w = 0; w < m->n_windows; w++) {
+        const vg_model_window_t *mw = &m->windows[w];
+        const vg_state_window_t *sw = vg_find_window(st, mw->name);
+        uint32_t n = 0;
+        for (uint32_t i = 0; sw && i < sw->n; i++)
+            n += sw->times_ms[i] > now - mw->within_ms && sw->times_ms[i] <= now;
+        s->counts[w] = n;
+        s->levels[w] = n >= mw->trend_at ? 3 : n >= mw->pattern_at ? 2 : n >= 1 ? 1 : 0;
+        if (s->levels[w] > s->level ||
+            (s->levels[w] == s->level && s->levels[w] > 0 && s->worst &&
+             sw->times_ms[sw->n - 1] > s->worst->times_ms[s->worst->n - 1])) {
+            s->level = s->levels[w];
+            s->worst = sw;
+        }
+    }
+
+    /* The logistic propensity, term by term. */
+    s->z = m->bias;
+    for (uint32_t t = 0; t < m->n_terms; t++) {
+        const vg_model_term_t *mt = &m->terms[t];
+        double v = 0.0;
+        const char *rc = mt->reason;
+
+        detail[0] = '\0';
+        switch (mt->kind) {
+        case VG_TERM_LEVEL:
+            v = s->levels[mt->ref];
+            if (v > 0) {
+                snprintf(code, sizeof(code), "%s_%s", mt->reason, vg_ladder[s->levels[mt->ref]]);
+                rc = code;
+                snprintf(detail, sizeof(detail), "%u %s within %lld min (%s)", s->counts[mt->ref],
+                         m->signals[m->windows[mt->ref].signal].name,
+                         (long long)(m->windows[mt->ref].within_ms / 60000),
+                         vg_ladder[s->levels[mt->ref]]);
+            }
+            break;
+        case VG_TERM_COUNT:
+            v = s->counts[mt->ref];
+            break;
+        case VG_TERM_CHANNELS: {
+            const vg_state_window_t *sw = vg_find_window(st, m->windows[mt->ref].name);
+            uint32_t seen = 0;
+            for (uint32_t i = 0; sw && i < sw->n; i++)
+                if (sw->times_ms[i] > now - m->windows[mt->ref].within_ms &&
+                    sw->channels[i] >= 0 && sw->channels[i] < 32)
+                    seen |= 1u << sw->channels[i];
+            v = __builtin_popcount(seen);
+            break;
+        }
+        case VG_TERM_SIGNAL:
+            if (ev && !tr->late && vg_match_event(&m->signals[mt->ref].match, ev)) {
+                v = 1.0;
+                if (mt->open_mask) {
+                    /* Only while one of the named problems is open. */
+                    v = 0.0;
+                    for (uint32_t w = 0; w < m->n_windows && v == 0.0; w++) {
+                        const vg_state_window_t *sw;
+                        if (!(mt->open_mask & (1u << w)))
+                            continue;
+                        sw = vg_find_window(st, m->windows[w].name);
+                        if (sw && sw->n && sw->times_ms[sw->n - 1] > now - mt->open_ms)
+                            v = 1.0;
+                    }
+                }
+            }
+            break;
+        case VG_TERM_SEQUENCE:
+            v = (tr->seq_done >> mt->ref) & 1u;
+            break;
+        case VG_TERM_ABSENCE:
+            v = (tr->absence_fired >> mt->ref) & 1u;
+            break;
+        case VG_TERM_CHURN:
+            v = st->churn_risk;
+            snprintf(detail, sizeof(detail), "churn risk %.2f from the upstream model",
+                     st->churn_risk);
+            break;
+        case VG_TERM_HIGH_VALUE:
+            v = st->value_tier >= 3 ? 1.0 : 0.0;
+            break;
+        case VG_TERM_TENURE_YEARS:
+            v = st->tenure_months / 12.0;
+            break;
+        }
+        s->term_values[t] = v;
+        s->z += mt->weight * v;
+        vg_add_reason(s, rc, mt->weight * v, detail[0] ? detail : mt->detail);
+    }
+    s->propensity = 1.0 / (1.0 + exp(-s->z));
+    s->value_weight = (st->value_tier >= 0 && st->value_tier <= 4 ? m->tier_weight[st->value_tier]
+                                                                  : 1.0) *
+                      (m->use_revenue_weight && st->revenue_weight > 0.0 ? st->revenue_weight
+                                                                         : 1.0);
+
+    /* Decide: every intervention gets a verdict; the eligible one with the
+     * highest priority that no policy stops wins. A late event decides
+     * nothing: it was not counted. */
+    for (uint32_t i = 0; !tr->late && i < m->n_interventions; i++) {
+        const vg_model_intervention_t *iv = &m->interventions[i];
+        int32_t ch = s->channel;
+        bool elig = false;
+
+        for (uint32_t e = 0; e < iv->n_eligible && !elig; e++)
+            elig = vg_eligible(&iv->eligible[e], m, ev, tr, s);
+        if (!elig)
+            continue; /* VG_V_NOT_ELIGIBLE */
+        if (iv->channel_mask && (ch < 0 || ch >= 32 || !(iv->channel_mask & (1u << ch))))
+            ch = iv->default_channel;
+        s->priorities[i] = s->propensity * s->value_weight * iv->context_weight;
+        if (s->propensity < iv->threshold)
+            s->verdicts[i] = VG_V_BELOW_THRESHOLD;
+        else if (iv->stale_after_ms && record_ms > 0 && record_ms - now > iv->stale_after_ms)
+            s->verdicts[i] = VG_V_STALE;
+        else if (!vg_has_consent(st, iv->purpose))
+            s->verdicts[i] = VG_V_NO_CONSENT;
+        else if (iv->cooldown_ms && vg_last_fire_within(st, iv->name, ch, true, now, iv->cooldown_ms))
+            s->verdicts[i] = VG_V_COOLDOWN;
+        else if (iv->channel_cooldown_ms &&
+                 vg_last_fire_within(st, iv->name, ch, false, now, iv->channel_cooldown_ms))
+            s->verdicts[i] = VG_V_CHANNEL_COOLDOWN;
+        else if (iv->cap_count && vg_fires_within(st, iv->name, now, iv->cap_window_ms) >= iv->cap_count)
+            s->verdicts[i] = VG_V_CAP;
+        else {
+            s->verdicts[i] = VG_V_FIRE;
+            if (s->priorities[i] > best) {
+                if (s->winner >= 0)
+                    s->verdicts[s->winner] = VG_V_LOWER_PRIORITY;
+                best = s->priorities[i];
+                s->winner = (int)i;
+                s->channel = ch;
+            } else {
+                s->verdicts[i] = VG_V_LOWER_PRIORITY;
+            }
+        }
+        if (!s->suppressed && s->verdicts[i] != VG_V_FIRE && s->verdicts[i] != VG_V_LOWER_PRIORITY)
+            s->suppressed = vg_verdict_str(s->verdicts[i]);
+    }
+    if (s->winner >= 0) {
+        s->fire = true;
+        s->intervention = m->interventions[s->winner].name;
+        s->priority_score = s->priorities[s->winner];
+        s->suppressed = NULL;
+    } else {
+        /* For explain: the first eligible intervention's name. */
+        for (uint32_t i = 0; i < m->n_interventions && !s->intervention; i++)
+            if (s->verdicts[i] != VG_V_NOT_ELIGIBLE)
+                s->intervention = m->interventions[i].name;
+    }
+}
+
+void vg_score_record_fire(vg_state_t *st, const char *intervention, int32_t channel, int64_t t) {
+    vg_state_ledger_t *l = vg_state_ledger(st, intervention, channel);
 
     if (l->n == VG_STATE_LEDGER_MAX) {
         memmove(&l->fired_ms[0], &l->fired_ms[1], sizeof(l->fired_ms[0]) * (l->n - 1));

@@ -1,22 +1,17 @@
 /*
- * vg_score.h - the scoring model and its decision, pure functions.
+ * vg_score.h - the scoring engine: runs a declarative model (vg_model.h)
+ * over a customer's state, as pure functions.
  *
- * This is the first rule set of the walking skeleton, expressed as data
- * (vg_model_t) so that the declarative model file of a later issue fills
- * the same structure:
+ *   vg_score_transition()  state' = apply(state, event): windows,
+ *                          sequences, absences, consents, descriptive data
+ *   vg_score_compute()     propensity, reason codes, and the decision:
+ *                          which intervention fires, and why each of the
+ *                          others did not
  *
- *   - trouble: an event whose outcome is failure, timeout or abandoned
- *     counts in a per-kind window over event time; the count inside the
- *     window climbs the ladder coincidence (1), pattern (2), trend (3);
- *   - an emotion detection (frustration, anger, confusion) while a problem
- *     is open raises the score;
- *   - propensity = logistic(bias + sum of weighted inputs);
- *   - an intervention fires on a trend or when the propensity reaches the
- *     threshold, if the customer consented to its purpose and it is not in
- *     cooldown; priority = propensity x value x context.
- *
- * No I/O, no clock, no allocation: the same event sequence gives the same
- * decisions in the worker, the oracle, the backtest and the benchmarks.
+ * No I/O, no clock, no allocation: the same sequence of events gives the
+ * same decisions in the worker, the oracle, vigilctl explain and the
+ * benchmarks. Time is event time (and, for deadlines, the partition's
+ * event-time watermark), never the wall clock.
  */
 #ifndef VG_SCORE_H
 #define VG_SCORE_H
@@ -25,75 +20,75 @@
 #include <stdint.h>
 
 #include "vg_event.h"
+#include "vg_model.h"
 #include "vg_state.h"
 
-#define VG_MODEL_MAX_KINDS 8
-#define VG_REASONS_MAX 6
+#define VG_REASONS_MAX 8
 
-/* Maps a trouble kind (event_type) to the intervention it calls for. */
-typedef struct vg_model_route_s {
-    char event_type[VG_STATE_NAME_MAX];
-    char intervention[VG_STATE_NAME_MAX];
-    char reason_prefix[VG_STATE_NAME_MAX];
-} vg_model_route_t;
-
-typedef struct vg_model_s {
-    char id[64];
-    char version[32];
-    int64_t window_ms;             /* trouble window over event time */
-    uint32_t pattern_at, trend_at; /* ladder thresholds (counts) */
-    int64_t signal_window_ms;      /* an emotion counts while a problem is this fresh */
-    double bias;                   /* logistic intercept */
-    double w_level;                /* per ladder level of the worst trouble */
-    double w_emotion;              /* emotion detected with an open problem */
-    double w_churn;                /* times churn_risk (0..1) */
-    double w_high_value;           /* value tier gold or platinum */
-    double w_detractor;            /* detractor survey answer */
-    double fire_threshold;         /* propensity that fires without a trend */
-    int64_t cooldown_ms;           /* per customer and intervention */
-    int64_t valid_for_ms;          /* trigger validity after the event */
-    char purpose[32];              /* consent purpose interventions need */
-    char emotion_intervention[VG_STATE_NAME_MAX];
-    char default_intervention[VG_STATE_NAME_MAX];
-    uint32_t n_routes;
-    vg_model_route_t routes[VG_MODEL_MAX_KINDS];
-} vg_model_t;
-
-/* Fill m with the built-in first rule set. */
-void vg_model_default(vg_model_t *m);
+/* What one event changed, for the decision that follows it. */
+typedef struct vg_transition_s {
+    uint32_t window_hit;    /* bit per model window: this event was counted */
+    uint32_t seq_done;      /* bit per model sequence: completed by this event */
+    uint32_t absence_fired; /* bit per model absence: deadline passed (expire) */
+    bool late;              /* older than the model's lateness: not counted */
+} vg_transition_t;
 
 typedef struct vg_reason_s {
-    char code[VG_STATE_NAME_MAX + 16];
+    char code[VG_MODEL_NAME_MAX + 16];
     double contribution;
-    char detail[96];           /* for an agent: what was seen */
+    char detail[96];
 } vg_reason_t;
 
-/* Everything one scoring computed, for the trigger and for explain. */
+/* Why an intervention did or did not fire, for explain and metrics. */
+typedef enum vg_verdict_e {
+    VG_V_NOT_ELIGIBLE = 0,
+    VG_V_FIRE,
+    VG_V_BELOW_THRESHOLD,
+    VG_V_STALE,
+    VG_V_NO_CONSENT,
+    VG_V_COOLDOWN,
+    VG_V_CHANNEL_COOLDOWN,
+    VG_V_CAP,
+    VG_V_LOWER_PRIORITY,
+    VG_V__COUNT
+} vg_verdict_t;
+
+const char *vg_verdict_str(vg_verdict_t v);
+
 typedef struct vg_score_s {
-    double z;                      /* logistic input */
-    double propensity;             /* 0..1 */
-    double value_weight;
-    double priority_score;         /* propensity x value x context */
-    uint32_t level;                /* worst ladder level among open troubles */
-    const vg_state_window_t *worst;/* the trouble window at that level, or NULL */
-    bool emotion_open;             /* emotion with an open problem */
+    int64_t now_ms;                 /* the decision's time */
+    double z, propensity, value_weight;
+    uint32_t levels[VG_MODEL_MAX_WINDOWS];
+    uint32_t counts[VG_MODEL_MAX_WINDOWS];
+    double term_values[VG_MODEL_MAX_TERMS];
+    uint32_t level;                 /* worst ladder level */
+    const vg_state_window_t *worst; /* its window entries (lineage), or NULL */
     uint32_t n_reasons;
     vg_reason_t reasons[VG_REASONS_MAX]; /* most contributing first */
-    /* Decision */
+    vg_verdict_t verdicts[VG_MODEL_MAX_INTERVENTIONS];
+    double priorities[VG_MODEL_MAX_INTERVENTIONS];
+    /* The decision */
     bool fire;
-    const char *intervention;      /* points into the model */
-    const char *suppressed;        /* why it did not fire, or NULL */
+    int winner;                     /* intervention index, -1 if none */
+    const char *intervention;       /* its name (in the model), or NULL */
+    int32_t channel;                /* the channel it should use */
+    double priority_score;          /* propensity x value x context */
+    const char *suppressed;         /* first reason an eligible one did not fire */
 } vg_score_t;
 
-/* Update st with ev (windows, signals, descriptive data) - the state
- * transition, without the offset bookkeeping of vg_step. */
-void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m);
+/* Apply ev to st (the state transition). tr says what it changed. */
+void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
+                         vg_transition_t *tr);
 
-/* Score st after ev and decide; st is not modified. */
+/* Score st and decide. ev is the deciding event, or NULL for a deadline
+ * (then tr->absence_fired says which). now_ms: the decision's event time;
+ * record_ms: when the event reached Kafka (stale cut-off; 0 = unknown).
+ * st is not modified. */
 void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
+                      const vg_transition_t *tr, int64_t now_ms, int64_t record_ms,
                       vg_score_t *out);
 
-/* Record that intervention fired at t (cooldown ledger). */
-void vg_score_record_fire(vg_state_t *st, const char *intervention, int64_t t);
+/* Record that intervention fired on channel at t (cooldowns and caps). */
+void vg_score_record_fire(vg_state_t *st, const char *intervention, int32_t channel, int64_t t);
 
 #endif

@@ -9,6 +9,9 @@ void vg_state_init(vg_state_t *st) {
     st->version = 0;
     st->n_applied = 0;
     st->n_troubles = 0;
+    st->n_sequences = 0;
+    st->n_absences = 0;
+    st->n_consents = 0;
     st->last_signal_ms = 0;
     st->n_ledgers = 0;
     st->n_decisions = 0;
@@ -81,10 +84,27 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
             continue;
         sd->partition = d->partition;
         sd->offset = d->offset;
+        sd->timer = d->timer;
         sd->len = d->triggers[0].len;
         memcpy(sd->trigger, d->triggers[0].data, sd->len);
         st->n_decisions++;
     }
+    for (size_t i = 0; i < m->n_sequences && st->n_sequences < VG_STATE_MAX_SEQUENCES; i++) {
+        vg_state_sequence_t *q = &st->sequences[st->n_sequences++];
+        vg_state_copy_str(q->name, sizeof(q->name), m->sequences[i]->name);
+        q->progress = m->sequences[i]->progress;
+        q->start_ms = m->sequences[i]->start_ms;
+    }
+    for (size_t i = 0; i < m->n_absences && st->n_absences < VG_STATE_MAX_ABSENCES; i++) {
+        vg_state_absence_t *a = &st->absences[st->n_absences++];
+        vg_state_copy_str(a->name, sizeof(a->name), m->absences[i]->name);
+        a->start_ms = m->absences[i]->start_ms;
+        a->due_ms = m->absences[i]->due_ms;
+        a->channel = (int32_t)m->absences[i]->channel;
+        vg_state_copy_str(a->event_id, sizeof(a->event_id), m->absences[i]->event_id);
+    }
+    for (size_t i = 0; i < m->n_consents && st->n_consents < VG_STATE_MAX_CONSENTS; i++)
+        vg_state_copy_str(st->consents[st->n_consents++], VG_STATE_PURPOSE_MAX, m->consents[i]);
     st->last_event_ms = m->last_event_ms;
     st->events_applied = m->events_applied;
     if (m->descriptive) {
@@ -114,6 +134,9 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     int64_t flt[VG_STATE_MAX_LEDGERS][VG_STATE_LEDGER_MAX];
     Vigil__V1__Decision dd[VG_STATE_MAX_DECISIONS], *ddp[VG_STATE_MAX_DECISIONS];
     ProtobufCBinaryData ddb[VG_STATE_MAX_DECISIONS];
+    Vigil__V1__SequenceProgress sq[VG_STATE_MAX_SEQUENCES], *sqp[VG_STATE_MAX_SEQUENCES];
+    Vigil__V1__PendingAbsence pa[VG_STATE_MAX_ABSENCES], *pap[VG_STATE_MAX_ABSENCES];
+    char *cons[VG_STATE_MAX_CONSENTS];
     Vigil__V1__Descriptive desc = VIGIL__V1__DESCRIPTIVE__INIT;
     size_t need;
 
@@ -162,6 +185,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         vigil__v1__decision__init(&dd[i]);
         dd[i].partition = d->partition;
         dd[i].offset = d->offset;
+        dd[i].timer = d->timer;
         ddb[i].data = (uint8_t *)d->trigger;
         ddb[i].len = d->len;
         dd[i].n_triggers = 1;
@@ -170,6 +194,30 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     }
     m.n_decisions = st->n_decisions;
     m.decisions = ddp;
+    for (uint32_t i = 0; i < st->n_sequences; i++) {
+        vigil__v1__sequence_progress__init(&sq[i]);
+        sq[i].name = (char *)st->sequences[i].name;
+        sq[i].progress = st->sequences[i].progress;
+        sq[i].start_ms = st->sequences[i].start_ms;
+        sqp[i] = &sq[i];
+    }
+    m.n_sequences = st->n_sequences;
+    m.sequences = sqp;
+    for (uint32_t i = 0; i < st->n_absences; i++) {
+        vigil__v1__pending_absence__init(&pa[i]);
+        pa[i].name = (char *)st->absences[i].name;
+        pa[i].start_ms = st->absences[i].start_ms;
+        pa[i].due_ms = st->absences[i].due_ms;
+        pa[i].channel = (Vigil__V1__Channel)st->absences[i].channel;
+        pa[i].event_id = (char *)st->absences[i].event_id;
+        pap[i] = &pa[i];
+    }
+    m.n_absences = st->n_absences;
+    m.absences = pap;
+    for (uint32_t i = 0; i < st->n_consents; i++)
+        cons[i] = (char *)st->consents[i];
+    m.n_consents = st->n_consents;
+    m.consents = cons;
     m.last_event_ms = st->last_event_ms;
     m.events_applied = st->events_applied;
     desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;
@@ -218,12 +266,51 @@ void vg_state_set_applied(vg_state_t *st, int32_t partition, int64_t offset) {
 const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t partition,
                                                   int64_t offset) {
     for (uint32_t i = 0; i < st->n_decisions; i++)
-        if (st->decisions[i].partition == partition && st->decisions[i].offset == offset)
+        if (!st->decisions[i].timer && st->decisions[i].partition == partition &&
+            st->decisions[i].offset == offset)
             return &st->decisions[i];
     return NULL;
 }
 
-vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset,
+vg_state_decision_t *vg_state_timer_decision(vg_state_t *st, int32_t partition) {
+    for (uint32_t i = 0; i < st->n_decisions; i++)
+        if (st->decisions[i].timer && st->decisions[i].partition == partition)
+            return &st->decisions[i];
+    return NULL;
+}
+
+vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {
+    vg_state_sequence_t *q;
+
+    for (uint32_t i = 0; i < st->n_sequences; i++)
+        if (strcmp(st->sequences[i].name, name) == 0)
+            return &st->sequences[i];
+    /* A sequence the model no longer has loses its slot first. */
+    q = st->n_sequences < VG_STATE_MAX_SEQUENCES ? &st->sequences[st->n_sequences++]
+                                                 : &st->sequences[0];
+    vg_state_copy_str(q->name, sizeof(q->name), name);
+    q->progress = 0;
+    q->start_ms = 0;
+    return q;
+}
+
+vg_state_absence_t *vg_state_absence(vg_state_t *st, const char *name) {
+    for (uint32_t i = 0; i < st->n_absences; i++)
+        if (strcmp(st->absences[i].name, name) == 0)
+            return &st->absences[i];
+    return NULL;
+}
+
+int64_t vg_state_next_due(const vg_state_t *st) {
+    int64_t due = 0;
+
+    for (uint32_t i = 0; i < st->n_absences; i++)
+        if (!due || st->absences[i].due_ms < due)
+            due = st->absences[i].due_ms;
+    return due;
+}
+
+vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset, bool timer,
                                const uint8_t *trigger, size_t len, bool *evicted) {
     vg_state_decision_t *d;
 
@@ -239,6 +326,7 @@ vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset
     d = &st->decisions[st->n_decisions++];
     d->partition = partition;
     d->offset = offset;
+    d->timer = timer;
     d->len = len;
     memcpy(d->trigger, trigger, len);
     return VG_OK;

@@ -27,6 +27,10 @@
 #define VG_STATE_NAME_MAX 48        /* kind / intervention names */
 #define VG_STATE_EVID_MAX 64        /* event ids kept for lineage */
 #define VG_TRIGGER_MAX_BYTES 2048   /* one encoded trigger */
+#define VG_STATE_MAX_SEQUENCES 4
+#define VG_STATE_MAX_ABSENCES 4
+#define VG_STATE_MAX_CONSENTS 4
+#define VG_STATE_PURPOSE_MAX 32
 
 typedef struct vg_state_window_s {
     char kind[VG_STATE_NAME_MAX];
@@ -43,9 +47,23 @@ typedef struct vg_state_ledger_s {
     int64_t fired_ms[VG_STATE_LEDGER_MAX];
 } vg_state_ledger_t;
 
+typedef struct vg_state_sequence_s {
+    char name[VG_STATE_NAME_MAX];
+    uint32_t progress;
+    int64_t start_ms;
+} vg_state_sequence_t;
+
+typedef struct vg_state_absence_s {
+    char name[VG_STATE_NAME_MAX];
+    int64_t start_ms, due_ms;
+    int32_t channel;
+    char event_id[VG_STATE_EVID_MAX];
+} vg_state_absence_t;
+
 typedef struct vg_state_decision_s {
     int32_t partition;
     int64_t offset;
+    bool timer;                 /* fired by a deadline (vg_step_expire) */
     size_t len;
     uint8_t trigger[VG_TRIGGER_MAX_BYTES];
 } vg_state_decision_t;
@@ -55,8 +73,15 @@ typedef struct vg_state_s {
     uint32_t n_applied;
     int32_t applied_partition[VG_STATE_MAX_PARTITIONS];
     int64_t applied_offset[VG_STATE_MAX_PARTITIONS];
+    /* Window entries, one set per model window (by name). */
     uint32_t n_troubles;
     vg_state_window_t troubles[VG_STATE_MAX_TROUBLES];
+    uint32_t n_sequences;
+    vg_state_sequence_t sequences[VG_STATE_MAX_SEQUENCES];
+    uint32_t n_absences;
+    vg_state_absence_t absences[VG_STATE_MAX_ABSENCES];
+    uint32_t n_consents;
+    char consents[VG_STATE_MAX_CONSENTS][VG_STATE_PURPOSE_MAX];
     int64_t last_signal_ms;
     uint32_t n_ledgers;
     vg_state_ledger_t ledgers[VG_STATE_MAX_LEDGERS];
@@ -88,15 +113,28 @@ size_t vg_state_encoded_max(void);
 int64_t vg_state_applied(const vg_state_t *st, int32_t partition);
 void vg_state_set_applied(vg_state_t *st, int32_t partition, int64_t offset);
 
-/* The stored decision for (partition, offset), or NULL. */
+/* The stored event decision for (partition, offset), or NULL (timer
+ * decisions are not returned: they belong to no event). */
 const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t partition,
                                                   int64_t offset);
 
 /* Record a trigger-producing decision. When the ring is full the oldest
  * entry is dropped and *evicted is set: a replay of that offset would then
  * emit nothing, so callers count it. */
-vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset,
+vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset, bool timer,
                                const uint8_t *trigger, size_t len, bool *evicted);
+
+/* The uncommitted timer decision of partition, or NULL. */
+vg_state_decision_t *vg_state_timer_decision(vg_state_t *st, int32_t partition);
+
+/* Find or create the progress of sequence name. */
+vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name);
+
+/* The pending absence name, or NULL. */
+vg_state_absence_t *vg_state_absence(vg_state_t *st, const char *name);
+
+/* Earliest due time of the pending absences, or 0 when none. */
+int64_t vg_state_next_due(const vg_state_t *st);
 
 /* Drop decisions of partition below floor (known committed: DESIGN rule 4). */
 void vg_state_trim_decisions(vg_state_t *st, int32_t partition, int64_t floor);

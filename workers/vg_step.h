@@ -1,13 +1,18 @@
 /*
- * vg_step.h - apply one event to one customer's state: the unit of the
- * delivery protocol (DESIGN.md, "Delivery guarantee"), as a pure function.
+ * vg_step.h - the unit of the delivery protocol (DESIGN.md, "Delivery
+ * guarantee"), as pure functions over one customer's state.
  *
- *   - offset <= last applied offset of its partition: the event was
- *     applied before (a replay after a crash or an aborted transaction).
- *     Nothing changes; the trigger stored for that offset, if any, is
- *     handed back byte for byte, so the trigger id is the same.
+ * vg_step_apply(): one event at (partition, offset).
+ *   - offset <= last applied offset of its partition: applied before (a
+ *     replay after a crash or an aborted transaction). Nothing changes; the
+ *     trigger stored for that offset, if any, is handed back byte for byte.
  *   - otherwise: transition, score, decide; a fired trigger is encoded,
  *     recorded in the state's decision ring and handed back.
+ *
+ * vg_step_expire(): the partition's event-time watermark passed some of
+ * the customer's absence deadlines ("checkout started, no payment within
+ * 10 minutes"). An uncommitted timer decision in the ring is handed back
+ * first (replay); otherwise due absences are resolved and scored.
  */
 #ifndef VG_STEP_H
 #define VG_STEP_H
@@ -23,16 +28,18 @@ typedef struct vg_step_ctx_s {
     const char *source_topic;  /* lineage */
     const char *destination;   /* lineage: where the trigger goes */
     int32_t partition;
-    int64_t offset;
+    int64_t offset;            /* the event's; for expire, the batch's last on partition */
+    int64_t record_ms;         /* the record's Kafka timestamp (stale cut-off); 0 = unknown */
 } vg_step_ctx_t;
 
 typedef struct vg_step_result_s {
-    bool replayed;             /* offset was applied before */
+    bool replayed;             /* handed back a stored decision, or skipped a replay */
     bool fired;                /* a trigger is in trigger[0..len) */
     bool ring_evicted;         /* an uncommitted decision was dropped */
     size_t len;
     uint8_t trigger[VG_TRIGGER_MAX_BYTES];
     char trigger_id[33];
+    vg_transition_t tr;        /* valid when !replayed */
     vg_score_t score;          /* valid when !replayed */
 } vg_step_result_t;
 
@@ -40,9 +47,16 @@ typedef struct vg_step_result_s {
 vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
                        const vg_step_ctx_t *ctx, vg_step_result_t *out);
 
+/* Resolve absences of (tenant, customer_id) due at or before watermark_ms.
+ * out->fired when a trigger is handed back. */
+vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer_id,
+                        int64_t watermark_ms, const vg_model_t *m, const vg_step_ctx_t *ctx,
+                        vg_step_result_t *out);
+
 /* The deterministic trigger id: hex SHA-256 of (tenant, customer id,
- * intervention, event id), 32 characters. Same decision, same id. */
+ * intervention, cause), 32 characters, where cause is the deciding event's
+ * id, or "absence:<name>:<starting event id>" for a deadline. */
 void vg_step_trigger_id(const char *tenant, const char *customer_id, const char *intervention,
-                        const char *event_id, char out[33]);
+                        const char *cause, char out[33]);
 
 #endif

@@ -187,6 +187,8 @@ static int vg_ctl_produce(vg_ctl_t *c) {
 
 static void vg_ctl_gen_conf(const vg_ctl_t *c, vg_gen_conf_t *gc, long long def_events) {
     vg_gen_conf_init(gc);
+    /* Event time starts now, as upstream would stamp it (stale cut-off). */
+    gc->start_ms = (int64_t)time(NULL) * 1000;
     gc->events = (uint64_t)vg_ctl_num(c, "--events", def_events);
     gc->customers = (uint32_t)vg_ctl_num(c, "--customers", 10000);
     gc->seed = (uint64_t)vg_ctl_num(c, "--seed", 1);
@@ -516,8 +518,10 @@ static int vg_ctl_demo(vg_ctl_t *c) {
            c->cfg.topic_triggers);
     for (size_t i = 0; i < n_iv; i++)
         printf("  %-28s %zu\n", ivs[i].name, ivs[i].n);
-    printf("suppressed       : %" PRIu64 " by cooldown, %" PRIu64 " without consent\n",
-           atomic_load(&ps->suppressed_cooldown), atomic_load(&ps->suppressed_consent));
+    printf("suppressed       :");
+    for (int v = VG_V_BELOW_THRESHOLD; v < VG_V__COUNT; v++)
+        printf(" %s %" PRIu64 "%s", vg_verdict_str((vg_verdict_t)v),
+               atomic_load(&ps->suppressed[v]), v + 1 < VG_V__COUNT ? "," : "\n");
     printf("top reason codes :\n");
     for (size_t i = 0; i < n_rc && i < 8; i++)
         printf("  %-34s %zu\n", rcs[i].name, rcs[i].n);

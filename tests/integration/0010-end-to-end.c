@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "vg_itest.h"
 
@@ -39,6 +40,8 @@ int main(int argc, char **argv) {
     vg_itest_create_topics(&t, 4, 1);
 
     vg_gen_conf_init(&gc);
+    /* Event time starts now, as upstream would stamp it (stale cut-off). */
+    gc.start_ms = (int64_t)time(NULL) * 1000;
     gc.seed = 42;
     gc.customers = 2000;
     gc.events = count;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +14,8 @@
 #include "vg_kafka_admin.h"
 #include "vg_kafka_consumer.h"
 #include "vg_kafka_producer.h"
+#include "vg_pseudo.h"
+#include "vg_redis.h"
 #include "vigil/v1/trigger.pb-c.h"
 
 long long vg_itest_now_ms(void) {
@@ -145,7 +148,9 @@ void vg_itest_create_topics(vg_itest_t *t, int partitions, int rf) {
     }
 }
 
-pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const char *const *extra) {
+/* Fork and exec a worker; tied: it dies with the calling thread. */
+static pid_t vg_itest_worker_exec(const vg_itest_t *t, const char *worker_id,
+                                  const char *const *extra, bool tied) {
     char sets[16][600], logpath[1200];
     const char *argv[48];
     int argc = 0, s = 0;
@@ -162,7 +167,7 @@ pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const ch
     VG_SET("redis.port=%d", t->redis_port);
     VG_SET("redis.key_prefix=%s", t->prefix);
     VG_SET("worker.id=%s", worker_id);
-    VG_SET("pseudonym.key=%s", "integration-test-key-0123456789");
+    VG_SET("pseudonym.key=%s", VG_ITEST_PSEUDONYM_KEY);
 #undef VG_SET
     for (int i = 0; extra && extra[i] && argc < 46; i++) {
         argv[argc++] = "--set";
@@ -173,7 +178,14 @@ pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const ch
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fd;
+        if (tied) {
+            prctl(PR_SET_PDEATHSIG, SIGKILL);
+            /* The parent may have died between fork and prctl. */
+            if (getppid() == 1)
+                _exit(127);
+        }
+        fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
             dup2(fd, 2);
@@ -185,6 +197,15 @@ pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const ch
     }
     printf("started worker %s (pid %d, log %s)\n", worker_id, (int)pid, logpath);
     return pid;
+}
+
+pid_t vg_itest_worker_start(const vg_itest_t *t, const char *worker_id, const char *const *extra) {
+    return vg_itest_worker_exec(t, worker_id, extra, false);
+}
+
+pid_t vg_itest_worker_spawn(const vg_itest_t *t, const char *worker_id,
+                            const char *const *extra) {
+    return vg_itest_worker_exec(t, worker_id, extra, true);
 }
 
 int vg_itest_worker_stop(pid_t pid, int sig, int timeout_ms) {
@@ -325,4 +346,171 @@ void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with
             break;
     }
     vg_kafka_consumer_destroy(c);
+}
+
+void vg_itest_read_dlq_sources(vg_itest_t *t, vg_idset_t *sources, size_t want, int idle_ms,
+                               int timeout_ms, size_t *records, size_t *with_reason) {
+    vg_kafka_consumer_t *c = vg_itest_reader(t, t->topic_dlq);
+    vg_kafka_msg_t msgs[500];
+    long long deadline = vg_itest_now_ms() + timeout_ms, last = vg_itest_now_ms();
+    size_t distinct = 0, seen_at_count = 0;
+
+    *records = *with_reason = 0;
+    while (vg_itest_now_ms() < deadline) {
+        size_t n = vg_kafka_consumer_poll_batch(c, msgs, 500, 200);
+        for (size_t i = 0; i < n; i++) {
+            const void *reason, *part, *off;
+            size_t rlen = 0, plen = 0, olen = 0;
+            char id[33];
+            (*records)++;
+            if (vg_kafka_msg_header(&msgs[i], "vigil.source.partition", &part, &plen) != VG_OK ||
+                vg_kafka_msg_header(&msgs[i], "vigil.source.offset", &off, &olen) != VG_OK ||
+                plen > 10 || olen > 20) {
+                /* No coordinates: it cannot be matched to a source. */
+                snprintf(id, sizeof(id), "?:%zu", *records);
+            } else {
+                snprintf(id, sizeof(id), "%.*s:%.*s", (int)plen, (const char *)part, (int)olen,
+                         (const char *)off);
+                if (vg_kafka_msg_header(&msgs[i], "vigil.error", &reason, &rlen) == VG_OK &&
+                    rlen > 0)
+                    (*with_reason)++;
+            }
+            vg_idset_add(sources, id);
+        }
+        vg_kafka_consumer_release(c, msgs, n);
+        if (n)
+            last = vg_itest_now_ms();
+        /* Distinct entries are only counted when the stream looks done:
+         * sorting on every poll would be quadratic. */
+        if (sources->n >= want && sources->n != seen_at_count &&
+            vg_itest_now_ms() - last >= idle_ms) {
+            vg_idset_t copy = {0};
+            for (size_t k = 0; k < sources->n; k++)
+                vg_idset_add(&copy, sources->ids[k]);
+            vg_idset_dedupe(&copy);
+            distinct = copy.n;
+            vg_idset_free(&copy);
+            seen_at_count = sources->n;
+        }
+        if (distinct >= want && vg_itest_now_ms() - last >= idle_ms)
+            break;
+    }
+    vg_kafka_consumer_destroy(c);
+}
+
+/* Describe the first semantic difference between a (stored) and b
+ * (oracle) into why; false when they are equal. Only the first n_*
+ * entries of each array are meaningful (vg_state_init leaves the rest). */
+static bool vg_itest_state_differs(const vg_state_t *a, const vg_state_t *b, char *why,
+                                   size_t why_size) {
+#define VG_DIFF(...) (snprintf(why, why_size, __VA_ARGS__), true)
+    if (a->events_applied != b->events_applied)
+        return VG_DIFF("events_applied %llu != %llu", (unsigned long long)a->events_applied,
+                       (unsigned long long)b->events_applied);
+    if (a->last_event_ms != b->last_event_ms)
+        return VG_DIFF("last_event_ms %lld != %lld", (long long)a->last_event_ms,
+                       (long long)b->last_event_ms);
+    if (a->last_signal_ms != b->last_signal_ms)
+        return VG_DIFF("last_signal_ms %lld != %lld", (long long)a->last_signal_ms,
+                       (long long)b->last_signal_ms);
+    if (a->n_troubles != b->n_troubles)
+        return VG_DIFF("%u trouble windows != %u", a->n_troubles, b->n_troubles);
+    for (uint32_t i = 0; i < a->n_troubles; i++) {
+        const vg_state_window_t *x = &a->troubles[i], *y = &b->troubles[i];
+        if (strcmp(x->kind, y->kind) || x->n != y->n)
+            return VG_DIFF("trouble window %u: %s/%u != %s/%u", i, x->kind, x->n, y->kind, y->n);
+        for (uint32_t j = 0; j < x->n; j++)
+            if (x->times_ms[j] != y->times_ms[j] || x->channels[j] != y->channels[j] ||
+                strcmp(x->event_ids[j], y->event_ids[j]))
+                return VG_DIFF("trouble window %s entry %u: %lld/%d/%s != %lld/%d/%s", x->kind, j,
+                               (long long)x->times_ms[j], x->channels[j], x->event_ids[j],
+                               (long long)y->times_ms[j], y->channels[j], y->event_ids[j]);
+    }
+    if (a->n_ledgers != b->n_ledgers)
+        return VG_DIFF("%u ledgers != %u", a->n_ledgers, b->n_ledgers);
+    for (uint32_t i = 0; i < a->n_ledgers; i++) {
+        const vg_state_ledger_t *x = &a->ledgers[i], *y = &b->ledgers[i];
+        if (strcmp(x->intervention, y->intervention) || x->channel != y->channel || x->n != y->n)
+            return VG_DIFF("ledger %u: %s/%d/%u != %s/%d/%u", i, x->intervention, x->channel,
+                           x->n, y->intervention, y->channel, y->n);
+        for (uint32_t j = 0; j < x->n; j++)
+            if (x->fired_ms[j] != y->fired_ms[j])
+                return VG_DIFF("ledger %s entry %u: %lld != %lld", x->intervention, j,
+                               (long long)x->fired_ms[j], (long long)y->fired_ms[j]);
+    }
+    if (a->value_tier != b->value_tier || a->tenure_months != b->tenure_months ||
+        a->revenue_weight != b->revenue_weight || a->churn_risk != b->churn_risk)
+        return VG_DIFF("descriptive fields differ");
+    return false;
+#undef VG_DIFF
+}
+
+size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const char *tenant,
+                               const char *const *customers, size_t n, size_t *absent,
+                               int max_print) {
+    enum { CHUNK = 256 };
+    char err[512], keys[CHUNK][192];
+    const char *kp[CHUNK];
+    vg_redis_state_t loaded[CHUNK];
+    vg_redis_conf_t rc = {0};
+    vg_redis_t *r;
+    vg_pseudo_t *ps;
+    vg_state_t *st = malloc(sizeof(*st));
+    size_t differ = 0;
+    int printed = 0;
+
+    *absent = 0;
+    rc.host = t->redis_host;
+    rc.port = t->redis_port;
+    rc.timeout_ms = 10000;
+    r = vg_redis_new(&rc, NULL, err, sizeof(err));
+    ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));
+    if (!r || !ps || !st) {
+        fprintf(stderr, "state check: %s\n", err);
+        vg_redis_destroy(r);
+        vg_pseudo_destroy(ps);
+        free(st);
+        return (size_t)-1;
+    }
+    for (size_t base = 0; base < n; base += CHUNK) {
+        size_t m = n - base < CHUNK ? n - base : CHUNK;
+        for (size_t i = 0; i < m; i++) {
+            char pseudo[VG_PSEUDO_LEN];
+            vg_pseudo_id(ps, tenant, customers[base + i], pseudo);
+            snprintf(keys[i], sizeof(keys[i]), "%s:{%s}", t->prefix, pseudo);
+            kp[i] = keys[i];
+        }
+        if (vg_redis_load(r, kp, m, loaded, err, sizeof(err))) {
+            fprintf(stderr, "state check: load: %s\n", err);
+            differ = (size_t)-1;
+            break;
+        }
+        for (size_t i = 0; i < m; i++) {
+            const vg_state_t *want = vg_oracle_state(oracle, tenant, customers[base + i]);
+            char why[512] = "";
+            bool bad = false;
+            if (!want) {
+                snprintf(why, sizeof(why), "unknown to the oracle");
+                bad = true;
+            } else if (!loaded[i].found) {
+                (*absent)++;
+                snprintf(why, sizeof(why), "no state in Redis");
+                bad = true;
+            } else if (vg_state_decode(st, loaded[i].data, loaded[i].len, why, sizeof(why))) {
+                bad = true;
+            } else {
+                bad = vg_itest_state_differs(st, want, why, sizeof(why));
+            }
+            if (bad) {
+                differ++;
+                if (printed++ < max_print)
+                    printf("state mismatch: %s/%s (key %s): %s\n", tenant, customers[base + i],
+                           keys[i], why);
+            }
+        }
+    }
+    vg_redis_destroy(r);
+    vg_pseudo_destroy(ps);
+    free(st);
+    return differ;
 }

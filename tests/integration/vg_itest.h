@@ -18,6 +18,10 @@
 
 #define VG_ITEST_SKIP 77
 
+/* The pseudonym key every worker started by these helpers uses; tests that
+ * look up a customer's state in Redis need it to name the key. */
+#define VG_ITEST_PSEUDONYM_KEY "integration-test-key-0123456789"
+
 typedef struct vg_idset_s {
     char (*ids)[33];
     size_t n, cap;
@@ -81,6 +85,33 @@ void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idl
                             int timeout_ms);
 void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with_reason,
                        int timeout_ms);
+
+/* Like vg_itest_worker_start(), but the worker is SIGKILLed if the calling
+ * thread exits (PR_SET_PDEATHSIG): a test killed by its timeout leaves no
+ * worker behind. Call from the thread that lives as long as the test. */
+pid_t vg_itest_worker_spawn(const vg_itest_t *t, const char *worker_id,
+                            const char *const *extra);
+
+/* Read the dead-letter topic from the start (read_committed) until
+ * sources holds at least want distinct entries and idle_ms pass with no
+ * record, or timeout_ms in all. Each record adds "<partition>:<offset>"
+ * of its vigil.source.* headers to sources (not deduped: repeats are
+ * redelivered dead letters); *records counts records and *with_reason
+ * those with a non-empty vigil.error header and the source coordinates. */
+void vg_itest_read_dlq_sources(vg_itest_t *t, vg_idset_t *sources, size_t want, int idle_ms,
+                               int timeout_ms, size_t *records, size_t *with_reason);
+
+/* Compare, for each of the n customers of tenant, the state stored in
+ * Redis by the workers (<prefix>:{<pseudonym>}) with the oracle's, in
+ * their semantic fields: trouble windows, fire ledgers, events_applied,
+ * last_event_ms, last_signal_ms and the descriptive fields. Applied
+ * offsets, the decision ring and the version legitimately differ and are
+ * not compared. Returns how many customers differ (a key missing or
+ * unreadable counts); *absent gets how many keys were missing. Prints the
+ * first max_print differences. Returns (size_t)-1 if Redis cannot be read. */
+size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const char *tenant,
+                               const char *const *customers, size_t n, size_t *absent,
+                               int max_print);
 
 /* Milliseconds of monotonic time. */
 long long vg_itest_now_ms(void);

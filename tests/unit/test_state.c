@@ -38,7 +38,7 @@ Test(state, full_state_fits_the_bound) {
     }
     cr_expect_eq(a.n_troubles, VG_STATE_MAX_TROUBLES);
     for (int i = 0; i < VG_STATE_MAX_DECISIONS + 3; i++)
-        vg_state_add_decision(&a, 0, i, trig, sizeof(trig), &ev);
+        vg_state_add_decision(&a, 0, i, false, trig, sizeof(trig), &ev);
     cr_expect_eq(a.n_decisions, VG_STATE_MAX_DECISIONS);
     cr_expect(ev, "the ring reports the eviction");
     cr_expect_eq(a.decisions[0].offset, 3, "the oldest went first");

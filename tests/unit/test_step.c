@@ -23,7 +23,7 @@ TestSuite(step, .init = setup);
 
 static void apply(int n, double at, int64_t offset) {
     vg_tev_t t;
-    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, offset};
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, offset, 0};
 
     cr_assert_eq(vg_step_apply(&st, vg_tev(&t, n, at, "payment", FAIL, NOSIG, "service", BRONZE, 0),
                                &m, &ctx, &r),
@@ -115,7 +115,7 @@ Test(step, survives_encode_decode) {
     /* A replay on the decoded copy gives the same trigger. */
     {
         vg_tev_t t;
-        vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 12};
+        vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 12, 0};
         cr_assert_eq(vg_step_apply(&back, vg_tev(&t, 2, 2, "payment", FAIL, NOSIG, "service", BRONZE, 0),
                                    &m, &ctx, &r),
                      VG_OK);

@@ -1,0 +1,951 @@
+/*
+ * chaos: the proof of the delivery guarantee (DESIGN.md, "Delivery
+ * guarantee"; issue 4) against the real servers, under faults.
+ *
+ * Each run starts its own stack (ops/stack/up.sh) in a fresh run folder,
+ * streams generated events at a paced rate through real vigil-worker
+ * processes while it injects one kind of fault on a seeded schedule, then
+ * compares what the workers published with the oracle (the same records
+ * through the same pure functions in this process):
+ *
+ *   kill9   kill -9 a random worker every few seconds and restart it with
+ *           the same worker.id (its transactional id fences the zombie);
+ *   scale   1 -> 4 workers -> 1, scale-in by SIGTERM (exit 0 required);
+ *   redis   stop/start Redis cleanly, then kill -9 and restart it (AOF,
+ *           appendfsync always), alternately;
+ *   broker  stop and restart one broker of a 3-broker KRaft cluster
+ *           (topics with replication factor 3, min.insync.replicas 2).
+ *
+ * Asserts, in exactly_once mode: the read_committed trigger stream has the
+ * oracle's trigger ids, no duplicate, none missing, none extra; the dead
+ * letter topic holds each malformed record once. In at_least_once mode: no
+ * trigger or dead letter missing, repeats allowed (and counted). In both:
+ * each customer's state in Redis equals the oracle's in its semantic fields
+ * (the replay rule and the version CAS hold in both modes), no worker exits
+ * on its own, and every worker drains and exits 0 on SIGTERM.
+ *
+ *   chaos SCENARIO MODE [EVENTS] [--rate N] [--seed N] [--workers N]
+ *         [--customers N] [--partitions N] [--run-dir DIR] [--timeout S]
+ *         [--keep]
+ *
+ * Exit status: 0 passed, 1 failed, 77 skipped (only when the machine lacks
+ * what the stack needs: java, redis-server, the Kafka jars).
+ *
+ * Environment: VIGIL_WORKER_BIN (vigil-worker), VIGIL_REPO (the source
+ * tree, for ops/stack/).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vg_itest.h"
+#include "vg_kafka_admin.h"
+#include "vg_kafka_producer.h"
+
+#ifndef VIGIL_SOURCE_DIR
+#define VIGIL_SOURCE_DIR "."
+#endif
+
+#define CHAOS_MAX_WORKERS 8
+
+typedef enum { SC_KILL9, SC_SCALE, SC_REDIS, SC_BROKER } chaos_scenario_t;
+
+static const char *const chaos_scenario_names[] = {"kill9", "scale", "redis", "broker"};
+
+typedef struct chaos_worker_s {
+    char id[16];
+    pid_t pid; /* 0: not running */
+    int starts;
+} chaos_worker_t;
+
+/* The producer thread: paced traffic, fed to the oracle as it is sent. */
+typedef struct chaos_feed_s {
+    vg_itest_t *t;
+    vg_gen_t *gen;
+    vg_oracle_t *oracle;
+    size_t count;
+    double rate; /* records per second; 0: as fast as possible */
+    vg_idset_t expected;
+    vg_itest_produced_t prod;
+    /* Distinct customers of valid records, for the state check. */
+    char **cust;
+    size_t n_cust, cap_cust;
+    char **cust_tab; /* open addressing over cust strings */
+    size_t tab_cap;
+    _Atomic size_t sent;
+    _Atomic int done; /* 0 running, 1 finished, -1 failed */
+    char err[512];
+    long long t_end;
+} chaos_feed_t;
+
+typedef struct chaos_s {
+    chaos_scenario_t sc;
+    const char *mode;
+    bool eos;
+    size_t events;
+    double rate;
+    uint64_t seed, rng;
+    int n_workers, partitions;
+    unsigned customers;
+    int timeout_s;
+    bool keep;
+    char repo[1024], run_dir[1024], name[64];
+
+    vg_itest_t t;
+    chaos_worker_t w[CHAOS_MAX_WORKERS];
+    char mode_set[64];
+    const char *extra[4];
+
+    long long t0;           /* start of the stream */
+    size_t faults;          /* fault actions injected */
+    size_t faults_kind[2];  /* redis: clean stops, kill -9s */
+    size_t unexpected_exits;
+    size_t bad_drains;      /* SIGTERM that did not give exit 0 in time */
+    int failures;
+    bool stack_up;
+} chaos_t;
+
+/* The watchdog and the atexit handler reach the run through this: a
+ * process runs one scenario, and cleanup must work from any exit path. */
+static chaos_t *chaos_current;
+static volatile sig_atomic_t chaos_signalled;
+static _Atomic long long chaos_deadline_ms;
+
+/* --- small helpers --------------------------------------------------------- */
+
+static uint64_t chaos_rand(chaos_t *c) {
+    /* splitmix64: a deterministic schedule from --seed. */
+    uint64_t z = (c->rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [lo, hi]. */
+static long long chaos_between(chaos_t *c, long long lo, long long hi) {
+    return lo + (long long)(chaos_rand(c) % (uint64_t)(hi - lo + 1));
+}
+
+static double chaos_elapsed(const chaos_t *c) { return (vg_itest_now_ms() - c->t0) / 1000.0; }
+
+static void chaos_sleep_ms(long long ms) {
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+static void chaos_fail(chaos_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void chaos_fail(chaos_t *c, const char *fmt, ...) {
+    va_list ap;
+
+    c->failures++;
+    fprintf(stdout, "FAIL: ");
+    va_start(ap, fmt);
+    vfprintf(stdout, fmt, ap);
+    va_end(ap);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/* Print the last lines of a file (a worker's log), for the diagnosis. */
+static void chaos_tail(const char *path, int lines) {
+    FILE *f = fopen(path, "r");
+    long size, pos;
+    int seen = 0;
+    char buf[4096];
+
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    pos = size;
+    while (pos > 0 && seen <= lines) {
+        pos--;
+        fseek(f, pos, SEEK_SET);
+        if (fgetc(f) == '\n')
+            seen++;
+    }
+    fseek(f, pos ? pos + 1 : 0, SEEK_SET);
+    printf("  --- last lines of %s ---\n", path);
+    while (fgets(buf, sizeof(buf), f))
+        printf("  | %s", buf);
+    fclose(f);
+}
+
+/* Run an ops script (ops/stack/NAME args...) with its output appended to
+ * RUN_DIR/ops.log; returns its exit status, or -1 if it had to be killed
+ * after timeout_s. The servers it starts are in their own sessions, so
+ * killing the script never kills them. */
+static int chaos_ops(chaos_t *c, int timeout_s, const char *script, ...) {
+    const char *argv[16];
+    char path[1200], logpath[1200];
+    int argc = 0, status;
+    long long deadline = vg_itest_now_ms() + timeout_s * 1000LL;
+    va_list ap;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/ops/stack/%s", c->repo, script);
+    snprintf(logpath, sizeof(logpath), "%s.ops.log", c->run_dir);
+    argv[argc++] = "bash";
+    argv[argc++] = path;
+    va_start(ap, script);
+    while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
+        argc++;
+    va_end(ap);
+    argv[argc] = NULL;
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execvp("bash", (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0)
+        return -1;
+    while (waitpid(pid, &status, WNOHANG) == 0) {
+        if (vg_itest_now_ms() > deadline) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -1;
+        }
+        chaos_sleep_ms(50);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* True if the shell command succeeds (environment probes). */
+static bool chaos_sh_ok(const char *cmd) {
+    int rc = system(cmd);
+
+    return rc != -1 && WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+}
+
+/* --- workers ------------------------------------------------------------------ */
+
+static void chaos_worker_log(const chaos_t *c, const chaos_worker_t *w, char *out, size_t size) {
+    snprintf(out, size, "%s/%s-%s.log", c->t.stack_dir, c->t.name, w->id);
+}
+
+static void chaos_worker_start(chaos_t *c, chaos_worker_t *w) {
+    w->pid = vg_itest_worker_spawn(&c->t, w->id, c->extra);
+    w->starts++;
+    if (w->pid < 0) {
+        chaos_fail(c, "fork: %s", strerror(errno));
+        w->pid = 0;
+    }
+}
+
+/* SIGTERM and wait for the drain; a graceful drain is exit 0. */
+static void chaos_worker_stop(chaos_t *c, chaos_worker_t *w, const char *why) {
+    long long t = vg_itest_now_ms();
+    int rc;
+
+    if (!w->pid)
+        return;
+    rc = vg_itest_worker_stop(w->pid, SIGTERM, 60000);
+    printf("[%6.1fs] %s: SIGTERM %s (pid %d): exit %d after %.1f s\n", chaos_elapsed(c), why,
+           w->id, (int)w->pid, rc, (vg_itest_now_ms() - t) / 1000.0);
+    if (rc != 0) {
+        char log[1200];
+        c->bad_drains++;
+        chaos_fail(c, "worker %s did not drain and exit 0 on SIGTERM (%s)", w->id,
+                   rc < 0 ? "still running after 60 s, killed" : "non-zero exit");
+        chaos_worker_log(c, w, log, sizeof(log));
+        chaos_tail(log, 15);
+    }
+    w->pid = 0;
+}
+
+/* A worker that exits on its own is a failure (crash, fatal error, hang
+ * turned exit): say how, show its log, and start it again so the run
+ * still measures the stream. */
+static void chaos_reap(chaos_t *c) {
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
+        chaos_worker_t *w = &c->w[i];
+        int status;
+        char log[1200];
+
+        if (!w->pid || waitpid(w->pid, &status, WNOHANG) != w->pid)
+            continue;
+        c->unexpected_exits++;
+        chaos_fail(c, "[%.1fs] worker %s (pid %d) exited on its own: %s %d", chaos_elapsed(c),
+                   w->id, (int)w->pid, WIFEXITED(status) ? "exit" : "signal",
+                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+        chaos_worker_log(c, w, log, sizeof(log));
+        chaos_tail(log, 20);
+        w->pid = 0;
+        chaos_worker_start(c, w);
+    }
+}
+
+/* Kill every worker now (cleanup paths only). */
+static void chaos_kill_all(chaos_t *c) {
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
+        if (c->w[i].pid > 0) {
+            kill(c->w[i].pid, SIGKILL);
+            waitpid(c->w[i].pid, NULL, 0);
+            c->w[i].pid = 0;
+        }
+    }
+}
+
+static void chaos_stack_down(chaos_t *c, bool remove) {
+    if (!c->stack_up)
+        return;
+    c->stack_up = false;
+    if (chaos_ops(c, 120, "down.sh", "--run-dir", c->run_dir, remove ? "--rm" : NULL, NULL))
+        printf("warning: down.sh failed; see %s.ops.log\n", c->run_dir);
+}
+
+static void chaos_atexit(void) {
+    if (!chaos_current)
+        return;
+    chaos_kill_all(chaos_current);
+    chaos_stack_down(chaos_current, false);
+}
+
+static void chaos_on_signal(int sig) {
+    (void)sig;
+    chaos_signalled = 1;
+}
+
+/* Bounds the whole run: past the deadline (or on SIGINT/SIGTERM), kill the
+ * workers, stop the stack and fail. The main thread may be blocked in a
+ * Kafka or Redis call, so this cannot wait for it. */
+static void *chaos_watchdog(void *arg) {
+    chaos_t *c = arg;
+
+    for (;;) {
+        chaos_sleep_ms(200);
+        if (chaos_signalled || vg_itest_now_ms() > atomic_load(&chaos_deadline_ms)) {
+            printf("FAIL: %s after %.0f s; stopping everything (logs in %s)\n",
+                   chaos_signalled ? "interrupted" : "run deadline (--timeout) passed",
+                   chaos_elapsed(c), c->run_dir);
+            fflush(stdout);
+            chaos_kill_all(c);
+            chaos_stack_down(c, false);
+            _exit(1);
+        }
+    }
+    return NULL;
+}
+
+/* --- the producer thread --------------------------------------------------- */
+
+static uint64_t chaos_hash(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+static void chaos_feed_customer(chaos_feed_t *f, const char *key, size_t len) {
+    size_t i;
+
+    if ((f->n_cust + 1) * 2 > f->tab_cap) {
+        size_t cap = f->tab_cap ? f->tab_cap * 2 : 4096;
+        char **tab = calloc(cap, sizeof(*tab));
+        if (!tab) {
+            fprintf(stderr, "out of memory\n");
+            exit(2);
+        }
+        for (size_t k = 0; k < f->n_cust; k++) {
+            for (i = chaos_hash(f->cust[k]) & (cap - 1); tab[i]; i = (i + 1) & (cap - 1))
+                ;
+            tab[i] = f->cust[k];
+        }
+        free(f->cust_tab);
+        f->cust_tab = tab;
+        f->tab_cap = cap;
+    }
+    {
+        char id[160];
+        snprintf(id, sizeof(id), "%.*s", (int)len, key);
+        for (i = chaos_hash(id) & (f->tab_cap - 1); f->cust_tab[i]; i = (i + 1) & (f->tab_cap - 1))
+            if (strcmp(f->cust_tab[i], id) == 0)
+                return;
+        if (f->n_cust == f->cap_cust) {
+            f->cap_cust = f->cap_cust ? f->cap_cust * 2 : 4096;
+            f->cust = realloc(f->cust, f->cap_cust * sizeof(*f->cust));
+            if (!f->cust) {
+                fprintf(stderr, "out of memory\n");
+                exit(2);
+            }
+        }
+        f->cust[f->n_cust] = strdup(id);
+        f->cust_tab[i] = f->cust[f->n_cust++];
+    }
+}
+
+static void *chaos_feed_run(void *arg) {
+    chaos_feed_t *f = arg;
+    char err[400];
+    vg_kafka_producer_t *p = vg_kafka_producer_new(&f->t->props, NULL, NULL, err, sizeof(err));
+    vg_gen_record_t rec;
+    long long t0 = vg_itest_now_ms();
+    size_t failed = 0;
+
+    if (!p) {
+        snprintf(f->err, sizeof(f->err), "producer: %s", err);
+        atomic_store(&f->done, -1);
+        return NULL;
+    }
+    for (size_t i = 0; i < f->count && vg_gen_next(f->gen, &rec); i++) {
+        bool fired = false;
+        char id[33];
+
+        if (f->rate > 0) {
+            long long due = t0 + (long long)((double)i * 1000.0 / f->rate);
+            long long now = vg_itest_now_ms();
+            if (due > now + 1)
+                chaos_sleep_ms(due - now);
+        }
+        if (vg_kafka_producer_send(p, f->t->topic_events, rec.key, rec.key_len, rec.payload,
+                                   rec.len, NULL, 0)) {
+            snprintf(f->err, sizeof(f->err), "produce of record %zu refused", i);
+            break;
+        }
+        f->prod.records++;
+        if (!vg_oracle_feed(f->oracle, rec.key, rec.key_len, rec.payload, rec.len, &fired, id)) {
+            f->prod.malformed++;
+        } else {
+            chaos_feed_customer(f, rec.key, rec.key_len);
+            if (fired) {
+                vg_idset_add(&f->expected, id);
+                f->prod.expected_triggers++;
+            }
+        }
+        atomic_store(&f->sent, f->prod.records);
+    }
+    /* A record the broker never took would make the oracle wrong, not the
+     * workers: that is a failure of this harness, and said so. */
+    if (vg_kafka_producer_flush(p, 180000, &failed, err, sizeof(err)) && !f->err[0])
+        snprintf(f->err, sizeof(f->err), "%zu record(s) not delivered: %s", failed, err);
+    vg_kafka_producer_destroy(p);
+    f->t_end = vg_itest_now_ms();
+    atomic_store(&f->done, f->err[0] ? -1 : 1);
+    return NULL;
+}
+
+/* --- the fault schedules --------------------------------------------------- */
+
+/* Each scenario is a small state machine stepped by the main loop every
+ * 50 ms. It returns true while it still has something to do: faults are
+ * injected while the stream runs, and the last one is always healed. */
+typedef struct chaos_sched_s {
+    long long next_at;
+    int phase;
+    int target;      /* worker index or broker node */
+    int cycle, cycles;
+    long long cycle_len, cycle_start;
+} chaos_sched_t;
+
+static bool chaos_step_kill9(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    long long now = vg_itest_now_ms();
+
+    if (!streaming && s->phase == 0 && c->faults >= 2)
+        return false;
+    if (now < s->next_at)
+        return true;
+    if (s->phase == 1) { /* the victim is down: bring it back, same id */
+        chaos_worker_t *w = &c->w[s->target];
+        chaos_worker_start(c, w);
+        printf("[%6.1fs] restarted %s (pid %d, start #%d)\n", chaos_elapsed(c), w->id,
+               (int)w->pid, w->starts);
+        s->phase = 0;
+        s->next_at = now + chaos_between(c, 2000, 5000);
+        return true;
+    }
+    s->target = (int)chaos_between(c, 0, c->n_workers - 1);
+    {
+        chaos_worker_t *w = &c->w[s->target];
+        int status;
+        if (!w->pid) /* it died on its own and chaos_reap restarted it */
+            return true;
+        kill(w->pid, SIGKILL);
+        waitpid(w->pid, &status, 0);
+        c->faults++;
+        printf("[%6.1fs] fault %zu: kill -9 %s (pid %d)%s\n", chaos_elapsed(c), c->faults, w->id,
+               (int)w->pid, streaming ? "" : " (after the stream)");
+        w->pid = 0;
+    }
+    s->phase = 1;
+    s->next_at = now + chaos_between(c, 0, 1500);
+    return true;
+}
+
+/* 1 -> 4 -> 1 per cycle, at fixed fractions of the cycle. */
+static bool chaos_step_scale(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    static const double at[] = {0.10, 0.20, 0.30, 0.55, 0.65, 0.75};
+    long long now = vg_itest_now_ms();
+
+    (void)streaming;
+    if (s->cycle >= s->cycles)
+        return false;
+    if (now < s->cycle_start + (long long)(at[s->phase] * (double)s->cycle_len))
+        return true;
+    if (s->phase < 3) {
+        chaos_worker_t *w = &c->w[1 + s->phase];
+        chaos_worker_start(c, w);
+        c->faults++;
+        printf("[%6.1fs] fault %zu: scale out, started %s (pid %d): %d workers\n",
+               chaos_elapsed(c), c->faults, w->id, (int)w->pid, s->phase + 2);
+    } else {
+        chaos_worker_t *w = &c->w[3 - (s->phase - 3)];
+        char why[64];
+        c->faults++;
+        snprintf(why, sizeof(why), "fault %zu: scale in to %d workers", c->faults, 6 - s->phase);
+        chaos_worker_stop(c, w, why);
+    }
+    if (++s->phase == 6) {
+        s->phase = 0;
+        s->cycle++;
+        s->cycle_start += s->cycle_len;
+    }
+    return true;
+}
+
+static bool chaos_step_redis(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    long long now = vg_itest_now_ms(), t;
+    int rc;
+    bool kill9 = s->cycle % 2 == 1;
+
+    /* At least one clean stop and one kill -9, even for a short stream. */
+    if (!streaming && s->phase == 0 && c->faults_kind[0] && c->faults_kind[1])
+        return false;
+    if (now < s->next_at)
+        return true;
+    if (s->phase == 1) { /* Redis is down: bring it back on its port and data */
+        t = vg_itest_now_ms();
+        rc = chaos_ops(c, 60, "redis.sh", kill9 ? "restart" : "start", "--run-dir", c->run_dir,
+                       NULL);
+        printf("[%6.1fs] redis %s: rc %d in %.1f s\n", chaos_elapsed(c),
+               kill9 ? "restart" : "start", rc, (vg_itest_now_ms() - t) / 1000.0);
+        if (rc) {
+            chaos_fail(c, "harness: redis.sh could not start Redis again (see %s.ops.log)",
+                       c->run_dir);
+            atomic_store(&chaos_deadline_ms, 0); /* nothing more can be measured */
+        }
+        s->phase = 0;
+        s->cycle++;
+        s->next_at = now + chaos_between(c, 2000, 4000);
+        return true;
+    }
+    t = vg_itest_now_ms();
+    rc = chaos_ops(c, 60, "redis.sh", kill9 ? "kill9" : "stop", "--run-dir", c->run_dir, NULL);
+    c->faults++;
+    c->faults_kind[kill9]++;
+    printf("[%6.1fs] fault %zu: redis %s: rc %d in %.1f s%s\n", chaos_elapsed(c), c->faults,
+           kill9 ? "kill -9" : "clean stop", rc, (vg_itest_now_ms() - t) / 1000.0,
+           streaming ? "" : " (after the stream)");
+    if (rc)
+        chaos_fail(c, "harness: redis.sh %s failed", kill9 ? "kill9" : "stop");
+    s->phase = 1;
+    s->next_at = vg_itest_now_ms() + chaos_between(c, 1000, 3000);
+    return true;
+}
+
+static bool chaos_step_broker(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    long long now = vg_itest_now_ms(), t;
+    char node[8];
+    int rc;
+
+    if (!streaming && s->phase == 0 && c->faults >= 1)
+        return false;
+    if (now < s->next_at)
+        return true;
+    snprintf(node, sizeof(node), "%d", s->target);
+    if (s->phase == 1) {
+        t = vg_itest_now_ms();
+        rc = chaos_ops(c, 180, "kafka.sh", "start-node", "--run-dir", c->run_dir, "--node", node,
+                       NULL);
+        printf("[%6.1fs] broker %s started again: rc %d in %.1f s\n", chaos_elapsed(c), node, rc,
+               (vg_itest_now_ms() - t) / 1000.0);
+        if (rc) {
+            chaos_fail(c, "harness: kafka.sh start-node %s failed (see %s.ops.log)", node,
+                       c->run_dir);
+            atomic_store(&chaos_deadline_ms, 0);
+        }
+        s->phase = 0;
+        s->next_at = vg_itest_now_ms() + chaos_between(c, 3000, 6000);
+        return true;
+    }
+    s->target = (int)chaos_between(c, 1, 3);
+    snprintf(node, sizeof(node), "%d", s->target);
+    t = vg_itest_now_ms();
+    rc = chaos_ops(c, 120, "kafka.sh", "stop-node", "--run-dir", c->run_dir, "--node", node, NULL);
+    c->faults++;
+    printf("[%6.1fs] fault %zu: broker %s stopped: rc %d in %.1f s%s\n", chaos_elapsed(c),
+           c->faults, node, rc, (vg_itest_now_ms() - t) / 1000.0,
+           streaming ? "" : " (after the stream)");
+    if (rc)
+        chaos_fail(c, "harness: kafka.sh stop-node %s failed", node);
+    s->phase = 1;
+    s->next_at = vg_itest_now_ms() + chaos_between(c, 2000, 5000);
+    return true;
+}
+
+/* --- checks ------------------------------------------------------------------- */
+
+/* Wait until the group has committed every record of the events topic,
+ * watching the workers meanwhile. */
+static bool chaos_wait_committed(chaos_t *c, int timeout_ms) {
+    char err[512];
+    long long deadline = vg_itest_now_ms() + timeout_ms, last_print = 0;
+    int64_t end = -1, committed = -1;
+
+    while (vg_itest_now_ms() < deadline) {
+        chaos_reap(c);
+        if (end < 0)
+            end = vg_kafka_admin_topic_end(&c->t.props, c->t.topic_events, 10000, err,
+                                           sizeof(err));
+        if (end >= 0) {
+            committed = vg_kafka_admin_group_committed(&c->t.props, c->t.group,
+                                                       c->t.topic_events, 10000, err,
+                                                       sizeof(err));
+            if (committed >= end)
+                return true;
+        }
+        if (vg_itest_now_ms() - last_print > 10000) {
+            printf("[%6.1fs] waiting: group committed %lld of %lld records\n", chaos_elapsed(c),
+                   (long long)committed, (long long)end);
+            last_print = vg_itest_now_ms();
+        }
+        chaos_sleep_ms(250);
+    }
+    chaos_fail(c, "the workers did not commit every record within %d s (committed %lld of %lld)",
+               timeout_ms / 1000, (long long)committed, (long long)end);
+    return false;
+}
+
+/* --- main ------------------------------------------------------------------- */
+
+static void chaos_usage(void) {
+    fprintf(stderr,
+            "usage: chaos kill9|scale|redis|broker exactly_once|at_least_once [EVENTS]\n"
+            "             [--rate N] [--seed N] [--workers N] [--customers N] "
+            "[--partitions N]\n"
+            "             [--run-dir DIR] [--timeout S] [--keep]\n");
+    exit(2);
+}
+
+static void chaos_parse(chaos_t *c, int argc, char **argv) {
+    const char *repo = getenv("VIGIL_REPO");
+    int i;
+
+    if (argc < 3)
+        chaos_usage();
+    for (i = 0; i < 4; i++)
+        if (!strcmp(argv[1], chaos_scenario_names[i]))
+            break;
+    if (i == 4)
+        chaos_usage();
+    c->sc = (chaos_scenario_t)i;
+    if (strcmp(argv[2], "exactly_once") && strcmp(argv[2], "at_least_once"))
+        chaos_usage();
+    c->mode = argv[2];
+    c->eos = !strcmp(c->mode, "exactly_once");
+    c->events = 20000;
+    c->rate = 1500;
+    c->seed = 1;
+    c->n_workers = c->sc == SC_KILL9 ? 3 : c->sc == SC_SCALE ? 1 : 2;
+    c->partitions = 8;
+    c->customers = 2000;
+    c->timeout_s = 0;
+    i = 3;
+    if (i < argc && argv[i][0] != '-')
+        c->events = strtoull(argv[i++], NULL, 10);
+    for (; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--keep")) {
+            c->keep = true;
+            continue;
+        }
+        if (!v)
+            chaos_usage();
+        i++;
+        if (!strcmp(a, "--rate"))
+            c->rate = strtod(v, NULL);
+        else if (!strcmp(a, "--seed"))
+            c->seed = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--workers"))
+            c->n_workers = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--customers"))
+            c->customers = (unsigned)strtoul(v, NULL, 10);
+        else if (!strcmp(a, "--partitions"))
+            c->partitions = (int)strtol(v, NULL, 10);
+        else if (!strcmp(a, "--run-dir"))
+            snprintf(c->run_dir, sizeof(c->run_dir), "%s", v);
+        else if (!strcmp(a, "--timeout"))
+            c->timeout_s = (int)strtol(v, NULL, 10);
+        else
+            chaos_usage();
+    }
+    if (c->events < 1000 || c->rate < 0 || c->n_workers < 1 ||
+        c->n_workers > (c->sc == SC_SCALE ? 1 : CHAOS_MAX_WORKERS) || c->partitions < 1 ||
+        c->customers < 1) {
+        fprintf(stderr, "chaos: out of range: events >= 1000, workers 1..%d, partitions >= 1\n",
+                c->sc == SC_SCALE ? 1 : CHAOS_MAX_WORKERS);
+        exit(2);
+    }
+    if (c->sc == SC_SCALE)
+        c->n_workers = 4; /* slots; one runs at the start */
+    snprintf(c->repo, sizeof(c->repo), "%s", repo && repo[0] ? repo : VIGIL_SOURCE_DIR);
+    snprintf(c->name, sizeof(c->name), "chaos-%s-%s", chaos_scenario_names[c->sc],
+             c->eos ? "eos" : "alo");
+    if (!c->run_dir[0])
+        snprintf(c->run_dir, sizeof(c->run_dir), "%s/run/%s-%d", getenv("PWD") ? getenv("PWD") : ".",
+                 c->name, (int)getpid());
+    if (!c->timeout_s) {
+        /* Generous: stream time, catch-up at a slow 300 records/s, setup. */
+        double stream = c->rate > 0 ? (double)c->events / c->rate : 0;
+        c->timeout_s = (int)(stream + (double)c->events / 300.0 + 240);
+    }
+    c->rng = c->seed * 0x2545F4914F6CDD1DULL + (uint64_t)c->sc;
+}
+
+/* Only a machine without the stack's prerequisites is a skip. */
+static bool chaos_env_ok(chaos_t *c) {
+    char cmd[2400];
+
+    if (!chaos_sh_ok("command -v java >/dev/null 2>&1 && command -v redis-server >/dev/null 2>&1 "
+                     "&& command -v redis-cli >/dev/null 2>&1 && command -v python3 >/dev/null "
+                     "2>&1")) {
+        printf("SKIP %s: java, redis-server, redis-cli or python3 not installed (ops/setup.sh)\n",
+               c->name);
+        return false;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'source \"%s/ops/stack/lib.sh\" && compgen -G "
+             "\"$(vigil_kafka_libs)/kafka_2.13-*.jar\"' >/dev/null 2>&1",
+             c->repo);
+    if (!chaos_sh_ok(cmd)) {
+        printf("SKIP %s: no Kafka jars (run ops/setup.sh)\n", c->name);
+        return false;
+    }
+    return true;
+}
+
+int main(int argc, char **argv) {
+    static chaos_t c;
+    static chaos_feed_t feed;
+    chaos_sched_t sched = {0};
+    vg_gen_conf_t gc;
+    vg_model_t model;
+    vg_idset_t got = {0}, dlq = {0};
+    size_t dups, missing, extra, dlq_records, dlq_reason, dlq_dups, dlq_missing, dlq_extra;
+    size_t state_bad, state_absent;
+    char err[512], env[1200], nodes[4];
+    pthread_t feeder, dog;
+    long long t_setup, t_stream_end, t_committed;
+    bool (*step)(chaos_t *, chaos_sched_t *, bool);
+    struct sigaction sa;
+    int rc;
+
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    chaos_parse(&c, argc, argv);
+    printf("%s: %zu events at %.0f/s, seed %llu, %d partitions, %u customers, run dir %s\n",
+           c.name, c.events, c.rate, (unsigned long long)c.seed, c.partitions, c.customers,
+           c.run_dir);
+    if (!chaos_env_ok(&c))
+        return VG_ITEST_SKIP;
+
+    chaos_current = &c;
+    atexit(chaos_atexit);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = chaos_on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    atomic_store(&chaos_deadline_ms, vg_itest_now_ms() + c.timeout_s * 1000LL);
+    c.t0 = vg_itest_now_ms();
+    pthread_create(&dog, NULL, chaos_watchdog, &c);
+
+    /* 1. Our own stack, fresh. */
+    t_setup = vg_itest_now_ms();
+    snprintf(nodes, sizeof(nodes), "%d", c.sc == SC_BROKER ? 3 : 1);
+    c.stack_up = true; /* from here on, cleanup runs down.sh */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        rc = chaos_ops(&c, 240, "up.sh", "--run-dir", c.run_dir, "--kafka-nodes", nodes, "--fresh",
+                       c.sc == SC_REDIS ? "--aof" : NULL, "always", NULL);
+        if (rc == 0)
+            break;
+        printf("up.sh failed (rc %d, see %s.ops.log)%s\n", rc, c.run_dir,
+               attempt ? "" : "; trying once more");
+    }
+    if (rc != 0) {
+        chaos_fail(&c, "the stack did not start although its prerequisites are installed");
+        return 1;
+    }
+    snprintf(env, sizeof(env), "%s/stack.env", c.run_dir);
+    setenv("VIGIL_STACK_ENV", env, 1);
+    if (vg_itest_init(&c.t, c.name)) {
+        chaos_fail(&c, "%s unreadable after up.sh", env);
+        return 1;
+    }
+    vg_itest_create_topics(&c.t, c.partitions, c.sc == SC_BROKER ? 3 : 1);
+    printf("stack up and topics created in %.1f s\n", (vg_itest_now_ms() - t_setup) / 1000.0);
+
+    /* 2. Traffic and oracle. */
+    vg_gen_conf_init(&gc);
+    /* Event time starts now, as upstream would stamp it (stale cut-off). */
+    gc.start_ms = (int64_t)time(NULL) * 1000;
+    gc.seed = c.seed;
+    gc.customers = c.customers;
+    gc.events = c.events;
+    gc.trouble_rate = 0.30;
+    gc.malformed_rate = 0.005;
+    gc.tenant = "acme";
+    feed.gen = vg_gen_new(&gc, err, sizeof(err));
+    vg_model_default(&model);
+    feed.oracle = vg_oracle_new(&model);
+    if (!feed.gen || !feed.oracle) {
+        chaos_fail(&c, "setup: %s", err);
+        return 1;
+    }
+    feed.t = &c.t;
+    feed.count = c.events;
+    feed.rate = c.rate;
+
+    /* 3. Workers first, so the traffic meets a live group. */
+    snprintf(c.mode_set, sizeof(c.mode_set), "delivery.mode=%s", c.mode);
+    c.extra[0] = c.mode_set;
+    c.extra[1] = "log.level=info";
+    c.extra[2] = NULL;
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++)
+        snprintf(c.w[i].id, sizeof(c.w[i].id), "w%d", i + 1);
+    for (int i = 0; i < (c.sc == SC_SCALE ? 1 : c.n_workers); i++)
+        chaos_worker_start(&c, &c.w[i]);
+
+    /* 4. Stream, with faults on the seeded schedule. */
+    c.t0 = vg_itest_now_ms();
+    sched.next_at = c.t0 + (c.sc == SC_KILL9 ? chaos_between(&c, 2000, 4000)
+                                             : chaos_between(&c, 1500, 3000));
+    if (c.sc == SC_SCALE) {
+        double stream_ms = c.rate > 0 ? 1000.0 * (double)c.events / c.rate : 20000;
+        sched.cycles = stream_ms > 90000 ? (int)(stream_ms / 45000) : 1;
+        sched.cycle_len = (long long)(stream_ms / sched.cycles);
+        sched.cycle_start = c.t0;
+    }
+    step = c.sc == SC_KILL9   ? chaos_step_kill9
+           : c.sc == SC_SCALE ? chaos_step_scale
+           : c.sc == SC_REDIS ? chaos_step_redis
+                              : chaos_step_broker;
+    pthread_create(&feeder, NULL, chaos_feed_run, &feed);
+    for (;;) {
+        bool streaming = atomic_load(&feed.done) == 0;
+        chaos_reap(&c);
+        if (!step(&c, &sched, streaming) && !streaming)
+            break;
+        chaos_sleep_ms(50);
+    }
+    pthread_join(feeder, NULL);
+    t_stream_end = feed.t_end;
+    if (atomic_load(&feed.done) < 0) {
+        chaos_fail(&c, "harness: the test producer failed: %s", feed.err);
+        return 1;
+    }
+    printf("[%6.1fs] stream done: %zu records in %.1f s (%zu malformed); oracle: %zu triggers over "
+           "%zu customers; %zu faults injected\n",
+           chaos_elapsed(&c), feed.prod.records, (t_stream_end - c.t0) / 1000.0,
+           feed.prod.malformed, feed.prod.expected_triggers, feed.n_cust, c.faults);
+    if (feed.prod.expected_triggers < 50 || feed.prod.malformed == 0) {
+        chaos_fail(&c, "the traffic must plant troubles and malformed records");
+        return 1;
+    }
+
+    /* 5. Let the workers finish: every record committed by the group. */
+    chaos_wait_committed(&c, (int)(60000 + c.events * 10));
+    t_committed = vg_itest_now_ms();
+    printf("[%6.1fs] all records committed, %.1f s after the stream ended\n", chaos_elapsed(&c),
+           (t_committed - t_stream_end) / 1000.0);
+
+    /* 6. What the workers published, read_committed. */
+    vg_itest_read_triggers(&c.t, &got, feed.expected.n, 3000, 120000);
+    vg_itest_read_dlq_sources(&c.t, &dlq, feed.prod.malformed, 1500, 60000, &dlq_records,
+                              &dlq_reason);
+    vg_idset_dedupe(&feed.expected);
+    {
+        size_t got_records = got.n;
+        dups = vg_idset_dedupe(&got);
+        vg_idset_diff(&feed.expected, &got, &missing, &extra);
+        dlq_dups = vg_idset_dedupe(&dlq);
+        printf("triggers: expected %zu, got %zu records = %zu distinct + %zu duplicates; "
+               "%zu missing, %zu extra\n",
+               feed.expected.n, got_records, got.n, dups, missing, extra);
+    }
+    /* Dead letters are identified by their source coordinates. */
+    dlq_missing = dlq.n < feed.prod.malformed ? feed.prod.malformed - dlq.n : 0;
+    dlq_extra = dlq.n > feed.prod.malformed ? dlq.n - feed.prod.malformed : 0;
+    printf("dead letters: malformed %zu, got %zu records = %zu distinct + %zu duplicates, "
+           "%zu with reason; %zu missing, %zu extra\n",
+           feed.prod.malformed, dlq_records, dlq.n, dlq_dups, dlq_reason, dlq_missing, dlq_extra);
+
+    /* 7. The state each customer ended with, against the oracle's. */
+    state_bad = vg_itest_compare_states(&c.t, feed.oracle, "acme", (const char *const *)feed.cust,
+                                        feed.n_cust, &state_absent, 10);
+    printf("state: %zu customers compared, %zu mismatches (%zu absent)\n", feed.n_cust,
+           state_bad == (size_t)-1 ? 0 : state_bad, state_absent);
+
+    /* 8. Calm again: every worker must drain and exit 0. */
+    for (int i = CHAOS_MAX_WORKERS - 1; i >= 0; i--)
+        chaos_worker_stop(&c, &c.w[i], "end of run");
+    chaos_reap(&c);
+
+    if (missing || extra)
+        chaos_fail(&c, "trigger set differs from the oracle: %zu missing, %zu extra", missing,
+                   extra);
+    if (c.eos && dups)
+        chaos_fail(&c, "%zu duplicate triggers in exactly_once mode", dups);
+    if (dlq_missing || dlq_extra || dlq_reason != dlq_records)
+        chaos_fail(&c, "dead-letter topic does not hold every malformed record once, with its "
+                       "reason (%zu missing, %zu extra, %zu without reason)",
+                   dlq_missing, dlq_extra, dlq_records - dlq_reason);
+    if (c.eos && dlq_dups)
+        chaos_fail(&c, "%zu duplicate dead letters in exactly_once mode", dlq_dups);
+    if (state_bad == (size_t)-1)
+        chaos_fail(&c, "could not read the final state from Redis");
+    else if (state_bad)
+        chaos_fail(&c, "%zu customers' final state differs from the oracle's", state_bad);
+
+    printf("RESULT scenario=%s mode=%s events=%zu malformed=%zu expected_triggers=%zu "
+           "got=%zu duplicates=%zu missing=%zu extra=%zu dlq=%zu dlq_duplicates=%zu "
+           "dlq_missing=%zu state_customers=%zu state_mismatches=%zu faults=%zu "
+           "unexpected_exits=%zu bad_drains=%zu stream_s=%.1f catchup_s=%.1f total_s=%.1f "
+           "seed=%llu %s\n",
+           chaos_scenario_names[c.sc], c.mode, feed.prod.records, feed.prod.malformed,
+           feed.expected.n, got.n + dups, dups, missing, extra, dlq_records, dlq_dups,
+           dlq_missing, feed.n_cust, state_bad == (size_t)-1 ? feed.n_cust : state_bad, c.faults,
+           c.unexpected_exits, c.bad_drains, (t_stream_end - c.t0) / 1000.0,
+           (t_committed - t_stream_end) / 1000.0, (vg_itest_now_ms() - t_setup) / 1000.0,
+           (unsigned long long)c.seed, c.failures ? "FAILED" : "PASSED");
+
+    /* Keep the run folder (logs, data) when something failed. */
+    chaos_current = NULL;
+    chaos_stack_down(&c, !c.failures && !c.keep);
+    if (c.failures || c.keep)
+        printf("logs kept in %s\n", c.run_dir);
+    vg_idset_free(&got);
+    vg_idset_free(&dlq);
+    vg_idset_free(&feed.expected);
+    vg_oracle_destroy(feed.oracle);
+    vg_gen_destroy(feed.gen);
+    return c.failures ? 1 : 0;
+}
