@@ -125,6 +125,14 @@ vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
 vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const void *key,
                                 size_t key_len, const void *value, size_t len,
                                 const vg_kafka_header_t *headers, size_t n_headers) {
+    return vg_kafka_producer_send_to(p, topic, VG_KAFKA_PARTITION_ANY, 0, key, key_len, value, len,
+                                     headers, n_headers);
+}
+
+vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, int32_t partition,
+                                   int64_t timestamp_ms, const void *key, size_t key_len,
+                                   const void *value, size_t len,
+                                   const vg_kafka_header_t *headers, size_t n_headers) {
     rd_kafka_headers_t *hdrs = NULL;
     rd_kafka_resp_err_t err;
 
@@ -136,6 +144,9 @@ vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const
     }
     for (;;) {
         err = rd_kafka_producev(p->rk, RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_PARTITION(partition < 0 ? RD_KAFKA_PARTITION_UA
+                                                                   : partition),
+                                RD_KAFKA_V_TIMESTAMP(timestamp_ms > 0 ? timestamp_ms : 0),
                                 RD_KAFKA_V_KEY((void *)key, key_len),
                                 RD_KAFKA_V_VALUE((void *)value, len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),

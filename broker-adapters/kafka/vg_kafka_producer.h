@@ -26,6 +26,15 @@ vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const
                                 size_t key_len, const void *value, size_t len,
                                 const vg_kafka_header_t *headers, size_t n_headers);
 
+#define VG_KAFKA_PARTITION_ANY (-1)
+
+/* The same, to an explicit partition (VG_KAFKA_PARTITION_ANY: the
+ * partitioner's choice) with an explicit record timestamp (0: now). */
+vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, int32_t partition,
+                                   int64_t timestamp_ms, const void *key, size_t key_len,
+                                   const void *value, size_t len,
+                                   const vg_kafka_header_t *headers, size_t n_headers);
+
 /* Wait until every enqueued record is delivered or failed. Returns VG_OK
  * only if all records since the previous flush were delivered; otherwise
  * *failed (if not NULL) has how many failed and errstr the first reason. */
