@@ -13,26 +13,41 @@
  *           record, so score/decode says what the model costs relative to
  *           the cheapest thing the worker cannot avoid.
  *
+ * Input: vg_gen (seed 7, 2000 customers, 50000 events, default trouble
+ * rate, no malformed records), event time from the wall clock, each
+ * record's Kafka time 100 ms after its event time (so the stale cut-off
+ * runs and suppresses nothing); customers spread over 4 partitions with
+ * offsets as Kafka would assign them.
+ *
  * Each figure is the median of several repetitions; every repetition
  * starts from empty states (re-initialised outside the timed region), so
  * each one scores the same sequence and never takes the replay path.
  *
- * allocs_per_event counts calls of malloc, calloc and realloc made during
- * the timed scoring repetitions, from any code in the process (the pure
- * core and the shared libraries it calls, e.g. libcrypto), divided by the
- * events scored. The counter interposes the allocator: this binary defines
- * malloc/calloc/realloc and forwards them to glibc's __libc_* entry points.
- * A self-check at start-up proves that an allocation made inside a shared
- * library is seen; if it is not, allocs_per_event is printed as -1.
+ * allocs / frees count calls of malloc, calloc, realloc and free made
+ * during the timed scoring repetitions (all of them, summed), from any
+ * code in the process: the pure core and the shared libraries it calls,
+ * e.g. libcrypto. The counter interposes the allocator: this binary
+ * defines malloc/calloc/realloc/free and forwards them to glibc's
+ * __libc_* entry points. A self-check at start-up proves that an
+ * allocation and a free made inside a shared library are seen; if they
+ * are not, allocs and frees are printed as -1. The call stacks of the
+ * first allocations in the scoring loop go to stderr, so a non-zero count
+ * names its culprit. The hot path is allocation-free when allocs=0.
  *
  * Output, on stdout, exactly one line:
- *   BENCH score ns_per_event=... decode_ns_per_event=... ratio_vs_decode=...
- *         allocs_per_event=... events=...
- * Details (fire rate, decode allocations, pseudonymisation cost) go to
- * stderr.
+ *   BENCH score events=... customers=... reps=... ns_per_event=...
+ *         decode_ns_per_event=... ratio_vs_decode=... allocs=... frees=...
+ *         fired=...
+ * (allocs, frees and fired are totals over the reps.) Details (spread
+ * over the reps, allocations of fired vs other events, decode and
+ * pseudonymisation costs) go to stderr.
  *
- *   vg_bench_score [--events N] [--customers C] [--seed S] [--reps R]
+ * --score-only runs only the scoring loops, without the allocation
+ * counter, for a profiler (perf record --call-graph dwarf ...).
+ *
+ *   vg_bench_score [--events N] [--customers C] [--seed S] [--reps R] [--score-only]
  */
+#include <execinfo.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,41 +74,79 @@
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t size);
 extern void *__libc_realloc(void *p, size_t n);
+extern void __libc_free(void *p);
+
+#define VG_BENCH_TRACES 4  /* allocation sites kept for the report */
+#define VG_BENCH_TRACE_DEPTH 12
 
 static int vg_bench_counting;
-static uint64_t vg_bench_allocs;
+static uint64_t vg_bench_allocs, vg_bench_frees;
+/* The call stacks of the first few counted allocations, so that a non-zero
+ * count names its culprit. backtrace() is warmed up before counting starts
+ * (its first call loads libgcc_s, which allocates); in_trace keeps it from
+ * recursing if it allocates anyway. */
+static void *vg_bench_trace[VG_BENCH_TRACES][VG_BENCH_TRACE_DEPTH];
+static int vg_bench_trace_len[VG_BENCH_TRACES], vg_bench_n_traces, vg_bench_in_trace;
+static int vg_bench_tracing; /* only the scoring loop's sites are kept */
+
+static void vg_bench_count(void) {
+    vg_bench_allocs++;
+    if (vg_bench_tracing && vg_bench_n_traces < VG_BENCH_TRACES && !vg_bench_in_trace) {
+        vg_bench_in_trace = 1;
+        vg_bench_trace_len[vg_bench_n_traces] =
+            backtrace(vg_bench_trace[vg_bench_n_traces], VG_BENCH_TRACE_DEPTH);
+        vg_bench_n_traces++;
+        vg_bench_in_trace = 0;
+    }
+}
 
 void *malloc(size_t n) {
     if (vg_bench_counting)
-        vg_bench_allocs++;
+        vg_bench_count();
     return __libc_malloc(n);
 }
 
 void *calloc(size_t n, size_t size) {
     if (vg_bench_counting)
-        vg_bench_allocs++;
+        vg_bench_count();
     return __libc_calloc(n, size);
 }
 
 void *realloc(void *p, size_t n) {
     if (vg_bench_counting)
-        vg_bench_allocs++;
+        vg_bench_count();
     return __libc_realloc(p, n);
 }
 
-/* True when an allocation made inside libc (strdup, called through a
- * volatile pointer so the compiler cannot see or elide it) reaches the
- * counter: then allocations inside other shared libraries do too. */
+void free(void *p) {
+    if (vg_bench_counting && p)
+        vg_bench_frees++;
+    __libc_free(p);
+}
+
+/* True when an allocation and a free made inside libc (strdup, and free
+ * called through volatile pointers so the compiler cannot see or elide
+ * them) reach the counter: then allocations inside other shared libraries
+ * do too. */
 static int vg_bench_counter_works(void) {
     char *(*volatile dup)(const char *) = strdup;
+    void (*volatile release)(void *) = free;
+    void *frames[4];
     char *s;
+    int ok;
 
-    vg_bench_allocs = 0;
+    (void)backtrace(frames, 4); /* warm-up: see vg_bench_count() */
+    vg_bench_allocs = vg_bench_frees = 0;
     vg_bench_counting = 1;
+    vg_bench_tracing = 1;
     s = dup("probe");
+    release(s);
+    vg_bench_tracing = 0;
     vg_bench_counting = 0;
-    free(s);
-    return vg_bench_allocs > 0;
+    ok = vg_bench_allocs == 1 && vg_bench_frees == 1;
+    vg_bench_allocs = vg_bench_frees = 0;
+    vg_bench_n_traces = 0;
+    return ok;
 }
 
 /* --- prepared input ------------------------------------------------------- */
@@ -142,6 +195,10 @@ static void vg_bench_prepare(vg_bench_input_t *in, uint64_t events, uint32_t cus
     gc.customers = customers;
     gc.events = events;
     gc.malformed_rate = 0.0; /* both loops see only decodable events */
+    /* Event time near the wall clock, as in production; the record time
+     * (below) trails it by 100 ms, so the stale cut-off is exercised but
+     * suppresses nothing. */
+    gc.start_ms = (int64_t)time(NULL) * 1000;
     gen = vg_gen_new(&gc, err, sizeof(err));
     if (!gen)
         vg_bench_die("vg_gen_new", err);
@@ -202,6 +259,7 @@ static void vg_bench_prepare(vg_bench_input_t *in, uint64_t events, uint32_t cus
                             strlen(in->keys[i]), vg_arena_allocator(in->events_arena),
                             &in->events[i], err, sizeof(err)))
             vg_bench_die("decode of a generated event", err);
+        in->ctx[i].record_ms = in->events[i]->event_time_ms + 100;
     }
     free(tab);
     free(tab_idx);
@@ -230,6 +288,7 @@ static uint64_t vg_bench_now_ns(void) {
 
 typedef struct vg_bench_tally_s {
     uint64_t fired, suppressed, evicted, errors;
+    uint64_t allocs_fired, allocs_quiet; /* counted allocations, by outcome */
 } vg_bench_tally_t;
 
 /* One scoring repetition from empty states; returns elapsed ns. */
@@ -241,19 +300,25 @@ static uint64_t vg_bench_score_rep(const vg_bench_input_t *in, vg_state_t *state
     for (size_t c = 0; c < in->n_customers; c++)
         vg_state_init(&states[c]);
     memset(tally, 0, sizeof(*tally));
-    vg_bench_counting = count_allocs;
+    vg_bench_counting = vg_bench_tracing = count_allocs;
     t0 = vg_bench_now_ns();
     for (size_t i = 0; i < in->n; i++) {
+        uint64_t a0 = vg_bench_allocs;
         if (vg_step_apply(&states[in->customer[i]], in->events[i], model, &in->ctx[i], res)) {
             tally->errors++;
             continue;
         }
+        /* Which events allocate: a global read, two adds; noise. */
+        if (res->fired)
+            tally->allocs_fired += vg_bench_allocs - a0;
+        else
+            tally->allocs_quiet += vg_bench_allocs - a0;
         tally->fired += res->fired;
         tally->evicted += res->ring_evicted;
         tally->suppressed += res->score.suppressed != NULL;
     }
     t1 = vg_bench_now_ns();
-    vg_bench_counting = 0;
+    vg_bench_counting = vg_bench_tracing = 0;
     return t1 - t0;
 }
 
@@ -324,9 +389,9 @@ static uint64_t vg_bench_arg(int argc, char **argv, int *i, const char *name) {
 }
 
 int main(int argc, char **argv) {
-    uint64_t events = 5000, seed = 7;
-    uint32_t customers = 500;
-    int reps = 25;
+    uint64_t events = 50000, seed = 7;
+    uint32_t customers = 2000; /* keeps event time at ~20 ms/record: see vg_gen.h */
+    int reps = 11, score_only = 0;
     vg_bench_input_t in;
     vg_model_t model;
     vg_state_t *states;
@@ -336,7 +401,8 @@ int main(int argc, char **argv) {
     vg_bench_tally_t tally;
     uint64_t score_ns[VG_BENCH_REPS_MAX], decode_ns[VG_BENCH_REPS_MAX],
         pseudo_ns[VG_BENCH_REPS_MAX];
-    uint64_t score_allocs = 0, decode_allocs = 0, pseudo_allocs = 0, decode_failures = 0;
+    uint64_t score_allocs = 0, score_frees = 0, decode_allocs = 0, pseudo_allocs = 0,
+             decode_failures = 0, allocs_fired = 0, allocs_quiet = 0;
     double score_med, decode_med, pseudo_med, encode_ns, encode_bytes;
     int counter_ok;
     char err[256];
@@ -349,11 +415,13 @@ int main(int argc, char **argv) {
             customers = (uint32_t)vg_bench_arg(argc, argv, &i, "--customers");
         else if (!strcmp(argv[i], "--seed"))
             seed = vg_bench_arg(argc, argv, &i, "--seed");
+        else if (!strcmp(argv[i], "--score-only"))
+            score_only = 1; /* for a profiler: nothing but scoring loops */
         else if (!strcmp(argv[i], "--reps"))
             reps = (int)vg_bench_arg(argc, argv, &i, "--reps");
         else {
             fprintf(stderr,
-                    "usage: %s [--events N] [--customers C] [--seed S] [--reps R (<= %d)]\n",
+                    "usage: %s [--events N] [--customers C] [--seed S] [--reps R (<= %d)] [--score-only]\n",
                     argv[0], VG_BENCH_REPS_MAX);
             return 2;
         }
@@ -371,6 +439,14 @@ int main(int argc, char **argv) {
     if (!states || !res || !arena || !ps)
         vg_bench_die("setup", ps ? "out of memory" : err);
 
+    if (score_only) {
+        for (int r = 0; r < reps; r++)
+            score_ns[r] = vg_bench_score_rep(&in, states, &model, res, &tally, 0);
+        printf("BENCH score-only events=%zu reps=%d ns_per_event=%.1f\n", in.n, reps,
+               vg_bench_median(score_ns, reps) / (double)in.n);
+        return 0;
+    }
+
     /* Warm-up, untimed: caches, page faults, the arena's chunks, OpenSSL's
      * lazily fetched algorithms. */
     vg_bench_score_rep(&in, states, &model, res, &tally, 0);
@@ -381,9 +457,12 @@ int main(int argc, char **argv) {
     /* Interleave the loops, so that a slow spell of the machine (2 shared
      * cores) lands on both sides of the ratio rather than on one. */
     for (int r = 0; r < reps; r++) {
-        vg_bench_allocs = 0;
+        vg_bench_allocs = vg_bench_frees = 0;
         score_ns[r] = vg_bench_score_rep(&in, states, &model, res, &tally, 1);
         score_allocs += vg_bench_allocs;
+        score_frees += vg_bench_frees;
+        allocs_fired += tally.allocs_fired;
+        allocs_quiet += tally.allocs_quiet;
         vg_bench_allocs = 0;
         decode_ns[r] = vg_bench_decode_rep(&in, arena, &decode_failures, 1);
         decode_allocs += vg_bench_allocs;
@@ -412,27 +491,42 @@ int main(int argc, char **argv) {
         encode_bytes = (double)bytes / (double)in.n_customers;
         free(buf);
     }
-    score_med = vg_bench_median(score_ns, reps) / (double)in.n;
+    score_med = vg_bench_median(score_ns, reps) / (double)in.n; /* sorts score_ns */
     decode_med = vg_bench_median(decode_ns, reps) / (double)in.n;
     pseudo_med = vg_bench_median(pseudo_ns, reps) / (double)in.n;
     fprintf(stderr,
             "# score: %zu events, %zu customers, %d reps; per rep: %" PRIu64 " fired, %" PRIu64
             " suppressed, %" PRIu64 " ring evictions\n"
-            "# allocations per event: score %.4f, decode %.4f, pseudonym (vg_pseudo_id) %.4f "
-            "(counter %s)\n"
+            "# score ns/event: min %.1f median %.1f max %.1f over the reps\n"
+            "# allocations in the timed scoring loops: %" PRIu64 " (malloc+calloc+realloc), %" PRIu64
+            " frees, over %d reps x %zu events (counter %s);\n"
+            "#   in events that fired a trigger: %" PRIu64 " (%.2f per fired event), in the others: %" PRIu64
+            "\n"
+            "# allocations per event elsewhere: decode %.4f (arena), pseudonym (vg_pseudo_id) %.4f\n"
             "# pseudonym (HMAC) ns/event %.1f (not in the BENCH line; the pipeline pays it per "
             "record)\n"
             "# state encode (vg_state_encode) ns/state %.0f, %.0f bytes/state (single pass)\n"
             "# build: %s\n",
             in.n, in.n_customers, reps, tally.fired, tally.suppressed, tally.evicted,
-            (double)score_allocs / ((double)in.n * reps),
+            (double)score_ns[0] / (double)in.n, score_med, (double)score_ns[reps - 1] / (double)in.n,
+            score_allocs, score_frees, reps, in.n, counter_ok ? "verified" : "BLIND", allocs_fired,
+            tally.fired ? (double)allocs_fired / ((double)tally.fired * reps) : 0.0, allocs_quiet,
             (double)decode_allocs / ((double)in.n * reps),
-            (double)pseudo_allocs / ((double)in.n * reps), counter_ok ? "verified" : "BLIND",
-            pseudo_med, encode_ns, encode_bytes, VG_BENCH_BUILD_TYPE);
-    printf("BENCH score ns_per_event=%.1f decode_ns_per_event=%.1f ratio_vs_decode=%.2f "
-           "allocs_per_event=%.4f events=%zu\n",
-           score_med, decode_med, score_med / decode_med,
-           counter_ok ? (double)score_allocs / ((double)in.n * reps) : -1.0, in.n);
+            (double)pseudo_allocs / ((double)in.n * reps), pseudo_med, encode_ns, encode_bytes,
+            VG_BENCH_BUILD_TYPE);
+    /* Name the first allocation sites of the scoring loop, if any. */
+    for (int t = 0; t < vg_bench_n_traces; t++) {
+        fprintf(stderr, "# allocation site %d in the scoring loop:\n", t + 1);
+        backtrace_symbols_fd(vg_bench_trace[t], vg_bench_trace_len[t], 2);
+    }
+    fflush(stderr);
+    printf("BENCH score events=%zu customers=%zu reps=%d ns_per_event=%.1f "
+           "decode_ns_per_event=%.1f ratio_vs_decode=%.2f allocs=%" PRId64 " frees=%" PRId64
+           " fired=%" PRIu64 "\n",
+           in.n, in.n_customers, reps, score_med, decode_med, score_med / decode_med,
+           counter_ok ? (int64_t)score_allocs : -1, counter_ok ? (int64_t)score_frees : -1,
+           tally.fired * (uint64_t)reps);
+    fflush(stdout);
 
     vg_pseudo_destroy(ps);
     vg_arena_destroy(arena);
