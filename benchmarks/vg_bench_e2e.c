@@ -19,11 +19,12 @@
  *   records (so joining the group is not counted) to the end of the call
  *   after which N records were consumed (and committed).
  *
- *   d. Latency: a pipeline in exactly_once mode runs in a thread while the
- *      benchmark produces paced traffic (default 5000 events/s for 10 s,
- *      after 1 s of warm-up, trouble_rate 0.5 so that many triggers fire)
- *      to another fresh topic, and a read_committed consumer in another
- *      thread reads the triggers topic.
+ *   d. Latency, once per mode (at_least_once, then exactly_once): a
+ *      pipeline runs in a thread while the benchmark produces paced
+ *      traffic (default 2000 events/s, a bounded rate well under either
+ *      mode's throughput, for 3 s of warm-up + 10 s, trouble_rate 0.5 so
+ *      that many triggers fire) to a fresh topic, and a read_committed
+ *      consumer in another thread reads the triggers topic.
  *
  *      event-to-trigger latency = wall clock (CLOCK_REALTIME) when the
  *      trigger is returned to the reader - CreateTime of the source event.
@@ -34,13 +35,16 @@
  *      Both ends use the same clock of the same machine, so there is no
  *      skew; the measurement includes the producer's linger and the
  *      batching of the worker (batch.max_wait_ms) and the visibility delay
- *      of the transaction, which is what a consumer of triggers sees.
+ *      of the transaction (exactly_once), which is what a consumer of
+ *      triggers sees.
  *      Events produced during the warm-up are not sampled.
  *
  * Output, on stdout, exactly one line:
  *   BENCH e2e events=... baseline_eps=... alo_eps=... eos_eps=...
- *       alo_ratio=... eos_ratio=... lat_p50_ms=... lat_p99_ms=...
- *       lat_samples=...
+ *       alo_ratio=... eos_ratio=... lat_rate=... alo_p50_ms=...
+ *       alo_p99_ms=... alo_lat_samples=... eos_p50_ms=... eos_p99_ms=...
+ *       eos_lat_samples=...
+ * (eps: events/s; ratio: pipeline eps / baseline eps, same run.)
  * Progress and a per-stage breakdown of each pipeline run go to stderr.
  *
  *   vg_bench_e2e [--stack-env FILE] [--events N] [--customers C] [--seed S]
@@ -88,7 +92,8 @@ typedef struct vg_bench_s {
     double lat_rate;
     int lat_seconds, lat_warmup_ms;
     char t_events[192], t_out[192], t_dlq[192], t_trig_alo[192], t_trig_eos[192];
-    char t_lat_events[192], t_lat_trig[192];
+    /* Latency topics, [0] at_least_once, [1] exactly_once. */
+    char t_lat_events[2][192], t_lat_trig[2][192];
 } vg_bench_t;
 
 /* --- small helpers ------------------------------------------------------- */
@@ -429,6 +434,7 @@ typedef struct vg_bench_sample_s {
 
 typedef struct vg_bench_reader_s {
     const vg_bench_t *b;
+    const char *topic, *tag;
     _Atomic bool stop;
     _Atomic bool assigned;
     _Atomic uint64_t received;
@@ -447,8 +453,8 @@ static void *vg_bench_reader_main(void *arg) {
     vg_kafka_msg_t msg;
     char err[512], group[256];
 
-    snprintf(group, sizeof(group), "bench.lat-reader.%s", r->b->sfx);
-    c = vg_kafka_consumer_new(&r->b->props, group, r->b->t_lat_trig, r->b->log, NULL, NULL, err,
+    snprintf(group, sizeof(group), "bench.lat-reader-%s.%s", r->tag, r->b->sfx);
+    c = vg_kafka_consumer_new(&r->b->props, group, r->topic, r->b->log, NULL, NULL, err,
                               sizeof(err));
     if (!c)
         vg_bench_die("trigger reader", err);
@@ -499,16 +505,16 @@ typedef struct vg_bench_ts_s {
     size_t len[VG_BENCH_PARTITIONS];
 } vg_bench_ts_t;
 
-static void vg_bench_read_timestamps(const vg_bench_t *b, uint64_t want, vg_bench_ts_t *out) {
+static void vg_bench_read_timestamps(const vg_bench_t *b, const char *topic, const char *tag,
+                                     uint64_t want, vg_bench_ts_t *out) {
     vg_kafka_consumer_t *c;
     vg_kafka_msg_t *msgs = calloc(VG_BENCH_BATCH, sizeof(*msgs));
     char err[512], group[256];
     uint64_t got = 0, deadline = vg_bench_now_us() + 60000000u;
 
     memset(out, 0, sizeof(*out));
-    snprintf(group, sizeof(group), "bench.ts-reader.%s", b->sfx);
-    c = vg_kafka_consumer_new(&b->props, group, b->t_lat_events, b->log, NULL, NULL, err,
-                              sizeof(err));
+    snprintf(group, sizeof(group), "bench.ts-reader-%s.%s", tag, b->sfx);
+    c = vg_kafka_consumer_new(&b->props, group, topic, b->log, NULL, NULL, err, sizeof(err));
     if (!c || !msgs)
         vg_bench_die("timestamp reader", err);
     while (got < want && vg_bench_now_us() < deadline) {
@@ -558,8 +564,10 @@ typedef struct vg_bench_lat_s {
     size_t samples;
 } vg_bench_lat_t;
 
-static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
-    vg_bench_reader_t reader = {.b = b};
+/* One latency run in mode (0 at_least_once, 1 exactly_once). */
+static void vg_bench_latency(vg_bench_t *b, int eos, vg_bench_lat_t *out) {
+    const char *tag = eos ? "lat-eos" : "lat-alo";
+    vg_bench_reader_t reader = {.b = b, .topic = b->t_lat_trig[eos], .tag = tag};
     vg_bench_runner_t runner = {0};
     pthread_t t_reader, t_runner;
     vg_pipeline_stats_t *s;
@@ -575,7 +583,8 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
     double *lat, achieved;
     size_t n_lat = 0, dups = 0, missing = 0;
 
-    runner.p = vg_bench_pipeline_new(b, "exactly_once", "lat", b->t_lat_events, b->t_lat_trig);
+    runner.p = vg_bench_pipeline_new(b, eos ? "exactly_once" : "at_least_once", tag,
+                                     b->t_lat_events[eos], b->t_lat_trig[eos]);
     s = vg_pipeline_stats(runner.p);
     prod = vg_kafka_producer_new(&b->props, NULL, b->log, err, sizeof(err));
     if (!prod)
@@ -605,9 +614,9 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
         if (due > total)
             due = total;
         while (sent < due && vg_gen_next(gen, &rec)) {
-            if (vg_kafka_producer_send(prod, b->t_lat_events, rec.key, rec.key_len, rec.payload,
-                                       rec.len, NULL, 0))
-                vg_bench_die("latency produce", b->t_lat_events);
+            if (vg_kafka_producer_send(prod, b->t_lat_events[eos], rec.key, rec.key_len,
+                                       rec.payload, rec.len, NULL, 0))
+                vg_bench_die("latency produce", b->t_lat_events[eos]);
             sent++;
         }
         if (sent < due) /* the generator ran dry */
@@ -626,9 +635,9 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
                     atomic_load(&reader.received) >= atomic_load(&s->triggers_emitted);
         uint64_t now = vg_bench_now_us();
         if (now > deadline) {
-            fprintf(stderr, "# latency: drain timed out (consumed %" PRIu64 "/%" PRIu64
+            fprintf(stderr, "# %s: drain timed out (consumed %" PRIu64 "/%" PRIu64
                             ", read %" PRIu64 "/%" PRIu64 " triggers)\n",
-                    atomic_load(&s->events_consumed), sent, atomic_load(&reader.received),
+                    tag, atomic_load(&s->events_consumed), sent, atomic_load(&reader.received),
                     atomic_load(&s->triggers_emitted));
             break;
         }
@@ -647,15 +656,15 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
     if (runner.err)
         vg_bench_die("latency pipeline", vg_err_str(runner.err));
     fprintf(stderr,
-            "# latency: produced %" PRIu64 " events at %.0f/s (target %.0f/s), worker emitted %" PRIu64
+            "# %s: produced %" PRIu64 " events at %.0f/s (target %.0f/s), worker emitted %" PRIu64
             " triggers in %" PRIu64 " transactions (%" PRIu64
             " aborted), reader got %zu; worker's own histogram e2e p50 %.1f ms p99 %.1f ms\n",
-            sent, achieved, b->lat_rate, atomic_load(&s->triggers_emitted),
+            tag, sent, achieved, b->lat_rate, atomic_load(&s->triggers_emitted),
             atomic_load(&s->txn_committed), atomic_load(&s->txn_aborted), reader.n,
             vg_hist_quantile(&s->lat_e2e, 0.5) / 1000.0,
             vg_hist_quantile(&s->lat_e2e, 0.99) / 1000.0);
     vg_bench_stages(s, &st1);
-    vg_bench_breakdown("latency run", &st0, &st1, (double)(vg_bench_now_us() - t0) / 1e6);
+    vg_bench_breakdown(tag, &st0, &st1, (double)(vg_bench_now_us() - t0) / 1e6);
     vg_pipeline_destroy(runner.p);
     vg_kafka_producer_destroy(prod);
     vg_gen_destroy(gen);
@@ -663,7 +672,7 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
     /* Join the samples with the source events' CreateTime. The first
      * reception of a (partition, offset) counts; exactly_once should never
      * deliver a second one, so repeats are counted and reported. */
-    vg_bench_read_timestamps(b, sent, &ts);
+    vg_bench_read_timestamps(b, b->t_lat_events[eos], tag, sent, &ts);
     lat = calloc(reader.n ? reader.n : 1, sizeof(*lat));
     if (!lat)
         vg_bench_die("latency", "out of memory");
@@ -706,7 +715,7 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
                     worst[sec] = l;
             }
         }
-        fprintf(stderr, "# latency: worst ms per second of production (warm-up first):");
+        fprintf(stderr, "# %s: worst ms per second of production (warm-up first):", tag);
         for (int i = 0; i < shown; i++)
             fprintf(stderr, " %.0f", worst[i]);
         fprintf(stderr, "\n");
@@ -716,10 +725,10 @@ static void vg_bench_latency(vg_bench_t *b, vg_bench_lat_t *out) {
     out->p99_ms = vg_bench_pct(lat, n_lat, 0.99);
     out->samples = n_lat;
     fprintf(stderr,
-            "# latency: %zu samples after %d ms warm-up (%zu triggers without a source event, "
+            "# %s: %zu samples after %d ms warm-up (%zu triggers without a source event, "
             "%zu repeats, %" PRIu64 " undecodable): min %.1f p50 %.1f p90 %.1f p99 %.1f max %.1f "
             "ms\n",
-            n_lat, b->lat_warmup_ms, missing, dups, reader.undecodable, n_lat ? lat[0] : 0.0,
+            tag, n_lat, b->lat_warmup_ms, missing, dups, reader.undecodable, n_lat ? lat[0] : 0.0,
             out->p50_ms, vg_bench_pct(lat, n_lat, 0.90), out->p99_ms,
             n_lat ? lat[n_lat - 1] : 0.0);
     for (int pt = 0; pt < VG_BENCH_PARTITIONS; pt++)
@@ -747,15 +756,17 @@ int main(int argc, char **argv) {
     static vg_bench_t b;
     const char *env = getenv("VIGIL_STACK_ENV");
     double base_eps, alo_eps, eos_eps;
-    vg_bench_lat_t lat;
+    vg_bench_lat_t lat[2]; /* at_least_once, exactly_once */
     uint64_t t0 = vg_bench_now_us();
 
     b.events = 200000;
     b.customers = 10000;
     b.seed = 7;
-    b.lat_rate = 5000;
+    b.lat_rate = 2000;
     b.lat_seconds = 10;
-    b.lat_warmup_ms = 2000;
+    /* The first seconds of a fresh worker are slow (connections, the
+     * transactional producer, the first fetches): seen up to ~3 s. */
+    b.lat_warmup_ms = 3000;
     snprintf(b.stack_env, sizeof(b.stack_env), "%s", env ? env : "");
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--stack-env") && i + 1 < argc)
@@ -784,7 +795,9 @@ int main(int argc, char **argv) {
     b.warmup = b.events / 10;
     signal(SIGPIPE, SIG_IGN); /* a dropped Redis connection must not kill us */
     vg_bench_read_stack(&b);
-    b.log = vg_log_new("bench", VG_LOG_WARN);
+    /* Errors only: the generated stream holds malformed records on purpose
+     * and every dead letter would be a warning; they are counted below. */
+    b.log = vg_log_new("bench", VG_LOG_ERROR);
     vg_kafka_props_add(&b.props, "bootstrap.servers", b.bootstrap);
     snprintf(b.sfx, sizeof(b.sfx), "%d-%lld", (int)getpid(), (long long)time(NULL));
     snprintf(b.t_events, sizeof(b.t_events), "bench.events.%s", b.sfx);
@@ -792,13 +805,18 @@ int main(int argc, char **argv) {
     snprintf(b.t_dlq, sizeof(b.t_dlq), "bench.dlq.%s", b.sfx);
     snprintf(b.t_trig_alo, sizeof(b.t_trig_alo), "bench.triggers-alo.%s", b.sfx);
     snprintf(b.t_trig_eos, sizeof(b.t_trig_eos), "bench.triggers-eos.%s", b.sfx);
-    snprintf(b.t_lat_events, sizeof(b.t_lat_events), "bench.lat-events.%s", b.sfx);
-    snprintf(b.t_lat_trig, sizeof(b.t_lat_trig), "bench.lat-triggers.%s", b.sfx);
+    for (int m = 0; m < 2; m++) {
+        snprintf(b.t_lat_events[m], sizeof(b.t_lat_events[m]), "bench.lat-events-%s.%s",
+                 m ? "eos" : "alo", b.sfx);
+        snprintf(b.t_lat_trig[m], sizeof(b.t_lat_trig[m]), "bench.lat-triggers-%s.%s",
+                 m ? "eos" : "alo", b.sfx);
+    }
     fprintf(stderr, "# vg_bench_e2e (%s build): kafka %s, redis %s:%d, topics bench.*.%s\n",
             VG_BENCH_BUILD_TYPE, b.bootstrap, b.redis_host, b.redis_port, b.sfx);
     {
         const char *topics[] = {b.t_events,     b.t_out,        b.t_dlq,     b.t_trig_alo,
-                                b.t_trig_eos,   b.t_lat_events, b.t_lat_trig};
+                                b.t_trig_eos,   b.t_lat_events[0], b.t_lat_trig[0],
+                                b.t_lat_events[1], b.t_lat_trig[1]};
         for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++)
             vg_bench_create_topic(&b, topics[i]);
     }
@@ -807,13 +825,16 @@ int main(int argc, char **argv) {
     base_eps = vg_bench_baseline(&b);
     alo_eps = vg_bench_pipeline(&b, "at_least_once", "alo", b.t_trig_alo);
     eos_eps = vg_bench_pipeline(&b, "exactly_once", "eos", b.t_trig_eos);
-    vg_bench_latency(&b, &lat);
+    vg_bench_latency(&b, 0, &lat[0]);
+    vg_bench_latency(&b, 1, &lat[1]);
     fprintf(stderr, "# total %.1f s\n", (double)(vg_bench_now_us() - t0) / 1e6);
 
     printf("BENCH e2e events=%" PRIu64 " baseline_eps=%.0f alo_eps=%.0f eos_eps=%.0f "
-           "alo_ratio=%.3f eos_ratio=%.3f lat_p50_ms=%.1f lat_p99_ms=%.1f lat_samples=%zu\n",
+           "alo_ratio=%.3f eos_ratio=%.3f lat_rate=%.0f alo_p50_ms=%.1f alo_p99_ms=%.1f "
+           "alo_lat_samples=%zu eos_p50_ms=%.1f eos_p99_ms=%.1f eos_lat_samples=%zu\n",
            b.events, base_eps, alo_eps, eos_eps, alo_eps / base_eps, eos_eps / base_eps,
-           lat.p50_ms, lat.p99_ms, lat.samples);
+           b.lat_rate, lat[0].p50_ms, lat[0].p99_ms, lat[0].samples, lat[1].p50_ms,
+           lat[1].p99_ms, lat[1].samples);
     fflush(stdout);
     vg_log_destroy(b.log);
     return 0;

@@ -391,7 +391,7 @@ static uint64_t vg_bench_arg(int argc, char **argv, int *i, const char *name) {
 int main(int argc, char **argv) {
     uint64_t events = 50000, seed = 7;
     uint32_t customers = 2000; /* keeps event time at ~20 ms/record: see vg_gen.h */
-    int reps = 11, score_only = 0;
+    int reps = 21, score_only = 0;
     vg_bench_input_t in;
     vg_model_t model;
     vg_state_t *states;
