@@ -10,15 +10,28 @@
 typedef struct vg_oracle_entry_s {
     char *id; /* tenant NUL customer, as one string "tenant\x1fcustomer" */
     vg_state_t *st;
-    int64_t next_offset;
+    bool pending;             /* listed in its partition's pending list */
 } vg_oracle_entry_t;
+
+/* One partition: its watermark, next offset, and the customers with a
+ * deadline pending (by id: entries move when the table grows). */
+typedef struct vg_oracle_part_s {
+    int64_t wm, next_offset;
+    char **pending;
+    size_t n_pending, cap_pending;
+} vg_oracle_part_t;
+
+#define VG_ORACLE_PARTS_MAX 1024
 
 struct vg_oracle_s {
     vg_model_t model;
     vg_oracle_entry_t *tab;
     size_t cap, n;
-    size_t triggers, dead;
+    size_t triggers, dead, deadline_triggers;
     vg_step_result_t step;
+    vg_oracle_part_t parts[VG_ORACLE_PARTS_MAX];
+    char (*fired)[33];        /* every trigger id, in firing order */
+    size_t n_fired, cap_fired;
 };
 
 static uint64_t vg_oracle_hash(const char *s) {
@@ -47,6 +60,12 @@ vg_oracle_t *vg_oracle_new(const vg_model_t *model) {
 void vg_oracle_destroy(vg_oracle_t *o) {
     if (!o)
         return;
+    for (size_t p = 0; p < VG_ORACLE_PARTS_MAX; p++) {
+        for (size_t i = 0; i < o->parts[p].n_pending; i++)
+            free(o->parts[p].pending[i]);
+        free(o->parts[p].pending);
+    }
+    free(o->fired);
     for (size_t i = 0; i < o->cap; i++) {
         free(o->tab[i].id);
         free(o->tab[i].st);
@@ -84,46 +103,143 @@ static bool vg_oracle_grow(vg_oracle_t *o) {
     return true;
 }
 
-bool vg_oracle_feed(vg_oracle_t *o, const void *key, size_t key_len, const void *payload,
-                    size_t len, bool *fired, char trigger_id[33]) {
+static void vg_oracle_record(vg_oracle_t *o, const char *id) {
+    if (o->n_fired == o->cap_fired) {
+        size_t nc = o->cap_fired ? o->cap_fired * 2 : 1024;
+        char(*nf)[33] = realloc(o->fired, nc * sizeof(*nf));
+        if (!nf) {
+            fprintf(stderr, "oracle: out of memory\n");
+            abort();
+        }
+        o->fired = nf;
+        o->cap_fired = nc;
+    }
+    memcpy(o->fired[o->n_fired++], id, 33);
+    o->triggers++;
+}
+
+/* Fire e's deadlines that the partition's watermark passed, at the
+ * partition's current record (offset). */
+static void vg_oracle_expire(vg_oracle_t *o, vg_oracle_entry_t *e, int32_t partition,
+                             const vg_oracle_part_t *pp, int64_t offset) {
+    const char *sep = strchr(e->id, '\x1f');
+    char tenant[VG_EVENT_ID_MAX + 1];
+    int64_t d;
+
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)(sep - e->id), e->id);
+    while ((d = vg_state_next_due(e->st)) > 0 && d <= pp->wm) {
+        vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", partition, offset, 0};
+        if (vg_step_expire(e->st, tenant, sep + 1, pp->wm, &o->model, &ctx, &o->step) != VG_OK)
+            break;
+        if (o->step.fired) {
+            vg_oracle_record(o, o->step.trigger_id);
+            o->deadline_triggers++;
+        }
+        if (vg_state_next_due(e->st) == d)
+            break;
+    }
+}
+
+static void vg_oracle_watch(vg_oracle_part_t *pp, vg_oracle_entry_t *e) {
+    if (e->pending || !vg_state_next_due(e->st))
+        return;
+    if (pp->n_pending == pp->cap_pending) {
+        size_t nc = pp->cap_pending ? pp->cap_pending * 2 : 64;
+        char **np = realloc(pp->pending, nc * sizeof(*np));
+        if (!np) {
+            fprintf(stderr, "oracle: out of memory\n");
+            abort();
+        }
+        pp->pending = np;
+        pp->cap_pending = nc;
+    }
+    pp->pending[pp->n_pending++] = strdup(e->id);
+    e->pending = true;
+}
+
+bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_t key_len,
+                       const void *payload, size_t len, bool *fired, char trigger_id[33]) {
     vg_event_t *ev = NULL;
     vg_oracle_entry_t *e;
+    vg_oracle_part_t *pp;
     char id[2 * VG_EVENT_ID_MAX + 2];
-    vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", 0, 0, 0};
+    int64_t offset;
+    bool valid = true;
 
     *fired = false;
     trigger_id[0] = '\0';
+    if (partition < 0 || partition >= VG_ORACLE_PARTS_MAX)
+        partition = 0;
+    pp = &o->parts[partition];
+    offset = pp->next_offset++;
     if (vg_event_decode(payload, len, key, key_len, NULL, &ev, NULL, 0)) {
         o->dead++;
-        return false;
-    }
-    snprintf(id, sizeof(id), "%s\x1f%s", ev->tenant, ev->customer_id);
-    if ((o->n + 1) * 2 > o->cap && !vg_oracle_grow(o)) {
+        valid = false;
+    } else {
+        vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", partition, offset, 0};
+
+        snprintf(id, sizeof(id), "%s\x1f%s", ev->tenant, ev->customer_id);
+        if ((o->n + 1) * 2 > o->cap && !vg_oracle_grow(o)) {
+            fprintf(stderr, "oracle: out of memory\n");
+            abort();
+        }
+        e = vg_oracle_find(o, id);
+        if (!e->id) {
+            e->id = strdup(id);
+            e->st = malloc(sizeof(*e->st));
+            vg_state_init(e->st);
+            o->n++;
+        }
+        if (ev->event_time_ms > pp->wm)
+            pp->wm = ev->event_time_ms;
+        /* The worker's order: deadlines this record's watermark passed,
+         * the event, then a deadline the event set behind the watermark. */
+        vg_oracle_expire(o, e, partition, pp, offset);
+        if (vg_step_apply(e->st, ev, &o->model, &ctx, &o->step) == VG_OK && o->step.fired) {
+            *fired = true;
+            memcpy(trigger_id, o->step.trigger_id, 33);
+            vg_oracle_record(o, o->step.trigger_id);
+        }
+        vg_oracle_expire(o, e, partition, pp, offset);
+        vg_oracle_watch(pp, e);
         vg_event_free(ev, NULL);
-        return false;
     }
-    e = vg_oracle_find(o, id);
-    if (!e->id) {
-        e->id = strdup(id);
-        e->st = malloc(sizeof(*e->st));
-        vg_state_init(e->st);
-        o->n++;
+    /* Everyone else on the partition whose deadline the watermark passed. */
+    for (size_t i = 0; i < pp->n_pending;) {
+        vg_oracle_entry_t *pe = vg_oracle_find(o, pp->pending[i]);
+        int64_t d = vg_state_next_due(pe->st);
+        if (d > 0 && d <= pp->wm)
+            vg_oracle_expire(o, pe, partition, pp, offset);
+        if (!vg_state_next_due(pe->st)) {
+            pe->pending = false;
+            free(pp->pending[i]);
+            pp->pending[i] = pp->pending[--pp->n_pending];
+        } else {
+            i++;
+        }
     }
-    /* Offsets only need to grow per customer for the oracle. */
-    ctx.offset = e->next_offset++;
-    if (vg_step_apply(e->st, ev, &o->model, &ctx, &o->step) == VG_OK && o->step.fired) {
-        *fired = true;
-        memcpy(trigger_id, o->step.trigger_id, 33);
-        o->triggers++;
+    /* Keep the rings from filling: the oracle commits every record. */
+    if (valid) {
+        e = vg_oracle_find(o, id);
+        vg_state_trim_decisions(e->st, partition, offset);
     }
-    /* Keep the ring from filling: the oracle commits every record. */
-    vg_state_trim_decisions(e->st, 0, e->next_offset);
-    vg_event_free(ev, NULL);
-    return true;
+    return valid;
+}
+
+bool vg_oracle_feed(vg_oracle_t *o, const void *key, size_t key_len, const void *payload,
+                    size_t len, bool *fired, char trigger_id[33]) {
+    return vg_oracle_feed_at(o, 0, key, key_len, payload, len, fired, trigger_id);
+}
+
+size_t vg_oracle_fired_count(const vg_oracle_t *o) { return o->n_fired; }
+
+const char *vg_oracle_fired_id(const vg_oracle_t *o, size_t i) {
+    return i < o->n_fired ? o->fired[i] : NULL;
 }
 
 size_t vg_oracle_triggers(const vg_oracle_t *o) { return o->triggers; }
 size_t vg_oracle_dead(const vg_oracle_t *o) { return o->dead; }
+size_t vg_oracle_deadline_triggers(const vg_oracle_t *o) { return o->deadline_triggers; }
 size_t vg_oracle_customers(const vg_oracle_t *o) { return o->n; }
 
 const vg_state_t *vg_oracle_state(const vg_oracle_t *o, const char *tenant, const char *customer) {

@@ -19,15 +19,30 @@ typedef struct vg_oracle_s vg_oracle_t;
 vg_oracle_t *vg_oracle_new(const vg_model_t *model);
 void vg_oracle_destroy(vg_oracle_t *o);
 
-/* Feed one record as the worker would see it. Returns true when the
- * record is valid; then *fired says whether it fired and trigger_id has
- * the id. An invalid record (would be dead-lettered) returns false. */
+/* Feed the next record of partition as the worker would see it. Returns
+ * true when the record is valid; then *fired says whether the record's
+ * own event fired and trigger_id has that id. An invalid record (would be
+ * dead-lettered) returns false. Every trigger the record caused, its own
+ * and the deadlines of any customer of the partition that the partition's
+ * event-time watermark passed at this record, is appended to the list
+ * read with vg_oracle_fired_id(). Records of one partition must be fed in
+ * the order Kafka holds them. */
+bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_t key_len,
+                       const void *payload, size_t len, bool *fired, char trigger_id[33]);
+
+/* vg_oracle_feed_at() on partition 0 (a one-partition topic). */
 bool vg_oracle_feed(vg_oracle_t *o, const void *key, size_t key_len, const void *payload,
                     size_t len, bool *fired, char trigger_id[33]);
+
+/* Every trigger id fired so far, in firing order: count and the i-th. */
+size_t vg_oracle_fired_count(const vg_oracle_t *o);
+const char *vg_oracle_fired_id(const vg_oracle_t *o, size_t i);
 
 /* Counts so far. */
 size_t vg_oracle_triggers(const vg_oracle_t *o);
 size_t vg_oracle_dead(const vg_oracle_t *o);
+/* Of vg_oracle_triggers(), those fired by a deadline (absence). */
+size_t vg_oracle_deadline_triggers(const vg_oracle_t *o);
 size_t vg_oracle_customers(const vg_oracle_t *o);
 
 /* The state of (tenant, customer), or NULL if never seen. Borrowed. */

@@ -18,6 +18,8 @@
 
 #define VG_KEY_MAX 192
 #define VG_PARTS_MAX 256
+#define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
+#define VG_WM_CACHE_MAX 1024      /* committed watermarks of assigned partitions */
 
 /* A development key, used only when none is configured (with a warning):
  * pseudonyms are then stable but not secret. */
@@ -25,18 +27,32 @@ static const char vg_dev_pseudonym_key[] = "vigil-development-key-not-secret";
 
 typedef struct vg_group_s {
     char key[VG_KEY_MAX];     /* Redis key: <prefix>:{<pseudonym>} */
-    int32_t first, last;      /* message indexes, linked by next[] */
+    int32_t first, last;      /* message indexes, linked by next[]; -1: woken by a deadline */
+    int32_t part;             /* index into parts of its partition */
     bool dirty;
+    char tenant[VG_EVENT_ID_MAX + 1];
+    char customer[VG_EVENT_ID_MAX + 1];
 } vg_group_t;
 
 typedef struct vg_part_s {
     const char *topic;
     int32_t partition;
     int64_t min_offset, max_offset;
+    int64_t wm;               /* event-time watermark so far; -1 until known */
+    char due_key[VG_KEY_MAX]; /* its deadline index: <prefix>:due:<topic>:<partition> */
 } vg_part_t;
 
+/* The committed watermark of a partition, as last committed or read back
+ * from its offset's commit metadata. */
+typedef struct vg_wm_s {
+    char topic[128];
+    int32_t partition;
+    int64_t wm;
+} vg_wm_t;
+
 typedef struct vg_out_s {
-    int32_t msg;              /* the source record */
+    int32_t msg;              /* the deciding record, -1 for a replayed deadline */
+    int32_t group;            /* the customer (Kafka key) */
     size_t off, len;          /* in p->out_buf */
 } vg_out_t;
 
@@ -56,8 +72,12 @@ struct vg_pipeline_s {
     vg_model_t pending_model;
     bool model_pending;
 
-    size_t max;
+    size_t max, max_groups, n_batch;
     vg_kafka_msg_t *msgs;
+    int32_t *msg_part;        /* index into parts, per record */
+    int64_t *wm_at;           /* the partition's watermark after each record */
+    vg_wm_t wms[VG_WM_CACHE_MAX];
+    size_t n_wms;
     vg_event_t **events;
     int32_t *next;            /* next message of the same customer, -1 */
     int32_t *htab;            /* open addressing: group index + 1 */
@@ -140,9 +160,19 @@ static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                                      const vg_kafka_offset_t *parts, size_t n) {
     vg_pipeline_t *p = opaque;
 
-    (void)parts;
     (void)lost;
     atomic_fetch_add(&p->stats.rebalances, 1);
+    /* A revoked partition's watermark is its next owner's to read back
+     * from the commit metadata; an assigned one is read on first use. */
+    for (size_t i = 0; i < n; i++) {
+        for (size_t w = 0; w < p->n_wms; w++) {
+            if (p->wms[w].partition == parts[i].partition &&
+                strcmp(p->wms[w].topic, parts[i].topic) == 0) {
+                p->wms[w] = p->wms[--p->n_wms];
+                break;
+            }
+        }
+    }
     /* No per-partition cache is kept across batches, so a revocation only
      * changes the count; the batch was committed before this poll. */
     if (assigned)
@@ -189,21 +219,27 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
         vg_kafka_props_add(&p->props, p->cfg.kafka_keys[i], p->cfg.kafka_vals[i]);
 
     p->max = (size_t)p->cfg.batch_max_events;
+    p->max_groups = p->max + VG_TIMER_GROUPS_MAX;
     p->hcap = 16;
-    while (p->hcap < p->max * 2)
+    while (p->hcap < p->max_groups * 2)
         p->hcap <<= 1;
     p->msgs = vg_xcalloc(p->max, sizeof(*p->msgs), &ok);
+    p->msg_part = vg_xcalloc(p->max, sizeof(*p->msg_part), &ok);
+    p->wm_at = vg_xcalloc(p->max, sizeof(*p->wm_at), &ok);
     p->events = vg_xcalloc(p->max, sizeof(*p->events), &ok);
     p->next = vg_xcalloc(p->max, sizeof(*p->next), &ok);
     p->htab = vg_xcalloc(p->hcap, sizeof(*p->htab), &ok);
-    p->groups = vg_xcalloc(p->max, sizeof(*p->groups), &ok);
-    p->states = vg_xcalloc(p->max, sizeof(*p->states), &ok);
-    p->loaded = vg_xcalloc(p->max, sizeof(*p->loaded), &ok);
-    p->keys = vg_xcalloc(p->max, sizeof(*p->keys), &ok);
-    p->writes = vg_xcalloc(p->max, sizeof(*p->writes), &ok);
-    p->results = vg_xcalloc(p->max, sizeof(*p->results), &ok);
-    p->enc_off = vg_xcalloc(p->max, sizeof(*p->enc_off), &ok);
-    p->outs = vg_xcalloc(p->max, sizeof(*p->outs), &ok);
+    p->groups = vg_xcalloc(p->max_groups, sizeof(*p->groups), &ok);
+    p->states = vg_xcalloc(p->max_groups, sizeof(*p->states), &ok);
+    p->loaded = vg_xcalloc(p->max_groups, sizeof(*p->loaded), &ok);
+    p->keys = vg_xcalloc(p->max_groups, sizeof(*p->keys), &ok);
+    p->writes = vg_xcalloc(p->max_groups, sizeof(*p->writes), &ok);
+    p->results = vg_xcalloc(p->max_groups, sizeof(*p->results), &ok);
+    p->enc_off = vg_xcalloc(p->max_groups, sizeof(*p->enc_off), &ok);
+    /* A record fires at most one trigger, and so does each deadline
+     * resolution and replay; bounded by records + woken customers x ring. */
+    p->outs = vg_xcalloc(p->max + p->max_groups * (VG_STATE_MAX_DECISIONS + 2), sizeof(*p->outs),
+                         &ok);
     p->arena = vg_arena_new(256 * 1024);
     if (!ok || !p->arena) {
         vg_errstr_set(errstr, errstr_size, "out of memory");
@@ -266,6 +302,8 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     vg_pseudo_destroy(p->pseudo);
     vg_arena_destroy(p->arena);
     free(p->msgs);
+    free(p->msg_part);
+    free(p->wm_at);
     free(p->events);
     free(p->next);
     free(p->htab);
@@ -349,15 +387,13 @@ static vg_part_t *vg_pipeline_part(vg_pipeline_t *p, const vg_kafka_msg_t *m) {
             return &p->parts[i];
     if (p->n_parts == VG_PARTS_MAX)
         return NULL;
-    p->parts[p->n_parts] = (vg_part_t){m->topic, m->partition, m->offset, m->offset};
+    p->parts[p->n_parts].topic = m->topic;
+    p->parts[p->n_parts].partition = m->partition;
+    p->parts[p->n_parts].min_offset = p->parts[p->n_parts].max_offset = m->offset;
+    p->parts[p->n_parts].wm = -1;
+    snprintf(p->parts[p->n_parts].due_key, sizeof(p->parts[p->n_parts].due_key),
+             "%s:due:%s:%" PRId32, p->cfg.redis_key_prefix, m->topic, m->partition);
     return &p->parts[p->n_parts++];
-}
-
-static int64_t vg_pipeline_floor(const vg_pipeline_t *p, int32_t partition) {
-    for (size_t i = 0; i < p->n_parts; i++)
-        if (p->parts[i].partition == partition)
-            return p->parts[i].min_offset;
-    return 0;
 }
 
 /* Every eligible intervention that did not fire, by why (metrics). */
@@ -481,6 +517,148 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
     VG_INFO(p->log, "pipeline", "redis is back; resuming");
 }
 
+/* --- deadlines ------------------------------------------------------------ */
+
+/* Start part's watermark from the committed one: cached after our own
+ * commits, otherwise read from the commit metadata ("wm=<ms>") of the
+ * partition's committed offset, where the previous owner left it. */
+static vg_err_t vg_pipeline_wm_start(vg_pipeline_t *p, vg_part_t *part, char *errstr,
+                                     size_t errstr_size) {
+    char md[64] = "";
+    int64_t off = -1;
+
+    for (size_t w = 0; w < p->n_wms; w++) {
+        if (p->wms[w].partition == part->partition && strcmp(p->wms[w].topic, part->topic) == 0) {
+            part->wm = p->wms[w].wm;
+            return VG_OK;
+        }
+    }
+    if (vg_kafka_consumer_committed_md(p->consumer, part->topic, part->partition, 10000, &off, md,
+                                       sizeof(md))) {
+        vg_errstr_set(errstr, errstr_size, "cannot read the committed watermark of %s [%" PRId32
+                      "]", part->topic, part->partition);
+        return VG_ERR_KAFKA;
+    }
+    part->wm = strncmp(md, "wm=", 3) == 0 ? strtoll(md + 3, NULL, 10) : 0;
+    if (part->wm < 0)
+        part->wm = 0;
+    VG_INFO(p->log, "pipeline", "%s [%" PRId32 "]: committed offset %" PRId64 ", watermark %" PRId64,
+            part->topic, part->partition, off, part->wm);
+    return VG_OK;
+}
+
+static void vg_pipeline_wm_committed(vg_pipeline_t *p, const vg_part_t *part) {
+    size_t w;
+
+    for (w = 0; w < p->n_wms; w++)
+        if (p->wms[w].partition == part->partition && strcmp(p->wms[w].topic, part->topic) == 0)
+            break;
+    if (w == p->n_wms) {
+        if (p->n_wms == VG_WM_CACHE_MAX)
+            return; /* read back from Kafka next time */
+        p->n_wms++;
+        snprintf(p->wms[w].topic, sizeof(p->wms[w].topic), "%s", part->topic);
+        p->wms[w].partition = part->partition;
+    }
+    p->wms[w].wm = part->wm;
+}
+
+/* Queue a trigger for publication, keyed by the group's customer. */
+static vg_err_t vg_pipeline_emit(vg_pipeline_t *p, int32_t g, int32_t msg, const uint8_t *bytes,
+                                 size_t len) {
+    vg_out_t *o = &p->outs[p->n_outs];
+
+    if (vg_pipeline_reserve(&p->out_buf, &p->out_cap, p->out_len + len))
+        return VG_ERR_NOMEM;
+    o->msg = msg;
+    o->group = g;
+    o->off = p->out_len;
+    o->len = len;
+    memcpy(p->out_buf + p->out_len, bytes, len);
+    p->out_len += len;
+    p->n_outs++;
+    return VG_OK;
+}
+
+/* Who the group is: from its first event, or, for a customer woken by a
+ * deadline alone, from the identity sealed in its state. Returns nonzero
+ * when there is nothing to do for the group. */
+static int vg_pipeline_identify(vg_pipeline_t *p, vg_group_t *grp, vg_state_t *st) {
+    char errstr[256];
+
+    if (grp->first >= 0) {
+        const vg_event_t *ev = p->events[grp->first];
+        snprintf(grp->tenant, sizeof(grp->tenant), "%s", ev->tenant);
+        snprintf(grp->customer, sizeof(grp->customer), "%s", ev->customer_id);
+        return 0;
+    }
+    if (!p->loaded[grp - p->groups].found) {
+        /* The state expired (TTL) with a deadline pending: forget it. */
+        if (vg_redis_unindex(p->redis, p->parts[grp->part].due_key, grp->key, errstr,
+                             sizeof(errstr)))
+            VG_WARN(p->log, "pipeline", "deadline index of %s: %s", grp->key, errstr);
+        return 1;
+    }
+    if (!st->sealed_len ||
+        vg_pseudo_open(p->pseudo, st->sealed_identity, st->sealed_len, grp->tenant,
+                       sizeof(grp->tenant), grp->customer, sizeof(grp->customer))) {
+        /* Sealed under another pseudonym key (rotated) or never sealed:
+         * the deadlines cannot name their customer. Drop them, loudly. */
+        VG_ERROR(p->log, "pipeline", "state %s: identity cannot be unsealed; dropping %" PRIu32
+                 " pending deadline(s)", grp->key, st->n_absences);
+        atomic_fetch_add(&p->stats.state_decode_errors, 1);
+        st->n_absences = 0;
+        grp->dirty = true;
+        grp->tenant[0] = grp->customer[0] = '\0';
+    }
+    return 0;
+}
+
+/* Fire the group's deadlines that the watermark of parts[pi] passed, up
+ * to record i (or the whole batch when i < 0). Each fires at the first
+ * record of its partition whose watermark reached it, with that record's
+ * offset: the same place an uninterrupted run, or the oracle, fires it. */
+static vg_err_t vg_pipeline_deadlines(vg_pipeline_t *p, int32_t g, vg_state_t *st, int32_t pi,
+                                      int32_t i) {
+    vg_group_t *grp = &p->groups[g];
+    const vg_part_t *part = &p->parts[pi];
+    int64_t upto = i >= 0 ? p->wm_at[i] : part->wm, d;
+
+    while ((d = vg_state_next_due(st)) > 0 && d <= upto) {
+        int32_t k = -1;
+        vg_step_ctx_t ctx;
+        vg_err_t err;
+
+        for (size_t j = 0; j < p->n_batch && k < 0; j++)
+            if (p->msg_part[j] == pi && p->wm_at[j] >= d)
+                k = (int32_t)j;
+        if (k < 0)
+            break; /* cannot happen: upto is one of these watermarks */
+        ctx = (vg_step_ctx_t){p->cfg.worker_id, p->msgs[k].topic, p->cfg.topic_triggers,
+                              part->partition, p->msgs[k].offset, 0};
+        err = vg_step_expire(st, grp->tenant, grp->customer, p->wm_at[k], &p->model, &ctx,
+                             &p->step);
+        grp->dirty = true;
+        if (err) {
+            VG_ERROR(p->log, "pipeline", "deadline of %s: %s; dropped", grp->key, vg_err_str(err));
+            st->n_absences = 0;
+            break;
+        }
+        if (p->step.ring_evicted)
+            atomic_fetch_add(&p->stats.ring_evictions, 1);
+        vg_pipeline_count_verdicts(p, &p->step.score);
+        if (p->step.fired) {
+            if (vg_pipeline_emit(p, g, k, p->step.trigger, p->step.len))
+                return VG_ERR_NOMEM;
+            atomic_fetch_add(&p->stats.absences_fired, 1);
+            vg_pipeline_count_intervention(p, p->step.score.intervention);
+        }
+        if (vg_state_next_due(st) == d)
+            break; /* no progress: never loop */
+    }
+    return VG_OK;
+}
+
 vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     char errstr[512];
     size_t n, n_writes = 0;
@@ -515,6 +693,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     }
     if (n == 0)
         return VG_OK;
+    p->n_batch = n;
     atomic_fetch_add(&p->stats.events_consumed, n);
     vg_hist_observe(&p->stats.batch_size, n);
 
@@ -523,7 +702,8 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         return err == VG_ERR_FENCED ? err : VG_OK;
     }
 
-    /* Decode and validate; group the good ones by customer, in order. */
+    /* Decode and validate; group the good ones by customer, in order;
+     * follow each partition's event-time watermark record by record. */
     t0 = vg_now_us();
     for (size_t i = 0; i < n; i++) {
         const vg_kafka_msg_t *m = &p->msgs[i];
@@ -535,14 +715,20 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             vg_pipeline_abort(p, n, "more partitions in one batch than supported");
             return VG_OK;
         }
+        if (part->wm < 0 && vg_pipeline_wm_start(p, part, errstr, sizeof(errstr))) {
+            vg_pipeline_abort(p, n, errstr);
+            return VG_OK;
+        }
         if (m->offset < part->min_offset)
             part->min_offset = m->offset;
         if (m->offset > part->max_offset)
             part->max_offset = m->offset;
         p->next[i] = -1;
+        p->msg_part[i] = (int32_t)(part - p->parts);
         err = vg_event_decode(m->payload, m->len, m->key, m->key_len, alloc, &p->events[i], errstr,
                               sizeof(errstr));
         if (err) {
+            p->wm_at[i] = part->wm;
             if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate",
                                         errstr)) {
                 vg_pipeline_abort(p, n, "dead-letter produce failed");
@@ -550,17 +736,58 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             }
             continue;
         }
+        if (p->events[i]->event_time_ms > part->wm)
+            part->wm = p->events[i]->event_time_ms;
+        p->wm_at[i] = part->wm;
         vg_pseudo_id(p->pseudo, p->events[i]->tenant, p->events[i]->customer_id, pseudo);
         snprintf(key, sizeof(key), "%s:{%s}", p->cfg.redis_key_prefix, pseudo);
         g = vg_pipeline_group(p, key);
-        if (p->groups[g].last >= 0)
+        if (p->groups[g].last >= 0) {
             p->next[p->groups[g].last] = (int32_t)i;
-        else
+        } else {
             p->groups[g].first = (int32_t)i;
+            p->groups[g].part = p->msg_part[i];
+        }
         p->groups[g].last = (int32_t)i;
     }
     t1 = vg_now_us();
     vg_hist_observe(&p->stats.lat_decode, t1 - t0);
+
+    /* Customers whose deadlines the watermarks passed, with or without an
+     * event here: from each partition's deadline index, in one round trip. */
+    if (p->model.n_absences && p->n_parts) {
+        const char *ik[VG_PARTS_MAX];
+        int64_t upto[VG_PARTS_MAX];
+        vg_redis_due_t due[VG_PARTS_MAX];
+
+        for (size_t k = 0; k < p->n_parts; k++) {
+            ik[k] = p->parts[k].due_key;
+            upto[k] = p->parts[k].wm;
+        }
+        if ((err = vg_redis_due(p->redis, ik, upto, p->n_parts, VG_TIMER_GROUPS_MAX, due, errstr,
+                                sizeof(errstr)))) {
+            atomic_fetch_add(&p->stats.redis_errors, 1);
+            vg_pipeline_abort(p, n, errstr);
+            vg_pipeline_wait_redis(p);
+            return VG_OK;
+        }
+        atomic_fetch_add(&p->stats.redis_round_trips, 1);
+        for (size_t k = 0; k < p->n_parts; k++) {
+            for (size_t j = 0; j < due[k].n && p->n_groups < p->max_groups; j++) {
+                char key[VG_KEY_MAX];
+                size_t len = 0;
+                const char *mem = vg_redis_due_member(&due[k], j, &len);
+                int32_t g;
+                if (!mem || len >= sizeof(key))
+                    continue;
+                memcpy(key, mem, len);
+                key[len] = '\0';
+                g = vg_pipeline_group(p, key);
+                if (p->groups[g].first < 0)
+                    p->groups[g].part = (int32_t)k;
+            }
+        }
+    }
 
     /* Load every customer's state in one round trip. */
     for (size_t g = 0; g < p->n_groups; g++)
@@ -577,10 +804,14 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         atomic_fetch_add(&p->stats.redis_round_trips, 1);
     vg_hist_observe(&p->stats.lat_redis_load, t0 - t1);
 
-    /* Apply each customer's events in order; collect triggers. */
+    /* Apply each customer's events and deadlines in order; collect
+     * triggers. */
     for (size_t g = 0; g < p->n_groups; g++) {
         vg_state_t *st = &p->states[g];
         vg_group_t *grp = &p->groups[g];
+        const vg_part_t *gp = &p->parts[grp->part];
+        const vg_state_decision_t *replays[VG_STATE_MAX_DECISIONS];
+        size_t n_replays;
 
         if (p->loaded[g].found) {
             if (vg_state_decode(st, p->loaded[g].data, p->loaded[g].len, errstr, sizeof(errstr))) {
@@ -589,18 +820,41 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                 VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", grp->key, errstr);
                 atomic_fetch_add(&p->stats.state_decode_errors, 1);
                 vg_state_init(st);
+                grp->dirty = true;
             }
             st->version = p->loaded[g].version;
         } else {
             vg_state_init(st);
+        }
+        if (vg_pipeline_identify(p, grp, st))
+            continue;
+        /* DESIGN rule 4: decisions below the batch are committed. */
+        {
+            uint32_t before = st->n_decisions;
+            vg_state_trim_decisions(st, gp->partition, gp->min_offset);
+            if (st->n_decisions != before)
+                grp->dirty = true; /* and its deadline index entry moves on */
+        }
+        /* Deadlines that fired in an abandoned run of these offsets. */
+        n_replays = vg_step_timer_replays(st, gp->partition, gp->min_offset, gp->max_offset,
+                                          replays, VG_STATE_MAX_DECISIONS);
+        for (size_t r = 0; r < n_replays; r++) {
+            if (vg_pipeline_emit(p, (int32_t)g, -1, replays[r]->trigger, replays[r]->len)) {
+                vg_pipeline_abort(p, n, "out of memory");
+                return VG_OK;
+            }
+            atomic_fetch_add(&p->stats.triggers_reemitted, 1);
         }
         for (int32_t i = grp->first; i >= 0; i = p->next[i]) {
             const vg_kafka_msg_t *m = &p->msgs[i];
             vg_step_ctx_t ctx = {p->cfg.worker_id, m->topic, p->cfg.topic_triggers, m->partition,
                                  m->offset, m->timestamp_ms > 0 ? m->timestamp_ms : 0};
 
-            if (i == grp->first) /* DESIGN rule 4: below the batch, committed */
-                vg_state_trim_decisions(st, m->partition, vg_pipeline_floor(p, m->partition));
+            /* Deadlines the watermark passed up to this record fire first. */
+            if (vg_pipeline_deadlines(p, (int32_t)g, st, p->msg_part[i], i)) {
+                vg_pipeline_abort(p, n, "out of memory");
+                return VG_OK;
+            }
             err = vg_step_apply(st, p->events[i], &p->model, &ctx, &p->step);
             if (err) {
                 /* A decision that cannot be encoded is poison for this
@@ -620,43 +874,62 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             if (p->step.ring_evicted)
                 atomic_fetch_add(&p->stats.ring_evictions, 1);
             if (p->step.fired) {
-                vg_out_t *o = &p->outs[p->n_outs++];
-                if (vg_pipeline_reserve(&p->out_buf, &p->out_cap, p->out_len + p->step.len)) {
+                if (vg_pipeline_emit(p, (int32_t)g, i, p->step.trigger, p->step.len)) {
                     vg_pipeline_abort(p, n, "out of memory");
                     return VG_OK;
                 }
-                o->msg = i;
-                o->off = p->out_len;
-                o->len = p->step.len;
-                memcpy(p->out_buf + p->out_len, p->step.trigger, p->step.len);
-                p->out_len += p->step.len;
                 if (p->step.replayed)
                     atomic_fetch_add(&p->stats.triggers_reemitted, 1);
                 else
                     vg_pipeline_count_intervention(p, p->step.score.intervention);
             }
+            /* A deadline this event set that is already behind the
+             * watermark (a late start) fires at this record. */
+            if (vg_pipeline_deadlines(p, (int32_t)g, st, p->msg_part[i], i)) {
+                vg_pipeline_abort(p, n, "out of memory");
+                return VG_OK;
+            }
+        }
+        /* The rest of the batch moved the watermark on. */
+        if (vg_pipeline_deadlines(p, (int32_t)g, st,
+                                  grp->last >= 0 ? p->msg_part[grp->last] : grp->part, -1)) {
+            vg_pipeline_abort(p, n, "out of memory");
+            return VG_OK;
         }
     }
     t1 = vg_now_us();
     vg_hist_observe(&p->stats.lat_score, t1 - t0);
 
-    /* Store the changed states, each with its version CAS, before the
-     * Kafka commit (DESIGN rule 3). */
+    /* Store the changed states, each with its version CAS and its entry in
+     * the partition's deadline index, before the Kafka commit (DESIGN
+     * rule 3). */
     {
         size_t used = 0;
         for (size_t g = 0; g < p->n_groups; g++) {
             size_t len = 0;
+            vg_state_t *st = &p->states[g];
             if (!p->groups[g].dirty)
                 continue;
             if (vg_pipeline_reserve(&p->enc_buf, &p->enc_cap, used + vg_state_encoded_max())) {
                 vg_pipeline_abort(p, n, "out of memory");
                 return VG_OK;
             }
-            vg_state_encode(&p->states[g], p->enc_buf + used, p->enc_cap - used, &len);
+            p->writes[n_writes].due_ms = vg_state_index_due(st);
+            /* The sealed id stays only while a deadline may need it. */
+            if (!p->writes[n_writes].due_ms) {
+                st->sealed_len = 0;
+            } else if (!st->sealed_len) {
+                size_t sl = 0;
+                if (vg_pseudo_seal(p->pseudo, p->groups[g].tenant, p->groups[g].customer,
+                                   st->sealed_identity, sizeof(st->sealed_identity), &sl) == VG_OK)
+                    st->sealed_len = (uint32_t)sl;
+            }
+            vg_state_encode(st, p->enc_buf + used, p->enc_cap - used, &len);
             p->enc_off[n_writes] = used;
             p->writes[n_writes].key = p->groups[g].key;
-            p->writes[n_writes].expect_version = p->states[g].version;
+            p->writes[n_writes].expect_version = st->version;
             p->writes[n_writes].len = len;
+            p->writes[n_writes].due_key = p->parts[p->groups[g].part].due_key;
             used += len;
             n_writes++;
         }
@@ -687,51 +960,62 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         atomic_fetch_add(&p->stats.redis_round_trips, 1);
     vg_hist_observe(&p->stats.lat_redis_store, t0 - t1);
 
-    /* Publish, then commit the positions. */
+    /* Publish, then commit the positions, each with its partition's
+     * watermark in the commit metadata: the watermark is committed
+     * atomically with the offset it belongs to. */
     for (size_t k = 0; k < p->n_outs; k++) {
-        const vg_event_t *ev = p->events[p->outs[k].msg];
-        if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, ev->customer_id,
-                                   strlen(ev->customer_id), p->out_buf + p->outs[k].off,
+        const vg_group_t *grp = &p->groups[p->outs[k].group];
+        if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, grp->customer,
+                                   strlen(grp->customer), p->out_buf + p->outs[k].off,
                                    p->outs[k].len, NULL, 0)) {
             atomic_fetch_add(&p->stats.kafka_errors, 1);
             vg_pipeline_abort(p, n, "trigger produce failed");
             return VG_OK;
         }
     }
-    for (size_t i = 0; i < p->n_parts; i++)
-        commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
-                                        p->parts[i].max_offset + 1};
-    if (eos) {
-        err = vg_kafka_producer_commit(p->producer, commit, p->n_parts,
-                                       vg_kafka_consumer_group_metadata(p->consumer),
-                                       (int)p->cfg.txn_timeout_ms, errstr, sizeof(errstr));
-        if (err) {
-            atomic_fetch_add(&p->stats.kafka_errors, 1);
-            if (err == VG_ERR_FENCED) {
-                VG_ERROR(p->log, "pipeline", "fenced: %s", errstr);
-                vg_pipeline_reset_batch(p, n);
-                return err;
-            }
-            vg_pipeline_abort(p, n, errstr);
-            return VG_OK;
+    {
+        char md[VG_PARTS_MAX][32];
+        const char *mdp[VG_PARTS_MAX];
+        for (size_t i = 0; i < p->n_parts; i++) {
+            commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
+                                            p->parts[i].max_offset + 1};
+            snprintf(md[i], sizeof(md[i]), "wm=%" PRId64, p->parts[i].wm);
+            mdp[i] = md[i];
         }
-        atomic_fetch_add(&p->stats.txn_committed, 1);
-    } else {
-        if ((err = vg_kafka_producer_flush(p->producer, 60000, NULL, errstr, sizeof(errstr))) ||
-            (err = vg_kafka_consumer_commit(p->consumer, commit, p->n_parts, errstr,
-                                            sizeof(errstr)))) {
-            atomic_fetch_add(&p->stats.kafka_errors, 1);
-            vg_pipeline_abort(p, n, errstr);
-            return VG_OK;
+        if (eos) {
+            err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->n_parts,
+                                              vg_kafka_consumer_group_metadata(p->consumer),
+                                              (int)p->cfg.txn_timeout_ms, errstr, sizeof(errstr));
+            if (err) {
+                atomic_fetch_add(&p->stats.kafka_errors, 1);
+                if (err == VG_ERR_FENCED) {
+                    VG_ERROR(p->log, "pipeline", "fenced: %s", errstr);
+                    vg_pipeline_reset_batch(p, n);
+                    return err;
+                }
+                vg_pipeline_abort(p, n, errstr);
+                return VG_OK;
+            }
+            atomic_fetch_add(&p->stats.txn_committed, 1);
+        } else {
+            if ((err = vg_kafka_producer_flush(p->producer, 60000, NULL, errstr, sizeof(errstr))) ||
+                (err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->n_parts, errstr,
+                                                   sizeof(errstr)))) {
+                atomic_fetch_add(&p->stats.kafka_errors, 1);
+                vg_pipeline_abort(p, n, errstr);
+                return VG_OK;
+            }
         }
     }
+    for (size_t i = 0; i < p->n_parts; i++)
+        vg_pipeline_wm_committed(p, &p->parts[i]);
     t1 = vg_now_us();
     vg_hist_observe(&p->stats.lat_commit, t1 - t0);
     atomic_fetch_add(&p->stats.triggers_emitted, p->n_outs);
     {
         int64_t now = vg_wall_ms();
         for (size_t k = 0; k < p->n_outs; k++) {
-            int64_t ts = p->msgs[p->outs[k].msg].timestamp_ms;
+            int64_t ts = p->outs[k].msg >= 0 ? p->msgs[p->outs[k].msg].timestamp_ms : -1;
             if (ts > 0 && now >= ts)
                 vg_hist_observe(&p->stats.lat_e2e, (uint64_t)(now - ts) * 1000u);
         }

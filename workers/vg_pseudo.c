@@ -10,7 +10,12 @@
 struct vg_pseudo_s {
     size_t key_len;
     unsigned char key[256];
+    unsigned char seal_key[32];  /* HMAC(key, "vigil.seal.v1"): AES-256-GCM */
 };
+
+#define VG_SEAL_VERSION 1
+#define VG_SEAL_NONCE 12
+#define VG_SEAL_TAG 16
 
 vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t errstr_size) {
     vg_pseudo_t *p;
@@ -27,6 +32,11 @@ vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t
     }
     memcpy(p->key, key, key_len);
     p->key_len = key_len;
+    {
+        unsigned int n = 0;
+        HMAC(EVP_sha256(), p->key, (int)p->key_len, (const unsigned char *)"vigil.seal.v1", 13,
+             p->seal_key, &n);
+    }
     return p;
 }
 
@@ -34,6 +44,7 @@ void vg_pseudo_destroy(vg_pseudo_t *p) {
     if (!p)
         return;
     OPENSSL_cleanse(p->key, sizeof(p->key));
+    OPENSSL_cleanse(p->seal_key, sizeof(p->seal_key));
     free(p);
 }
 
@@ -87,4 +98,79 @@ void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, si
     EVP_DigestFinal_ex(ctx, md, &md_len);
     EVP_MD_CTX_free(ctx);
     vg_pseudo_hex(md, md_len, out, out_size);
+}
+
+vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
+                        uint8_t *out, size_t cap, size_t *lenp) {
+    unsigned char msg[VG_SEAL_PLAIN_MAX], mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    size_t tl = strlen(tenant), cl = strlen(customer_id), ml = tl + 1 + cl;
+    EVP_CIPHER_CTX *ctx;
+    int n = 0, f = 0;
+    vg_err_t err = VG_ERR_IO;
+
+    if (ml > sizeof(msg) || cap < 1 + VG_SEAL_NONCE + ml + VG_SEAL_TAG)
+        return VG_ERR_OVERFLOW;
+    memcpy(msg, tenant, tl);
+    msg[tl] = '\0';
+    memcpy(msg + tl + 1, customer_id, cl);
+    /* Deterministic nonce (SIV-like): the same identity seals to the same
+     * bytes, so states compare equal across workers and replays; GCM's
+     * nonce-reuse weakness needs two different plaintexts under one nonce,
+     * which a collision-free MAC of the plaintext rules out. */
+    HMAC(EVP_sha256(), p->seal_key, sizeof(p->seal_key), msg, ml, mac, &mac_len);
+    out[0] = VG_SEAL_VERSION;
+    memcpy(out + 1, mac, VG_SEAL_NONCE);
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return VG_ERR_NOMEM;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
+        EVP_EncryptInit_ex(ctx, NULL, NULL, p->seal_key, out + 1) == 1 &&
+        EVP_EncryptUpdate(ctx, out + 1 + VG_SEAL_NONCE, &n, msg, (int)ml) == 1 &&
+        EVP_EncryptFinal_ex(ctx, out + 1 + VG_SEAL_NONCE + n, &f) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, VG_SEAL_TAG,
+                            out + 1 + VG_SEAL_NONCE + n + f) == 1) {
+        *lenp = 1 + VG_SEAL_NONCE + (size_t)(n + f) + VG_SEAL_TAG;
+        err = VG_OK;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    OPENSSL_cleanse(msg, sizeof(msg));
+    return err;
+}
+
+vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, char *tenant,
+                        size_t tenant_size, char *customer_id, size_t customer_size) {
+    unsigned char msg[VG_SEAL_PLAIN_MAX + 1];
+    size_t ml, tl;
+    EVP_CIPHER_CTX *ctx;
+    int n = 0, f = 0, ok;
+
+    if (len < 1 + VG_SEAL_NONCE + VG_SEAL_TAG + 1 || in[0] != VG_SEAL_VERSION)
+        return VG_ERR_INVALID;
+    ml = len - 1 - VG_SEAL_NONCE - VG_SEAL_TAG;
+    if (ml > VG_SEAL_PLAIN_MAX)
+        return VG_ERR_INVALID;
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return VG_ERR_NOMEM;
+    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
+         EVP_DecryptInit_ex(ctx, NULL, NULL, p->seal_key, in + 1) == 1 &&
+         EVP_DecryptUpdate(ctx, msg, &n, in + 1 + VG_SEAL_NONCE, (int)ml) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, VG_SEAL_TAG,
+                             (void *)(in + 1 + VG_SEAL_NONCE + ml)) == 1 &&
+         EVP_DecryptFinal_ex(ctx, msg + n, &f) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok)
+        return VG_ERR_INVALID; /* another key, or tampered */
+    msg[ml] = '\0';
+    tl = strlen((char *)msg);
+    if (tl >= ml || tl + 1 > tenant_size || ml - tl - 1 + 1 > customer_size) {
+        OPENSSL_cleanse(msg, sizeof(msg));
+        return VG_ERR_OVERFLOW;
+    }
+    memcpy(tenant, msg, tl + 1);
+    memcpy(customer_id, msg + tl + 1, ml - tl - 1);
+    customer_id[ml - tl - 1] = '\0';
+    OPENSSL_cleanse(msg, sizeof(msg));
+    return VG_OK;
 }

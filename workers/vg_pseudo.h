@@ -10,6 +10,7 @@
 #define VG_PSEUDO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vg_err.h"
 
@@ -31,5 +32,21 @@ void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer
 /* Hex SHA-256 helper for deterministic ids: writes the first out_size-1 hex
  * characters of SHA-256(parts joined by NUL) into out. */
 void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, size_t out_size);
+
+/* Longest tenant + NUL + customer id a seal holds. */
+#define VG_SEAL_PLAIN_MAX 280
+
+/* Seal (tenant, customer_id) with AES-256-GCM under a key derived from the
+ * pseudonym key, into out (cap >= 29 + strlen(tenant) + 1 +
+ * strlen(customer_id)); deterministic. A deadline fired with no event of
+ * the customer at hand needs the clear id for its trigger; Redis keeps
+ * only this seal. */
+vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
+                        uint8_t *out, size_t cap, size_t *lenp);
+
+/* Open a seal. VG_ERR_INVALID if it was sealed under another key or
+ * altered. */
+vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, char *tenant,
+                        size_t tenant_size, char *customer_id, size_t customer_size);
 
 #endif

@@ -21,6 +21,7 @@ void vg_state_init(vg_state_t *st) {
     st->tenure_months = 0;
     st->revenue_weight = 0;
     st->churn_risk = 0;
+    st->sealed_len = 0;
 }
 
 static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
@@ -85,6 +86,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         sd->partition = d->partition;
         sd->offset = d->offset;
         sd->timer = d->timer;
+        sd->due_ms = d->due_ms;
         sd->len = d->triggers[0].len;
         memcpy(sd->trigger, d->triggers[0].data, sd->len);
         st->n_decisions++;
@@ -105,6 +107,11 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     }
     for (size_t i = 0; i < m->n_consents && st->n_consents < VG_STATE_MAX_CONSENTS; i++)
         vg_state_copy_str(st->consents[st->n_consents++], VG_STATE_PURPOSE_MAX, m->consents[i]);
+    if (m->sealed_identity.len <= VG_STATE_SEALED_MAX) {
+        st->sealed_len = (uint32_t)m->sealed_identity.len;
+        if (st->sealed_len)
+            memcpy(st->sealed_identity, m->sealed_identity.data, st->sealed_len);
+    }
     st->last_event_ms = m->last_event_ms;
     st->events_applied = m->events_applied;
     if (m->descriptive) {
@@ -186,6 +193,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         dd[i].partition = d->partition;
         dd[i].offset = d->offset;
         dd[i].timer = d->timer;
+        dd[i].due_ms = d->due_ms;
         ddb[i].data = (uint8_t *)d->trigger;
         ddb[i].len = d->len;
         dd[i].n_triggers = 1;
@@ -218,6 +226,8 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         cons[i] = (char *)st->consents[i];
     m.n_consents = st->n_consents;
     m.consents = cons;
+    m.sealed_identity.data = (uint8_t *)st->sealed_identity;
+    m.sealed_identity.len = st->sealed_len;
     m.last_event_ms = st->last_event_ms;
     m.events_applied = st->events_applied;
     desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;
@@ -272,11 +282,14 @@ const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t 
     return NULL;
 }
 
-vg_state_decision_t *vg_state_timer_decision(vg_state_t *st, int32_t partition) {
+int64_t vg_state_index_due(const vg_state_t *st) {
+    int64_t due = vg_state_next_due(st);
+
     for (uint32_t i = 0; i < st->n_decisions; i++)
-        if (st->decisions[i].timer && st->decisions[i].partition == partition)
-            return &st->decisions[i];
-    return NULL;
+        if (st->decisions[i].timer && st->decisions[i].due_ms > 0 &&
+            (!due || st->decisions[i].due_ms < due))
+            due = st->decisions[i].due_ms;
+    return due;
 }
 
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {

@@ -31,6 +31,7 @@
 #define VG_STATE_MAX_ABSENCES 4
 #define VG_STATE_MAX_CONSENTS 4
 #define VG_STATE_PURPOSE_MAX 32
+#define VG_STATE_SEALED_MAX 320     /* sealed (tenant, customer id) */
 
 typedef struct vg_state_window_s {
     char kind[VG_STATE_NAME_MAX];
@@ -64,6 +65,7 @@ typedef struct vg_state_decision_s {
     int32_t partition;
     int64_t offset;
     bool timer;                 /* fired by a deadline (vg_step_expire) */
+    int64_t due_ms;             /* timer: the deadline that fired */
     size_t len;
     uint8_t trigger[VG_TRIGGER_MAX_BYTES];
 } vg_state_decision_t;
@@ -94,6 +96,10 @@ typedef struct vg_state_s {
     uint32_t tenure_months;
     double revenue_weight;
     double churn_risk;
+    /* (tenant, customer) sealed by vg_pseudo_seal, set by the worker while
+     * a deadline is pending; opaque to the pure core. */
+    uint32_t sealed_len;
+    uint8_t sealed_identity[VG_STATE_SEALED_MAX];
 } vg_state_t;
 
 /* Reset to the empty state of a customer never seen. */
@@ -124,8 +130,10 @@ const vg_state_decision_t *vg_state_find_decision(const vg_state_t *st, int32_t 
 vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset, bool timer,
                                const uint8_t *trigger, size_t len, bool *evicted);
 
-/* The uncommitted timer decision of partition, or NULL. */
-vg_state_decision_t *vg_state_timer_decision(vg_state_t *st, int32_t partition);
+/* The deadline index score of st: the earliest of its pending deadlines
+ * and of the deadlines behind its uncommitted timer decisions (so a replay
+ * finds the customer again); 0 when none. */
+int64_t vg_state_index_due(const vg_state_t *st);
 
 /* Find or create the progress of sequence name. */
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name);

@@ -157,22 +157,12 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
 vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer_id,
                         int64_t watermark_ms, const vg_model_t *m, const vg_step_ctx_t *ctx,
                         vg_step_result_t *out) {
-    vg_state_decision_t *d = vg_state_timer_decision(st, ctx->partition);
     char cause[VG_MODEL_NAME_MAX + VG_STATE_EVID_MAX + 16], start_id[VG_STATE_EVID_MAX] = "";
     int64_t due = 0;
     int32_t channel = 0;
     vg_err_t err;
 
     vg_step_reset(out);
-    if (d) {
-        /* Fired in a batch that is not known to be committed: hand the same
-         * bytes back, now owned by this batch's offset. */
-        out->replayed = out->fired = true;
-        out->len = d->len;
-        memcpy(out->trigger, d->trigger, d->len);
-        d->offset = ctx->offset;
-        return VG_OK;
-    }
     for (uint32_t a = 0; a < m->n_absences; a++) {
         vg_state_absence_t *pa = vg_state_absence(st, m->absences[a].name);
         if (!pa || pa->due_ms > watermark_ms)
@@ -215,6 +205,21 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
         return err;
     vg_score_record_fire(st, out->score.intervention, out->score.channel, due);
     out->fired = true;
-    return vg_state_add_decision(st, ctx->partition, ctx->offset, true, out->trigger, out->len,
-                                 &out->ring_evicted);
+    if ((err = vg_state_add_decision(st, ctx->partition, ctx->offset, true, out->trigger,
+                                     out->len, &out->ring_evicted)))
+        return err;
+    st->decisions[st->n_decisions - 1].due_ms = due;
+    return VG_OK;
+}
+
+size_t vg_step_timer_replays(const vg_state_t *st, int32_t partition, int64_t from, int64_t to,
+                             const vg_state_decision_t **out, size_t max) {
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < st->n_decisions && n < max; i++) {
+        const vg_state_decision_t *d = &st->decisions[i];
+        if (d->timer && d->partition == partition && d->offset >= from && d->offset <= to)
+            out[n++] = d;
+    }
+    return n;
 }

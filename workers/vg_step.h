@@ -11,8 +11,14 @@
  *
  * vg_step_expire(): the partition's event-time watermark passed some of
  * the customer's absence deadlines ("checkout started, no payment within
- * 10 minutes"). An uncommitted timer decision in the ring is handed back
- * first (replay); otherwise due absences are resolved and scored.
+ * 10 minutes"): every absence due at or before the watermark is resolved
+ * and scored as one decision, recorded in the ring as a timer decision at
+ * ctx->offset (the record whose event time moved the watermark past the
+ * deadline).
+ *
+ * vg_step_timer_replays(): the timer decisions of a partition between two
+ * offsets, for a replay of those offsets (they fired before a crash or an
+ * aborted transaction and are handed back byte for byte).
  */
 #ifndef VG_STEP_H
 #define VG_STEP_H
@@ -52,6 +58,11 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
 vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer_id,
                         int64_t watermark_ms, const vg_model_t *m, const vg_step_ctx_t *ctx,
                         vg_step_result_t *out);
+
+/* Up to max timer decisions of partition with from <= offset <= to, into
+ * out (borrowed from st); returns the count. */
+size_t vg_step_timer_replays(const vg_state_t *st, int32_t partition, int64_t from, int64_t to,
+                             const vg_state_decision_t **out, size_t max);
 
 /* The deterministic trigger id: hex SHA-256 of (tenant, customer id,
  * intervention, cause), 32 characters, where cause is the deciding event's

@@ -1,4 +1,5 @@
 #include "vg_kafka_consumer.h"
+#include "vg_kafka_int.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -245,23 +246,70 @@ void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, siz
     }
 }
 
-static rd_kafka_topic_partition_list_t *vg_kafka_list(const vg_kafka_offset_t *offs, size_t n) {
+rd_kafka_topic_partition_list_t *vg_kafka_list_md(const vg_kafka_offset_t *offs,
+                                                  const char *const *metadata, size_t n) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
 
-    for (size_t i = 0; i < n; i++)
-        rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition)->offset =
-            offs[i].offset;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_topic_partition_t *t =
+            rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition);
+        t->offset = offs[i].offset;
+        if (metadata && metadata[i]) {
+            /* Freed by the list's destroy. */
+            t->metadata_size = strlen(metadata[i]);
+            t->metadata = strdup(metadata[i]);
+            if (!t->metadata)
+                t->metadata_size = 0;
+        }
+    }
     return l;
+}
+
+static rd_kafka_topic_partition_list_t *vg_kafka_list(const vg_kafka_offset_t *offs, size_t n) {
+    return vg_kafka_list_md(offs, NULL, n);
 }
 
 vg_err_t vg_kafka_consumer_commit(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
                                   size_t n, char *errstr, size_t errstr_size) {
+    return vg_kafka_consumer_commit_md(c, offs, NULL, n, errstr, errstr_size);
+}
+
+vg_err_t vg_kafka_consumer_committed_md(vg_kafka_consumer_t *c, const char *topic,
+                                        int32_t partition, int timeout_ms, int64_t *offset,
+                                        char *metadata, size_t metadata_size) {
+    vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
+    rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, timeout_ms);
+
+    if (!err)
+        err = l->elems[0].err;
+    if (!err) {
+        size_t len = l->elems[0].metadata ? l->elems[0].metadata_size : 0;
+        *offset = l->elems[0].offset;
+        if (metadata_size) {
+            if (len >= metadata_size)
+                len = metadata_size - 1;
+            if (len)
+                memcpy(metadata, l->elems[0].metadata, len);
+            metadata[len] = '\0';
+        }
+    } else {
+        VG_WARN(c->log, "kafka", "committed offset of %s [%d]: %s", topic, partition,
+                rd_kafka_err2str(err));
+    }
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? VG_ERR_KAFKA : VG_OK;
+}
+
+vg_err_t vg_kafka_consumer_commit_md(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
+                                     const char *const *metadata, size_t n, char *errstr,
+                                     size_t errstr_size) {
     rd_kafka_topic_partition_list_t *l;
     rd_kafka_resp_err_t err;
 
     if (n == 0)
         return VG_OK;
-    l = vg_kafka_list(offs, n);
+    l = vg_kafka_list_md(offs, metadata, n);
     err = rd_kafka_commit(c->rk, l, 0 /* sync */);
     if (!err) {
         for (int i = 0; i < l->cnt; i++)

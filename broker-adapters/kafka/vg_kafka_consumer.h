@@ -45,6 +45,20 @@ void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, siz
 vg_err_t vg_kafka_consumer_commit(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
                                   size_t n, char *errstr, size_t errstr_size);
 
+/* The same, each position with its commit metadata (a short string
+ * kept by the group coordinator with the offset; metadata or its entries
+ * may be NULL). */
+vg_err_t vg_kafka_consumer_commit_md(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
+                                     const char *const *metadata, size_t n, char *errstr,
+                                     size_t errstr_size);
+
+/* The committed offset of (topic, partition) and its metadata ("" when
+ * none), asking the group coordinator. *offset < 0 when nothing is
+ * committed. */
+vg_err_t vg_kafka_consumer_committed_md(vg_kafka_consumer_t *c, const char *topic,
+                                        int32_t partition, int timeout_ms, int64_t *offset,
+                                        char *metadata, size_t metadata_size);
+
 /* Rewind (or forward) one assigned partition to offset. */
 vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32_t partition,
                                 int64_t offset);

@@ -1,4 +1,5 @@
 #include "vg_kafka_producer.h"
+#include "vg_kafka_int.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
@@ -200,14 +201,18 @@ vg_err_t vg_kafka_producer_begin(vg_kafka_producer_t *p, char *errstr, size_t er
 vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs, size_t n,
                                   void *group_metadata, int timeout_ms, char *errstr,
                                   size_t errstr_size) {
+    return vg_kafka_producer_commit_md(p, offs, NULL, n, group_metadata, timeout_ms, errstr,
+                                       errstr_size);
+}
+
+vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
+                                     const char *const *metadata, size_t n, void *group_metadata,
+                                     int timeout_ms, char *errstr, size_t errstr_size) {
     rd_kafka_consumer_group_metadata_t *cgmd = group_metadata;
     rd_kafka_error_t *error = NULL;
 
     if (n) {
-        rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
-        for (size_t i = 0; i < n; i++)
-            rd_kafka_topic_partition_list_add(l, offs[i].topic, offs[i].partition)->offset =
-                offs[i].offset;
+        rd_kafka_topic_partition_list_t *l = vg_kafka_list_md(offs, metadata, n);
         error = rd_kafka_send_offsets_to_transaction(p->rk, l, cgmd, timeout_ms);
         rd_kafka_topic_partition_list_destroy(l);
     }

@@ -51,6 +51,12 @@ vg_err_t vg_kafka_producer_begin(vg_kafka_producer_t *p, char *errstr, size_t er
 vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs, size_t n,
                                   void *group_metadata, int timeout_ms, char *errstr,
                                   size_t errstr_size);
+
+/* The same, each position with its commit metadata, committed atomically
+ * with the transaction (metadata or its entries may be NULL). */
+vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
+                                     const char *const *metadata, size_t n, void *group_metadata,
+                                     int timeout_ms, char *errstr, size_t errstr_size);
 vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p);

@@ -8,12 +8,19 @@
 #include <sys/time.h>
 
 /* Compare-and-set of one customer's state. Versions are compared as
- * strings: both sides are canonical decimals. */
+ * strings: both sides are canonical decimals. With a second key, the
+ * customer's entry in its partition's deadline index is set to ARGV[5]
+ * (0: removed) in the same atomic step, so the index always mirrors the
+ * stored states. */
 static const char vg_redis_cas_script[] =
     "local v = redis.call('HGET', KEYS[1], 'v')\n"
     "if (v or '0') ~= ARGV[1] then return 0 end\n"
     "redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])\n"
     "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
+    "if KEYS[2] then\n"
+    "  if ARGV[5] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])\n"
+    "  else redis.call('ZREM', KEYS[2], KEYS[1]) end\n"
+    "end\n"
     "return 1\n";
 
 #define VG_REDIS_PIPE_MAX 4096
@@ -219,20 +226,35 @@ again:
         return err;
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
     for (size_t i = 0; i < n; i++) {
-        const char *argv[8];
-        size_t argvlen[8];
+        const char *argv[10];
+        size_t argvlen[10];
+        char due[24];
+        int argc = 8;
         snprintf(expect, sizeof(expect), "%" PRIu64, w[i].expect_version);
         snprintf(next, sizeof(next), "%" PRIu64, w[i].expect_version + 1);
         argv[0] = "EVALSHA", argvlen[0] = 7;
         argv[1] = r->sha, argvlen[1] = 40;
-        argv[2] = "1", argvlen[2] = 1;
-        argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
-        argv[4] = expect, argvlen[4] = strlen(expect);
-        argv[5] = next, argvlen[5] = strlen(next);
-        argv[6] = w[i].data, argvlen[6] = w[i].len;
-        argv[7] = ttl, argvlen[7] = strlen(ttl);
+        if (w[i].due_key) {
+            snprintf(due, sizeof(due), "%" PRId64, w[i].due_ms > 0 ? w[i].due_ms : 0);
+            argv[2] = "2", argvlen[2] = 1;
+            argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
+            argv[4] = w[i].due_key, argvlen[4] = strlen(w[i].due_key);
+            argc = 10;
+        } else {
+            argv[2] = "1", argvlen[2] = 1;
+            argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
+        }
+        {
+            int a = w[i].due_key ? 5 : 4;
+            argv[a] = expect, argvlen[a] = strlen(expect);
+            argv[a + 1] = next, argvlen[a + 1] = strlen(next);
+            argv[a + 2] = w[i].data, argvlen[a + 2] = w[i].len;
+            argv[a + 3] = ttl, argvlen[a + 3] = strlen(ttl);
+            if (w[i].due_key)
+                argv[a + 4] = due, argvlen[a + 4] = strlen(due);
+        }
         /* hiredis copies the arguments into its output buffer here. */
-        if (redisAppendCommandArgv(r->c, 8, argv, argvlen) != REDIS_OK) {
+        if (redisAppendCommandArgv(r->c, argc, argv, argvlen) != REDIS_OK) {
             vg_redis_drop(r);
             return VG_ERR_NOMEM;
         }
@@ -269,6 +291,71 @@ vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errst
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
         return err;
     if (redisAppendCommandArgv(r->c, 2, argv, argvlen) != REDIS_OK)
+        return VG_ERR_NOMEM;
+    return vg_redis_read(r, 1, errstr, errstr_size);
+}
+
+vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_t *max_due_ms,
+                      size_t n, size_t limit, vg_redis_due_t *out, char *errstr,
+                      size_t errstr_size) {
+    char lim[24];
+    vg_err_t err;
+
+    if (n > VG_REDIS_PIPE_MAX)
+        return VG_ERR_OVERFLOW;
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    snprintf(lim, sizeof(lim), "%zu", limit);
+    for (size_t i = 0; i < n; i++) {
+        char max[24];
+        const char *argv[7];
+        size_t argvlen[7];
+        snprintf(max, sizeof(max), "%" PRId64, max_due_ms[i]);
+        argv[0] = "ZRANGEBYSCORE", argvlen[0] = 13;
+        argv[1] = index_keys[i], argvlen[1] = strlen(index_keys[i]);
+        argv[2] = "-inf", argvlen[2] = 4;
+        argv[3] = max, argvlen[3] = strlen(max);
+        argv[4] = "LIMIT", argvlen[4] = 5;
+        argv[5] = "0", argvlen[5] = 1;
+        argv[6] = lim, argvlen[6] = strlen(lim);
+        if (redisAppendCommandArgv(r->c, 7, argv, argvlen) != REDIS_OK) {
+            vg_redis_drop(r);
+            return VG_ERR_NOMEM;
+        }
+    }
+    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        redisReply *rep = r->replies[i];
+        if (rep->type != REDIS_REPLY_ARRAY) {
+            vg_errstr_set(errstr, errstr_size, "redis ZRANGEBYSCORE: %s",
+                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+            return VG_ERR_REDIS;
+        }
+        out[i].n = rep->elements;
+        out[i].members = rep->element;
+    }
+    return VG_OK;
+}
+
+const char *vg_redis_due_member(const vg_redis_due_t *d, size_t i, size_t *len) {
+    const redisReply *e = ((redisReply *const *)d->members)[i];
+
+    if (e->type != REDIS_REPLY_STRING)
+        return NULL;
+    *len = e->len;
+    return e->str;
+}
+
+vg_err_t vg_redis_unindex(vg_redis_t *r, const char *index_key, const char *member, char *errstr,
+                          size_t errstr_size) {
+    const char *argv[] = {"ZREM", index_key, member};
+    size_t argvlen[] = {4, strlen(index_key), strlen(member)};
+    vg_err_t err;
+
+    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+        return err;
+    if (redisAppendCommandArgv(r->c, 3, argv, argvlen) != REDIS_OK)
         return VG_ERR_NOMEM;
     return vg_redis_read(r, 1, errstr, errstr_size);
 }

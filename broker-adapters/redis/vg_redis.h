@@ -45,7 +45,18 @@ typedef struct vg_redis_write_s {
     uint64_t expect_version;
     const void *data;
     size_t len;
+    /* Optional: the deadline index (a sorted set) that lists key with
+     * score due_ms, set in the same atomic step as the state (due_ms 0
+     * removes key from it). NULL: no index change. */
+    const char *due_key;
+    int64_t due_ms;
 } vg_redis_write_t;
+
+/* Members of one deadline index up to a score (vg_redis_due). */
+typedef struct vg_redis_due_s {
+    size_t n;
+    void *members;             /* adapter-private; read with vg_redis_due_member() */
+} vg_redis_due_t;
 
 /* Connect. conf strings are copied. Returns NULL with errstr on failure.
  * Caller frees with vg_redis_destroy(). */
@@ -68,6 +79,21 @@ vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redi
  * no result is known and the caller must reload). */
 vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
                         vg_err_t *results, char *errstr, size_t errstr_size);
+
+/* For each of n deadline indexes, up to limit members with a score at or
+ * below max_due_ms[i], in one pipelined round trip. out[i] is valid until
+ * the next call on r. */
+vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_t *max_due_ms,
+                      size_t n, size_t limit, vg_redis_due_t *out, char *errstr,
+                      size_t errstr_size);
+
+/* The i-th member of d (not NUL-terminated-safe for binary: *len is its
+ * length), or NULL. */
+const char *vg_redis_due_member(const vg_redis_due_t *d, size_t i, size_t *len);
+
+/* Remove member from a deadline index (its state expired). */
+vg_err_t vg_redis_unindex(vg_redis_t *r, const char *index_key, const char *member, char *errstr,
+                          size_t errstr_size);
 
 /* Delete keys (tests and vigilctl). */
 vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size);

@@ -139,6 +139,7 @@ void vg_itest_create_topics(vg_itest_t *t, int partitions, int rf) {
     const char *topics[] = {t->topic_events, t->topic_triggers, t->topic_dlq};
     const char *isr2[] = {"min.insync.replicas", "2", NULL};
 
+    t->partitions = partitions;
     for (int i = 0; i < 3; i++) {
         if (vg_kafka_admin_create_topic(&t->props, topics[i], partitions, rf,
                                         rf >= 3 ? isr2 : NULL, 30000, err, sizeof(err))) {
@@ -224,11 +225,21 @@ int vg_itest_worker_stop(pid_t pid, int sig, int timeout_ms) {
     return -1;
 }
 
+int32_t vg_itest_partition_of(const vg_itest_t *t, const void *key, size_t key_len) {
+    const unsigned char *k = key;
+    uint32_t h = 2166136261u;
+
+    for (size_t i = 0; i < key_len; i++)
+        h = (h ^ k[i]) * 16777619u;
+    return t->partitions > 1 ? (int32_t)(h % (uint32_t)t->partitions) : 0;
+}
+
 void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *oracle,
                       vg_idset_t *expected, vg_itest_produced_t *out) {
     char err[512];
     vg_kafka_producer_t *p = vg_kafka_producer_new(&t->props, NULL, NULL, err, sizeof(err));
     vg_gen_record_t rec;
+    size_t seen = vg_oracle_fired_count(oracle);
 
     if (!p) {
         fprintf(stderr, "FAIL: producer: %s\n", err);
@@ -238,18 +249,20 @@ void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *o
     for (size_t i = 0; i < count && vg_gen_next(gen, &rec); i++) {
         bool fired = false;
         char id[33];
-        if (vg_kafka_producer_send(p, t->topic_events, rec.key, rec.key_len, rec.payload, rec.len,
-                                   NULL, 0)) {
+        int32_t part = vg_itest_partition_of(t, rec.key, rec.key_len);
+        if (vg_kafka_producer_send_to(p, t->topic_events, part, 0, rec.key, rec.key_len,
+                                      rec.payload, rec.len, NULL, 0)) {
             fprintf(stderr, "FAIL: produce\n");
             exit(1);
         }
         out->records++;
-        if (!vg_oracle_feed(oracle, rec.key, rec.key_len, rec.payload, rec.len, &fired, id))
+        if (!vg_oracle_feed_at(oracle, part, rec.key, rec.key_len, rec.payload, rec.len, &fired,
+                               id))
             out->malformed++;
-        if (fired) {
-            vg_idset_add(expected, id);
-            out->expected_triggers++;
-        }
+    }
+    for (; seen < vg_oracle_fired_count(oracle); seen++) {
+        vg_idset_add(expected, vg_oracle_fired_id(oracle, seen));
+        out->expected_triggers++;
     }
     if (vg_kafka_producer_flush(p, 60000, NULL, err, sizeof(err))) {
         fprintf(stderr, "FAIL: produce flush: %s\n", err);

@@ -44,6 +44,7 @@ typedef struct vg_itest_s {
     char stack_dir[1024];
     char suffix[64];
     char topic_events[128], topic_triggers[128], topic_dlq[128], group[128], prefix[128];
+    int partitions;            /* of the events topic, from vg_itest_create_topics */
     vg_kafka_props_t props;
 } vg_itest_t;
 
@@ -68,8 +69,15 @@ typedef struct vg_itest_produced_s {
     size_t records, malformed, expected_triggers;
 } vg_itest_produced_t;
 
-/* Produce the generator's records to the events topic, feeding each to
- * the oracle; the oracle's trigger ids go to expected. */
+/* The partition vg_itest_produce() sends a customer key to: FNV-1a of the
+ * key modulo the partition count (explicit, so the oracle knows each
+ * partition's record order: deadlines follow per-partition watermarks). */
+int32_t vg_itest_partition_of(const vg_itest_t *t, const void *key, size_t key_len);
+
+/* Produce the generator's records to the events topic, each to
+ * vg_itest_partition_of() its key, feeding each to the oracle in the same
+ * order; every trigger id the oracle fires (events and deadlines) goes to
+ * expected. */
 void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *oracle,
                       vg_idset_t *expected, vg_itest_produced_t *out);
 
