@@ -35,6 +35,9 @@ PACKAGES=(
   redis-server redis-tools
   openjdk-17-jre-headless maven
   python3 valgrind
+  # ops/validate.sh and the Prometheus scrape test (tests/ops): prometheus
+  # brings promtool; kcat replays dead letters (docs/runbook.md).
+  prometheus kcat curl python3-yaml
 )
 
 # --- Debian packages ---------------------------------------------------------
