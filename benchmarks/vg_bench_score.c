@@ -505,7 +505,8 @@ int main(int argc, char **argv) {
             "# allocations per event elsewhere: decode %.4f (arena), pseudonym (vg_pseudo_id) %.4f\n"
             "# pseudonym (HMAC) ns/event %.1f (not in the BENCH line; the pipeline pays it per "
             "record)\n"
-            "# state encode (vg_state_encode) ns/state %.0f, %.0f bytes/state (single pass)\n"
+            "# state encode (vg_state_encode) ns/state %.0f, %.0f bytes/state (single pass); "
+            "sizeof(vg_state_t) %zu bytes in memory\n"
             "# build: %s\n",
             in.n, in.n_customers, reps, tally.fired, tally.suppressed, tally.evicted,
             (double)score_ns[0] / (double)in.n, score_med, (double)score_ns[reps - 1] / (double)in.n,
@@ -513,7 +514,7 @@ int main(int argc, char **argv) {
             tally.fired ? (double)allocs_fired / ((double)tally.fired * reps) : 0.0, allocs_quiet,
             (double)decode_allocs / ((double)in.n * reps),
             (double)pseudo_allocs / ((double)in.n * reps), pseudo_med, encode_ns, encode_bytes,
-            VG_BENCH_BUILD_TYPE);
+            sizeof(vg_state_t), VG_BENCH_BUILD_TYPE);
     /* Name the first allocation sites of the scoring loop, if any. */
     for (int t = 0; t < vg_bench_n_traces; t++) {
         fprintf(stderr, "# allocation site %d in the scoring loop:\n", t + 1);
