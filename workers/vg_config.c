@@ -71,12 +71,56 @@ static const vg_config_row_t vg_config_table[] = {
     {"http.bind", VG_S(http_bind), 0, 0, "127.0.0.1", NULL,
      "Address of the HTTP side port (0.0.0.0 in a pod, so probes and scrapes reach it)."},
     {"model.file", VG_S(model_file), 0, 0, "", NULL,
-     "Scoring model file (empty: the built-in first rule set)."},
+     "Scoring model file, YAML (docs/model.md); empty: the built-in default model (workers/models/default.yaml)."},
     {"shutdown.drain_timeout_ms", VG_I(drain_timeout_ms), 100, 600000, "30000", NULL,
      "On SIGTERM: finish the batch, commit and leave the group within this time."},
 };
 
 #define VG_CONFIG_ROWS (sizeof(vg_config_table) / sizeof(vg_config_table[0]))
+
+/* Settings SIGHUP applies to a running worker; the rest need a restart. */
+static const char *const vg_config_reloadable[] = {"log.level", "model.file"};
+
+static bool vg_config_is_reloadable(const char *name) {
+    for (size_t i = 0; i < sizeof(vg_config_reloadable) / sizeof(vg_config_reloadable[0]); i++)
+        if (strcmp(vg_config_reloadable[i], name) == 0)
+            return true;
+    return false;
+}
+
+bool vg_config_differs_static(const vg_config_t *a, const vg_config_t *b, char *names,
+                              size_t names_size) {
+    size_t o = 0;
+    bool differs = false;
+
+    if (names_size)
+        names[0] = '\0';
+    for (size_t i = 0; i < VG_CONFIG_ROWS; i++) {
+        const vg_config_row_t *r = &vg_config_table[i];
+        if (vg_config_is_reloadable(r->name) ||
+            memcmp((const char *)a + r->offset, (const char *)b + r->offset, r->size) == 0)
+            continue;
+        differs = true;
+        if (o < names_size)
+            o += (size_t)snprintf(names + o, names_size - o, "%s%s", o ? ", " : "", r->name);
+    }
+    if (a->n_kafka != b->n_kafka) {
+        differs = true;
+        if (o < names_size)
+            snprintf(names + o, names_size - o, "%skafka.*", o ? ", " : "");
+    } else {
+        for (int i = 0; i < a->n_kafka; i++) {
+            if (strcmp(a->kafka_keys[i], b->kafka_keys[i]) || strcmp(a->kafka_vals[i], b->kafka_vals[i])) {
+                differs = true;
+                if (o < names_size)
+                    snprintf(names + o, names_size - o, "%skafka.%s", o ? ", " : "",
+                             a->kafka_keys[i]);
+                break;
+            }
+        }
+    }
+    return differs;
+}
 
 static const vg_config_row_t *vg_config_row(const char *name) {
     for (size_t i = 0; i < VG_CONFIG_ROWS; i++)
@@ -408,6 +452,10 @@ void vg_config_doc(FILE *out) {
                  "`VIGIL_KAFKA__BOOTSTRAP_SERVERS`). `kafka.bootstrap.servers` is required.\n\n"
                  "A secret `X` can also be read from a file with `X_file` "
                  "(`VIGIL_X_FILE`); secrets are never printed or logged.\n\n"
+                 "SIGHUP reads every source again and applies, all or nothing, the settings "
+                 "marked *Reloaded on SIGHUP* (and the model file's content); a bad file or "
+                 "model is refused and the worker keeps running what it had. Other changes "
+                 "are logged as needing a restart.\n\n"
                  "| name | type | range | default | description |\n"
                  "|---|---|---|---|---|\n");
     for (size_t i = 0; i < VG_CONFIG_ROWS; i++) {
@@ -417,7 +465,8 @@ void vg_config_doc(FILE *out) {
             snprintf(range, sizeof(range), "%lld .. %lld", (long long)r->min, (long long)r->max);
         else if (r->type == VG_CT_ENUM)
             snprintf(range, sizeof(range), "%s", r->choices);
-        fprintf(out, "| `%s` | %s | %s | %s%s%s | %s |\n", r->name, tnames[r->type], range,
-                r->def[0] ? "`" : "", r->def[0] ? r->def : "(empty)", r->def[0] ? "`" : "", r->doc);
+        fprintf(out, "| `%s` | %s | %s | %s%s%s | %s%s |\n", r->name, tnames[r->type], range,
+                r->def[0] ? "`" : "", r->def[0] ? r->def : "(empty)", r->def[0] ? "`" : "", r->doc,
+                vg_config_is_reloadable(r->name) ? " Reloaded on SIGHUP." : "");
     }
 }

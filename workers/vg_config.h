@@ -77,6 +77,11 @@ vg_err_t vg_config_validate(const vg_config_t *cfg, char *errstr, size_t errstr_
 /* Print "name = value" lines, secrets masked. */
 void vg_config_dump(const vg_config_t *cfg, FILE *out);
 
+/* True if a setting that SIGHUP cannot apply differs between a and b;
+ * names gets their names, comma-separated. */
+bool vg_config_differs_static(const vg_config_t *a, const vg_config_t *b, char *names,
+                              size_t names_size);
+
 /* Print the reference documentation (Markdown) generated from the table. */
 void vg_config_doc(FILE *out);
 

@@ -869,6 +869,10 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             } else {
                 atomic_fetch_add(&p->stats.events_applied, 1);
                 grp->dirty = true;
+                if (m->len <= sizeof(st->last_event)) {
+                    memcpy(st->last_event, m->payload, m->len);
+                    st->last_event_len = (uint32_t)m->len;
+                }
                 vg_pipeline_count_verdicts(p, &p->step.score);
             }
             if (p->step.ring_evicted)

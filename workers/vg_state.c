@@ -22,6 +22,12 @@ void vg_state_init(vg_state_t *st) {
     st->revenue_weight = 0;
     st->churn_risk = 0;
     st->sealed_len = 0;
+    st->last_event_len = 0;
+    st->last_window_hit = st->last_seq_done = 0;
+    st->last_late = false;
+    st->last_record_ms = 0;
+    st->last_fired[0] = '\0';
+    st->last_fired_channel = 0;
 }
 
 static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
@@ -112,6 +118,17 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         if (st->sealed_len)
             memcpy(st->sealed_identity, m->sealed_identity.data, st->sealed_len);
     }
+    if (m->last_event.len <= VG_STATE_LAST_EVENT_MAX) {
+        st->last_event_len = (uint32_t)m->last_event.len;
+        if (st->last_event_len)
+            memcpy(st->last_event, m->last_event.data, st->last_event_len);
+    }
+    st->last_window_hit = m->last_window_hit;
+    st->last_seq_done = m->last_seq_done;
+    st->last_late = m->last_late;
+    st->last_record_ms = m->last_record_ms;
+    vg_state_copy_str(st->last_fired, sizeof(st->last_fired), m->last_fired);
+    st->last_fired_channel = (int32_t)m->last_fired_channel;
     st->last_event_ms = m->last_event_ms;
     st->events_applied = m->events_applied;
     if (m->descriptive) {
@@ -228,6 +245,14 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     m.consents = cons;
     m.sealed_identity.data = (uint8_t *)st->sealed_identity;
     m.sealed_identity.len = st->sealed_len;
+    m.last_event.data = (uint8_t *)st->last_event;
+    m.last_event.len = st->last_event_len;
+    m.last_window_hit = st->last_window_hit;
+    m.last_seq_done = st->last_seq_done;
+    m.last_late = st->last_late;
+    m.last_record_ms = st->last_record_ms;
+    m.last_fired = (char *)st->last_fired;
+    m.last_fired_channel = (Vigil__V1__Channel)st->last_fired_channel;
     m.last_event_ms = st->last_event_ms;
     m.events_applied = st->events_applied;
     desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;

@@ -32,6 +32,7 @@
 #define VG_STATE_MAX_CONSENTS 4
 #define VG_STATE_PURPOSE_MAX 32
 #define VG_STATE_SEALED_MAX 320     /* sealed (tenant, customer id) */
+#define VG_STATE_LAST_EVENT_MAX 1536 /* the latest event, kept if it fits */
 
 typedef struct vg_state_window_s {
     char kind[VG_STATE_NAME_MAX];
@@ -100,6 +101,15 @@ typedef struct vg_state_s {
      * a deadline is pending; opaque to the pure core. */
     uint32_t sealed_len;
     uint8_t sealed_identity[VG_STATE_SEALED_MAX];
+    /* The latest applied event, for vigilctl explain: its bytes (set by
+     * the worker, which has them), what it changed and what it fired. */
+    uint32_t last_event_len;
+    uint8_t last_event[VG_STATE_LAST_EVENT_MAX];
+    uint32_t last_window_hit, last_seq_done;
+    bool last_late;
+    int64_t last_record_ms;
+    char last_fired[VG_STATE_NAME_MAX];
+    int32_t last_fired_channel;
 } vg_state_t;
 
 /* Reset to the empty state of a customer never seen. */

@@ -142,8 +142,17 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     vg_score_transition(st, ev, m, &out->tr);
     vg_score_compute(st, ev, m, &out->tr, st->last_event_ms, ctx->record_ms, &out->score);
     vg_state_set_applied(st, ctx->partition, ctx->offset);
+    /* For explain (the event's bytes are the caller's to add). */
+    st->last_event_len = 0;
+    st->last_window_hit = out->tr.window_hit;
+    st->last_seq_done = out->tr.seq_done;
+    st->last_late = out->tr.late;
+    st->last_record_ms = ctx->record_ms;
+    st->last_fired[0] = '\0';
     if (!out->score.fire)
         return VG_OK;
+    snprintf(st->last_fired, sizeof(st->last_fired), "%s", out->score.intervention);
+    st->last_fired_channel = out->score.channel;
 
     if ((err = vg_step_encode(ev->tenant, ev->customer_id, ev->event_id, ev->event_id,
                               ev->channel, m, ctx, out)))

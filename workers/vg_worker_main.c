@@ -55,6 +55,88 @@ static void vg_usage(FILE *out) {
             "(docs/configuration.md).\n");
 }
 
+/* The settings, in order: defaults, the file, the environment, --set.
+ * The same path at start and on SIGHUP. Returns 0, or 2 with errstr. */
+static int vg_load_settings(vg_config_t *cfg, const char *config_file, int argc, char **argv,
+                            char *errstr, size_t errstr_size) {
+    vg_config_defaults(cfg);
+    if (config_file && vg_config_load_file(cfg, config_file, errstr, errstr_size))
+        return 2;
+    if (vg_config_load_env(cfg, environ, errstr, errstr_size))
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--config")) {
+            i++;
+        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
+            char kv[1024], *eq;
+            snprintf(kv, sizeof(kv), "%s", argv[++i]);
+            if (!(eq = strchr(kv, '='))) {
+                vg_errstr_set(errstr, errstr_size, "--set %s: expected name=value", kv);
+                return 2;
+            }
+            *eq = '\0';
+            if (vg_config_set(cfg, kv, eq + 1, "--set", errstr, errstr_size))
+                return 2;
+        }
+    }
+    return 0;
+}
+
+/* The model of cfg: model.file, or the built-in default model. */
+static vg_model_t *vg_load_model(const vg_config_t *cfg, char *errstr, size_t errstr_size) {
+    vg_model_t *m = malloc(sizeof(*m));
+
+    if (!m) {
+        vg_errstr_set(errstr, errstr_size, "out of memory");
+        return NULL;
+    }
+    if (!cfg->model_file[0]) {
+        vg_model_default(m);
+        return m;
+    }
+    if (vg_model_load(m, cfg->model_file, errstr, errstr_size)) {
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* SIGHUP: read the settings and the model again; apply what can change
+ * while running (the model, log.level), all or nothing. A setting that
+ * needs a restart is reported and left as it is. */
+static void vg_reload(vg_pipeline_t *p, vg_log_t *log, const vg_config_t *running,
+                      const char *config_file, int argc, char **argv) {
+    char errstr[1024];
+    vg_config_t *cfg = malloc(sizeof(*cfg));
+    vg_model_t *m = NULL;
+    vg_pipeline_stats_t *st = vg_pipeline_stats(p);
+
+    if (!cfg) {
+        VG_ERROR(log, "main", "SIGHUP: out of memory; nothing reloaded");
+        return;
+    }
+    if (vg_load_settings(cfg, config_file, argc, argv, errstr, sizeof(errstr)) ||
+        vg_config_validate(cfg, errstr, sizeof(errstr)) ||
+        !(m = vg_load_model(cfg, errstr, sizeof(errstr)))) {
+        atomic_fetch_add(&st->model_reload_errors, 1);
+        VG_ERROR(log, "main", "SIGHUP: refused, still running the previous model and settings: %s",
+                 errstr);
+        free(cfg);
+        return;
+    }
+    if (!cfg->worker_id[0]) /* derived at start, not configured */
+        memcpy(cfg->worker_id, running->worker_id, sizeof(cfg->worker_id));
+    vg_log_set_level(log, (vg_log_level_t)vg_log_level_parse(cfg->log_level));
+    vg_pipeline_set_model(p, m);
+    atomic_fetch_add(&st->model_reloads, 1);
+    VG_INFO(log, "main", "SIGHUP: model %s version %s from %s loaded; in effect from the next batch",
+            m->id, m->version, cfg->model_file[0] ? cfg->model_file : "(built-in)");
+    if (vg_config_differs_static(running, cfg, errstr, sizeof(errstr)))
+        VG_WARN(log, "main", "SIGHUP: %s changed; takes effect at the next restart", errstr);
+    free(m);
+    free(cfg);
+}
+
 int main(int argc, char **argv) {
     vg_config_t cfg;
     char errstr[1024];
@@ -67,7 +149,8 @@ int main(int argc, char **argv) {
     vg_err_t err = VG_OK;
     struct sigaction sa;
 
-    vg_config_defaults(&cfg);
+    vg_model_t *model = NULL;
+
     /* First pass: the file, so later --set and env override it. */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -80,29 +163,13 @@ int main(int argc, char **argv) {
             return 0;
         }
     }
-    if (config_file && vg_config_load_file(&cfg, config_file, errstr, sizeof(errstr))) {
-        fprintf(stderr, "vigil-worker: %s\n", errstr);
-        return 2;
-    }
-    if (vg_config_load_env(&cfg, environ, errstr, sizeof(errstr))) {
+    if (vg_load_settings(&cfg, config_file, argc, argv, errstr, sizeof(errstr))) {
         fprintf(stderr, "vigil-worker: %s\n", errstr);
         return 2;
     }
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config")) {
+        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--set")) {
             i++;
-        } else if (!strcmp(argv[i], "--set") && i + 1 < argc) {
-            char kv[1024], *eq;
-            snprintf(kv, sizeof(kv), "%s", argv[++i]);
-            if (!(eq = strchr(kv, '='))) {
-                fprintf(stderr, "vigil-worker: --set %s: expected name=value\n", kv);
-                return 2;
-            }
-            *eq = '\0';
-            if (vg_config_set(&cfg, kv, eq + 1, "--set", errstr, sizeof(errstr))) {
-                fprintf(stderr, "vigil-worker: %s\n", errstr);
-                return 2;
-            }
         } else if (!strcmp(argv[i], "--embedded-kafka")) {
             embedded = true;
         } else if (!strcmp(argv[i], "--check-config")) {
@@ -136,8 +203,17 @@ int main(int argc, char **argv) {
         vg_kafka_mock_destroy(mock);
         return 2;
     }
+    /* A model that does not load is refused here, with its line. */
+    if (!(model = vg_load_model(&cfg, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "vigil-worker: model: %s\n", errstr);
+        vg_kafka_mock_destroy(mock);
+        return 2;
+    }
     if (check) {
         vg_config_dump(&cfg, stdout);
+        printf("model: %s version %s (%s)\n", model->id, model->version,
+               cfg.model_file[0] ? cfg.model_file : "built-in");
+        free(model);
         vg_kafka_mock_destroy(mock);
         return 0;
     }
@@ -156,7 +232,8 @@ int main(int argc, char **argv) {
     sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    p = vg_pipeline_new(&cfg, NULL, log, errstr, sizeof(errstr));
+    p = vg_pipeline_new(&cfg, model, log, errstr, sizeof(errstr));
+    free(model);
     if (!p) {
         VG_ERROR(log, "main", "start failed: %s", errstr);
         vg_log_destroy(log);
@@ -178,7 +255,7 @@ int main(int argc, char **argv) {
     while (!vg_sig_term) {
         if (vg_sig_hup) {
             vg_sig_hup = 0;
-            VG_INFO(log, "main", "SIGHUP: nothing to reload with the built-in rules");
+            vg_reload(p, log, &cfg, config_file, argc, argv);
         }
         if ((err = vg_pipeline_run_once(p)) == VG_ERR_FENCED)
             break;

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "vg_config.h"
+#include "vg_explain.h"
 #include "vg_gen.h"
 #include "vg_json.h"
 #include "vg_kafka_admin.h"
@@ -60,8 +61,8 @@ static const char vg_ctl_dev_key[] = "vigil-development-key-not-secret";
 static void vg_ctl_usage(void) {
     fprintf(stderr,
             "usage: vigilctl [--config FILE] [--set name=value]... COMMAND [options]\n"
-            "commands: produce, gen, tail, state, topics, demo (see the head of vigilctl.c "
-            "or README.md)\n");
+            "commands: produce, gen, tail, state, explain, model check, topics, demo (see the "
+            "head of vigilctl.c or README.md)\n");
 }
 
 static double vg_ctl_now(void) {
@@ -343,6 +344,112 @@ static int vg_ctl_state(vg_ctl_t *c) {
     return rc_exit;
 }
 
+/* --- model check and explain ------------------------------------------ */
+
+static int vg_ctl_model(vg_ctl_t *c) {
+    char err[1024];
+    vg_model_t *m;
+
+    if (c->argc < 2 || strcmp(c->argv[0], "check") != 0) {
+        fprintf(stderr, "usage: vigilctl model check FILE\n");
+        return 2;
+    }
+    if (!(m = malloc(sizeof(*m))))
+        return 1;
+    if (vg_model_load(m, c->argv[1], err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        free(m);
+        return 2;
+    }
+    printf("%s: valid\n", c->argv[1]);
+    vg_model_summary(m, stdout);
+    free(m);
+    return 0;
+}
+
+/* The model the workers run: model.file, or the built-in one. */
+static vg_model_t *vg_ctl_load_model(const vg_ctl_t *c) {
+    char err[1024];
+    const char *file = vg_ctl_opt(c, "--model", c->cfg.model_file);
+    vg_model_t *m = malloc(sizeof(*m));
+
+    if (!m)
+        return NULL;
+    if (!file[0]) {
+        vg_model_default(m);
+        return m;
+    }
+    if (vg_model_load(m, file, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl: model: %s\n", err);
+        free(m);
+        return NULL;
+    }
+    return m;
+}
+
+static int vg_ctl_explain(vg_ctl_t *c) {
+    const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
+    const char *tenant = vg_ctl_opt(c, "--tenant", "acme");
+    const char *key_secret = c->cfg.pseudonym_key[0] ? c->cfg.pseudonym_key : vg_ctl_dev_key;
+    vg_redis_conf_t rc = {c->cfg.redis_host, (int)c->cfg.redis_port,
+                          c->cfg.redis_user[0] ? c->cfg.redis_user : NULL,
+                          c->cfg.redis_password[0] ? c->cfg.redis_password : NULL,
+                          (int)c->cfg.redis_db, (int)c->cfg.redis_timeout_ms};
+    char err[512], pseudo[VG_PSEUDO_LEN], key[256];
+    const char *keys[1];
+    vg_redis_state_t loaded;
+    vg_pseudo_t *ps;
+    vg_redis_t *r;
+    vg_model_t *m;
+    vg_state_t *st;
+    int rc_exit = 0;
+
+    if (!customer) {
+        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--model FILE]\n");
+        return 2;
+    }
+    if (!(m = vg_ctl_load_model(c)))
+        return 2;
+    if (!(ps = vg_pseudo_new(key_secret, strlen(key_secret), err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl explain: %s\n", err);
+        free(m);
+        return 2;
+    }
+    vg_pseudo_id(ps, tenant, customer, pseudo);
+    vg_pseudo_destroy(ps);
+    snprintf(key, sizeof(key), "%s:{%s}", c->cfg.redis_key_prefix, pseudo);
+    if (!(r = vg_redis_new(&rc, NULL, err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl explain: %s\n", err);
+        free(m);
+        return 1;
+    }
+    keys[0] = key;
+    st = malloc(sizeof(*st));
+    if (!st || vg_redis_load(r, keys, 1, &loaded, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl explain: %s\n", st ? err : "out of memory");
+        rc_exit = 1;
+    } else if (!loaded.found) {
+        fprintf(stderr, "vigilctl explain: no state for this customer (key %s)\n", key);
+        rc_exit = 3;
+    } else if (vg_state_decode(st, loaded.data, loaded.len, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl explain: stored state: %s\n", err);
+        rc_exit = 1;
+    } else {
+        vg_err_t e;
+        printf("customer   %s (tenant %s, key %s)\n", customer, tenant, key);
+        if ((e = vg_explain(st, m, stdout))) {
+            fprintf(stderr, "vigilctl explain: %s\n",
+                    e == VG_ERR_NOT_FOUND ? "the state holds no latest event to explain"
+                                          : vg_err_str(e));
+            rc_exit = 3;
+        }
+    }
+    free(st);
+    free(m);
+    vg_redis_destroy(r);
+    return rc_exit;
+}
+
 /* --- topics ----------------------------------------------------------- */
 
 static int vg_ctl_topics(vg_ctl_t *c) {
@@ -580,6 +687,10 @@ int main(int argc, char **argv) {
     c.argc = argc - i - 1;
     c.argv = argv + i + 1;
     vg_ctl_props(&c);
+    if (!strcmp(argv[i], "model"))
+        return vg_ctl_model(&c);
+    if (!strcmp(argv[i], "explain"))
+        return vg_ctl_explain(&c);
     if (strcmp(argv[i], "demo") != 0 && strcmp(argv[i], "state") != 0 && c.props.n == 0) {
         fprintf(stderr, "vigilctl: kafka.bootstrap.servers is not set (--set "
                         "kafka.bootstrap.servers=HOST:PORT or VIGIL_KAFKA__BOOTSTRAP_SERVERS)\n");
