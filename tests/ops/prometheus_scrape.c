@@ -225,10 +225,12 @@ static bool vg_find_on_path(const char *name, char *out, size_t cap) {
 
     while (path && *path) {
         size_t n = strcspn(path, ":");
-        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
-        snprintf(out, cap, "%s/%s", dir[0] ? dir : ".", name);
-        if (access(out, X_OK) == 0)
-            return true;
+        int w = snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+        if (w >= 0 && (size_t)w < sizeof(dir)) {
+            w = snprintf(out, cap, "%s/%s", dir[0] ? dir : ".", name);
+            if (w >= 0 && (size_t)w < cap && access(out, X_OK) == 0)
+                return true;
+        }
         path += n + (path[n] == ':');
     }
     return false;
@@ -236,7 +238,7 @@ static bool vg_find_on_path(const char *name, char *out, size_t cap) {
 
 /* Start Prometheus, tied to this thread (SIGKILLed if the test dies). */
 static pid_t vg_prom_start(const char *bin, const char *dir, int port) {
-    char a_cfg[1200], a_data[1200], a_listen[64], logpath[1200];
+    char a_cfg[1600], a_data[1600], a_listen[64], logpath[1600];
     pid_t pid;
 
     snprintf(a_cfg, sizeof(a_cfg), "--config.file=%s/prometheus.yml", dir);
