@@ -308,6 +308,11 @@ static vg_kafka_consumer_t *vg_itest_reader(vg_itest_t *t, const char *topic) {
 
 void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
                             int timeout_ms) {
+    vg_itest_read_triggers_of(t, got, want, idle_ms, timeout_ms, NULL, NULL);
+}
+
+void vg_itest_read_triggers_of(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
+                               int timeout_ms, const char *model_version, vg_idset_t *of_version) {
     vg_kafka_consumer_t *c = vg_itest_reader(t, t->topic_triggers);
     vg_kafka_msg_t msgs[500];
     long long deadline = vg_itest_now_ms() + timeout_ms, last = vg_itest_now_ms();
@@ -323,6 +328,9 @@ void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idl
                 exit(1);
             }
             vg_idset_add(got, tr->trigger_id);
+            if (of_version && tr->lineage && tr->lineage->model_version &&
+                strcmp(tr->lineage->model_version, model_version) == 0)
+                vg_idset_add(of_version, tr->trigger_id);
             vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
         }
         vg_kafka_consumer_release(c, msgs, n);
@@ -526,4 +534,23 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
     vg_pseudo_destroy(ps);
     free(st);
     return differ;
+}
+
+bool vg_itest_wait_log(const char *path, const char *text, int timeout_ms) {
+    long long deadline = vg_itest_now_ms() + timeout_ms;
+
+    do {
+        FILE *f = fopen(path, "r");
+        char line[4096];
+        bool found = false;
+        if (f) {
+            while (!found && fgets(line, sizeof(line), f))
+                found = strstr(line, text) != NULL;
+            fclose(f);
+        }
+        if (found)
+            return true;
+        usleep(50000); /* a log file has no change notification worth the code */
+    } while (vg_itest_now_ms() < deadline);
+    return false;
 }

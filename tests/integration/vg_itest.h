@@ -94,6 +94,15 @@ void vg_itest_read_triggers(vg_itest_t *t, vg_idset_t *got, size_t want, int idl
 void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with_reason,
                        int timeout_ms);
 
+/* vg_itest_read_triggers(), also putting the ids of the triggers whose
+ * lineage names model_version into of_version. */
+void vg_itest_read_triggers_of(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
+                               int timeout_ms, const char *model_version, vg_idset_t *of_version);
+
+/* Wait until the file at path contains text (a worker's log line), up to
+ * timeout_ms. */
+bool vg_itest_wait_log(const char *path, const char *text, int timeout_ms);
+
 /* Like vg_itest_worker_start(), but the worker is SIGKILLed if the calling
  * thread exits (PR_SET_PDEATHSIG): a test killed by its timeout leaves no
  * worker behind. Call from the thread that lives as long as the test. */
