@@ -67,6 +67,7 @@ typedef struct chaos_worker_s {
     char id[16];
     pid_t pid; /* 0: not running */
     int starts;
+    long log_from; /* size of its log when this run of it started */
 } chaos_worker_t;
 
 /* The producer thread: paced traffic, fed to the oracle as it is sent. */
@@ -244,12 +245,71 @@ static void chaos_worker_log(const chaos_t *c, const chaos_worker_t *w, char *ou
 }
 
 static void chaos_worker_start(chaos_t *c, chaos_worker_t *w) {
+    char log[1200];
+    struct stat st;
+
+    chaos_worker_log(c, w, log, sizeof(log));
+    w->log_from = stat(log, &st) == 0 ? (long)st.st_size : 0;
     w->pid = vg_itest_worker_spawn(&c->t, w->id, c->extra);
     w->starts++;
     if (w->pid < 0) {
         chaos_fail(c, "fork: %s", strerror(errno));
         w->pid = 0;
     }
+}
+
+/* How many partitions the running worker owns now, from its log since it
+ * started: the consumer logs every incremental assignment and revocation
+ * ("assigned N partition(s)", "revoked N ...", "lost N ..."). */
+static int chaos_worker_owned(const chaos_t *c, const chaos_worker_t *w) {
+    char log[1200], line[2048];
+    FILE *f;
+    int owned = 0;
+
+    chaos_worker_log(c, w, log, sizeof(log));
+    if (!w->pid || !(f = fopen(log, "r")))
+        return 0;
+    fseek(f, w->log_from, SEEK_SET);
+    while (fgets(line, sizeof(line), f)) {
+        const char *m = strstr(line, "\"msg\":\"");
+        int n;
+        if (!m || !strstr(m, "partition(s)"))
+            continue;
+        m += 7;
+        if (sscanf(m, "assigned %d", &n) == 1)
+            owned += n;
+        else if (sscanf(m, "revoked %d", &n) == 1 || sscanf(m, "lost %d", &n) == 1)
+            owned -= n;
+    }
+    fclose(f);
+    return owned;
+}
+
+/* Await a settled group: every running worker owns at least one
+ * partition (when there are enough) and together they own all of them.
+ * Returns the milliseconds it took, or -1 after timeout_ms (a failure:
+ * a rebalance that never completes is a stall). */
+static long long chaos_await_settled(chaos_t *c, int timeout_ms) {
+    long long t0 = vg_itest_now_ms();
+
+    while (vg_itest_now_ms() - t0 < timeout_ms) {
+        int running = 0, total = 0, idle = 0;
+        for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
+            int n;
+            if (!c->w[i].pid)
+                continue;
+            running++;
+            n = chaos_worker_owned(c, &c->w[i]);
+            total += n;
+            idle += n == 0;
+        }
+        if (running && total == c->partitions && (idle == 0 || running > c->partitions))
+            return vg_itest_now_ms() - t0;
+        chaos_sleep_ms(100);
+    }
+    chaos_fail(c, "the group did not settle within %d s (every worker owning partitions)",
+               timeout_ms / 1000);
+    return -1;
 }
 
 /* SIGTERM and wait for the drain; a graceful drain is exit 0. */
@@ -411,6 +471,10 @@ static void *chaos_feed_run(void *arg) {
     for (size_t i = 0; i < f->count && vg_gen_next(f->gen, &rec); i++) {
         bool fired = false;
         char id[33];
+        /* An explicit partition, the one vg_itest_produce() uses, so the
+         * oracle sees each partition's records in Kafka's order (deadlines
+         * follow per-partition event-time watermarks). */
+        int32_t part = vg_itest_partition_of(f->t, rec.key, rec.key_len);
 
         if (f->rate > 0) {
             long long due = t0 + (long long)((double)i * 1000.0 / f->rate);
@@ -418,22 +482,23 @@ static void *chaos_feed_run(void *arg) {
             if (due > now + 1)
                 chaos_sleep_ms(due - now);
         }
-        if (vg_kafka_producer_send(p, f->t->topic_events, rec.key, rec.key_len, rec.payload,
-                                   rec.len, NULL, 0)) {
+        if (vg_kafka_producer_send_to(p, f->t->topic_events, part, 0, rec.key, rec.key_len,
+                                      rec.payload, rec.len, NULL, 0)) {
             snprintf(f->err, sizeof(f->err), "produce of record %zu refused", i);
             break;
         }
         f->prod.records++;
-        if (!vg_oracle_feed(f->oracle, rec.key, rec.key_len, rec.payload, rec.len, &fired, id)) {
+        if (!vg_oracle_feed_at(f->oracle, part, rec.key, rec.key_len, rec.payload, rec.len,
+                               &fired, id))
             f->prod.malformed++;
-        } else {
+        else
             chaos_feed_customer(f, rec.key, rec.key_len);
-            if (fired) {
-                vg_idset_add(&f->expected, id);
-                f->prod.expected_triggers++;
-            }
-        }
         atomic_store(&f->sent, f->prod.records);
+    }
+    /* Every trigger the oracle fired: the records' own and deadlines. */
+    for (size_t k = 0; k < vg_oracle_fired_count(f->oracle); k++) {
+        vg_idset_add(&f->expected, vg_oracle_fired_id(f->oracle, k));
+        f->prod.expected_triggers++;
     }
     /* A record the broker never took would make the oracle wrong, not the
      * workers: that is a failure of this harness, and said so. */
@@ -492,34 +557,40 @@ static bool chaos_step_kill9(chaos_t *c, chaos_sched_t *s, bool streaming) {
     return true;
 }
 
-/* 1 -> 4 -> 1 per cycle, at fixed fractions of the cycle. */
+/* 1 -> 4 -> 1 workers, one step at a time: after each start or SIGTERM
+ * the group must settle (every worker owning partitions, all partitions
+ * owned) before the workers get a short while of traffic and the next
+ * step comes. Cycles repeat while the stream runs; at least one completes. */
 static bool chaos_step_scale(chaos_t *c, chaos_sched_t *s, bool streaming) {
-    static const double at[] = {0.10, 0.20, 0.30, 0.55, 0.65, 0.75};
-    long long now = vg_itest_now_ms();
+    long long now = vg_itest_now_ms(), took;
 
-    (void)streaming;
-    if (s->cycle >= s->cycles)
+    if (s->phase == 0 && s->cycle >= 1 && !streaming)
         return false;
-    if (now < s->cycle_start + (long long)(at[s->phase] * (double)s->cycle_len))
+    if (now < s->next_at)
         return true;
     if (s->phase < 3) {
         chaos_worker_t *w = &c->w[1 + s->phase];
         chaos_worker_start(c, w);
         c->faults++;
-        printf("[%6.1fs] fault %zu: scale out, started %s (pid %d): %d workers\n",
-               chaos_elapsed(c), c->faults, w->id, (int)w->pid, s->phase + 2);
+        took = chaos_await_settled(c, 60000);
+        printf("[%6.1fs] fault %zu: scale out, started %s (pid %d): %d workers, group settled "
+               "in %.1f s\n",
+               chaos_elapsed(c), c->faults, w->id, (int)w->pid, s->phase + 2, took / 1000.0);
     } else {
         chaos_worker_t *w = &c->w[3 - (s->phase - 3)];
         char why[64];
         c->faults++;
         snprintf(why, sizeof(why), "fault %zu: scale in to %d workers", c->faults, 6 - s->phase);
         chaos_worker_stop(c, w, why);
+        took = chaos_await_settled(c, 60000);
+        printf("[%6.1fs] group settled in %.1f s\n", chaos_elapsed(c), took / 1000.0);
     }
     if (++s->phase == 6) {
         s->phase = 0;
         s->cycle++;
-        s->cycle_start += s->cycle_len;
     }
+    /* Traffic through the new shape of the group before the next step. */
+    s->next_at = vg_itest_now_ms() + chaos_between(c, 1000, 2500);
     return true;
 }
 
@@ -834,16 +905,19 @@ int main(int argc, char **argv) {
     for (int i = 0; i < (c.sc == SC_SCALE ? 1 : c.n_workers); i++)
         chaos_worker_start(&c, &c.w[i]);
 
+    /* The traffic meets a settled group: every worker owns partitions. */
+    {
+        long long took = chaos_await_settled(&c, 90000);
+        printf("group of %d worker(s) settled in %.1f s\n", c.sc == SC_SCALE ? 1 : c.n_workers,
+               took / 1000.0);
+        if (took < 0)
+            return 1;
+    }
+
     /* 4. Stream, with faults on the seeded schedule. */
     c.t0 = vg_itest_now_ms();
     sched.next_at = c.t0 + (c.sc == SC_KILL9 ? chaos_between(&c, 2000, 4000)
                                              : chaos_between(&c, 1500, 3000));
-    if (c.sc == SC_SCALE) {
-        double stream_ms = c.rate > 0 ? 1000.0 * (double)c.events / c.rate : 20000;
-        sched.cycles = stream_ms > 90000 ? (int)(stream_ms / 45000) : 1;
-        sched.cycle_len = (long long)(stream_ms / sched.cycles);
-        sched.cycle_start = c.t0;
-    }
     step = c.sc == SC_KILL9   ? chaos_step_kill9
            : c.sc == SC_SCALE ? chaos_step_scale
            : c.sc == SC_REDIS ? chaos_step_redis
@@ -878,8 +952,10 @@ int main(int argc, char **argv) {
            (t_committed - t_stream_end) / 1000.0);
 
     /* 6. What the workers published, read_committed. */
-    vg_itest_read_triggers(&c.t, &got, feed.expected.n, 3000, 120000);
-    vg_itest_read_dlq_sources(&c.t, &dlq, feed.prod.malformed, 1500, 60000, &dlq_records,
+    /* Every record is committed, so everything the workers will ever
+     * publish is readable now: a short timeout only bounds a failing run. */
+    vg_itest_read_triggers(&c.t, &got, feed.expected.n, 3000, 45000);
+    vg_itest_read_dlq_sources(&c.t, &dlq, feed.prod.malformed, 1500, 30000, &dlq_records,
                               &dlq_reason);
     vg_idset_dedupe(&feed.expected);
     {
