@@ -99,9 +99,12 @@ check_model_valid() {
   [[ -x "$VIGILCTL" ]] || skip "no vigilctl at $VIGILCTL"
   # `vigilctl model check` is newer than some builds: tell "no such
   # command" (skip) from "bad model" (fail).
-  "$VIGILCTL" 2>&1 | grep -qw model || skip "this vigilctl has no 'model check' command"
-  "$VIGILCTL" model check "$K8S/base/model/model.yaml" || return 1
-  echo "vigilctl model check: the ConfigMap's model loads"
+  local usage
+  usage="$("$VIGILCTL" 2>&1)"   # exits 2 with its usage
+  grep -q 'model check' <<<"$usage" || skip "this vigilctl has no 'model check' command"
+  "$VIGILCTL" model check "$K8S/base/model/model.yaml" >"$SCRATCH/model-check.txt" || {
+    cat "$SCRATCH/model-check.txt"; return 1; }
+  echo "vigilctl model check: $(head -n1 "$SCRATCH/model-check.txt")"
 }
 
 # --- YAML -----------------------------------------------------------------

@@ -12,7 +12,11 @@
  *     also the distinct trigger ids read back from the triggers topic;
  *   - vigil_transactions_total{outcome="aborted"} == 0 (no fault injected);
  *   - ops/prometheus/alerts.yml loads into this Prometheus, and the
- *     VigilDeadLetters alert fires after the malformed records.
+ *     VigilDeadLetters alert fires after the malformed records;
+ *   - SIGHUP with a broken model file: vigil_model_reload_errors_total is
+ *     1 and VigilModelReloadFailed fires; SIGHUP with a new version of the
+ *     model: vigil_model_reloads_total is 1 and vigil_model_info carries
+ *     the new version.
  * Then the worker drains and exits 0 on SIGTERM, and Prometheus is stopped
  * by its pid.
  *
@@ -267,6 +271,57 @@ static pid_t vg_prom_start(const char *bin, const char *dir, int port) {
     return pid;
 }
 
+/* Read a whole file (caller frees), or NULL. */
+static char *vg_read_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    long n;
+
+    if (!f)
+        return NULL;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (buf = malloc((size_t)n + 1))) {
+        if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+            free(buf);
+            buf = NULL;
+        } else {
+            buf[n] = '\0';
+        }
+    }
+    fclose(f);
+    return buf;
+}
+
+/* Replace path's content atomically (write a temporary, rename), as a
+ * ConfigMap update or a deploy tool does: the worker never reads half a
+ * file. */
+static bool vg_write_file(const char *path, const char *a, size_t alen, const char *b) {
+    char tmp[1700];
+    FILE *f;
+    bool ok;
+
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp) || !(f = fopen(tmp, "wb")))
+        return false;
+    ok = fwrite(a, 1, alen, f) == alen && fputs(b, f) >= 0;
+    ok = fclose(f) == 0 && ok;
+    return ok && rename(tmp, path) == 0;
+}
+
+/* Wait until alert name is firing in Prometheus. */
+static bool vg_prom_wait_firing(int port, const char *name, int timeout_ms) {
+    long long deadline = vg_itest_now_ms() + timeout_ms;
+    char state[32] = "";
+
+    while (vg_itest_now_ms() < deadline) {
+        vg_prom_alert_state(port, name, state, sizeof(state));
+        if (!strcmp(state, "firing"))
+            break;
+        usleep(250000); /* rule evaluations are periodic */
+    }
+    printf("alert %s: %s\n", name, state[0] ? state : "(inactive)");
+    return !strcmp(state, "firing");
+}
+
 /* Poll until the query returns want (or timeout). Returns the last value. */
 static double vg_prom_wait(int port, const char *promql, double want, int timeout_ms) {
     long long deadline = vg_itest_now_ms() + timeout_ms;
@@ -285,10 +340,10 @@ int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 5000;
     const char *repo = getenv("VIGIL_REPO"), *prom_env = getenv("VIGIL_PROMETHEUS_BIN");
     char prom_bin[1024], dir[1400], cfgpath[1500], err[256], port_set[64];
+    char model_path[1500], model_set[1600], model_src[1200], *model_text;
     char q_up[128], q_consumed[128], q_dlq[128], q_trig[128], q_aborted[160], q_committed[160];
-    char state[32] = "";
-    const char *extra_sets[] = {port_set, "http.bind=127.0.0.1", "delivery.mode=exactly_once",
-                                "batch.max_events=200", "log.level=info", NULL};
+    const char *extra_sets[] = {port_set,   "http.bind=127.0.0.1", "delivery.mode=exactly_once",
+                                "batch.max_events=200", "log.level=info", model_set, NULL};
     vg_itest_t t;
     vg_gen_conf_t gc;
     vg_gen_t *gen;
@@ -352,6 +407,17 @@ int main(int argc, char **argv) {
             "      - targets: ['127.0.0.1:%d']\n",
             repo, http_port);
     fclose(f);
+
+    /* The worker reads its model from a file of its own, as in a pod
+     * (model.file), so the test can change it and send SIGHUP. */
+    snprintf(model_src, sizeof(model_src), "%s/workers/models/default.yaml", repo);
+    snprintf(model_path, sizeof(model_path), "%s/model.yaml", dir);
+    snprintf(model_set, sizeof(model_set), "model.file=%s", model_path);
+    if (!(model_text = vg_read_file(model_src)) ||
+        !vg_write_file(model_path, model_text, strlen(model_text), "")) {
+        fprintf(stderr, "FAIL: cannot copy %s to %s\n", model_src, model_path);
+        return 1;
+    }
 
     vg_gen_conf_init(&gc);
     gc.start_ms = (int64_t)time(NULL) * 1000;
@@ -452,18 +518,57 @@ int main(int argc, char **argv) {
 
     /* The alert on dead letters has no `for`: it fires at the next rule
      * evaluation (1 s) that sees the increase. */
+    if (!vg_prom_wait_firing(prom_port, "VigilDeadLetters", 20000)) {
+        fprintf(stderr, "FAIL: VigilDeadLetters did not fire after %zu dead letters\n",
+                prod.malformed);
+        failures++;
+    }
+
+    /* A broken model and SIGHUP: refused, counted, alerted; then a good
+     * model with a new version and SIGHUP: loaded, and visible. */
     {
-        long long deadline = vg_itest_now_ms() + 20000;
-        while (vg_itest_now_ms() < deadline) {
-            vg_prom_alert_state(prom_port, "VigilDeadLetters", state, sizeof(state));
-            if (!strcmp(state, "firing"))
-                break;
-            usleep(250000); /* rule evaluations are periodic */
+        static const char broken[] = "id: broken\nversion: [\n";
+        char q[256];
+        const char *ver = strstr(model_text, "\nversion:");
+        double errors, reloads, info;
+
+        if (!ver || !vg_write_file(model_path, broken, strlen(broken), "")) {
+            fprintf(stderr, "FAIL: cannot write the broken model\n");
+            return 1;
         }
-        printf("alert VigilDeadLetters: %s\n", state[0] ? state : "(inactive)");
-        if (strcmp(state, "firing") != 0) {
-            fprintf(stderr, "FAIL: VigilDeadLetters did not fire after %zu dead letters\n",
-                    prod.malformed);
+        kill(worker, SIGHUP);
+        snprintf(q, sizeof(q), "sum(vigil_model_reload_errors_total{job=\"%s\"})", VG_SCRAPE_JOB);
+        errors = vg_prom_wait(prom_port, q, 1, 15000);
+        printf("SIGHUP with a broken model: vigil_model_reload_errors_total=%g\n", errors);
+        if (errors != 1) {
+            fprintf(stderr, "FAIL: the refused reload is not counted once\n");
+            failures++;
+        }
+        if (!vg_prom_wait_firing(prom_port, "VigilModelReloadFailed", 20000)) {
+            fprintf(stderr, "FAIL: VigilModelReloadFailed did not fire\n");
+            failures++;
+        }
+        /* Same model, version "scrape-reload". */
+        if (!vg_write_file(model_path, model_text, (size_t)(ver - model_text) + 1,
+                           "version: \"scrape-reload\"\n") ||
+            !(f = fopen(model_path, "ab"))) {
+            fprintf(stderr, "FAIL: cannot write the new model\n");
+            return 1;
+        }
+        fputs(strchr(ver + 1, '\n') + 1, f);
+        fclose(f);
+        kill(worker, SIGHUP);
+        snprintf(q, sizeof(q), "sum(vigil_model_reloads_total{job=\"%s\"})", VG_SCRAPE_JOB);
+        reloads = vg_prom_wait(prom_port, q, 1, 15000);
+        snprintf(q, sizeof(q),
+                 "sum(vigil_model_info{job=\"%s\",model_version=\"scrape-reload\"})",
+                 VG_SCRAPE_JOB);
+        info = vg_prom_wait(prom_port, q, 1, 15000);
+        printf("SIGHUP with version scrape-reload: vigil_model_reloads_total=%g, "
+               "vigil_model_info{model_version=\"scrape-reload\"}=%g\n",
+               reloads, info);
+        if (reloads != 1 || info != 1) {
+            fprintf(stderr, "FAIL: the new model is not reported as loaded\n");
             failures++;
         }
     }
@@ -480,6 +585,7 @@ int main(int argc, char **argv) {
     vg_idset_free(&got);
     vg_oracle_destroy(oracle);
     vg_gen_destroy(gen);
+    free(model_text);
     printf("took %.1f s; files in %s\n", (vg_itest_now_ms() - t0) / 1000.0, dir);
     printf("%s\n", failures ? "FAILED" : "PASSED");
     return failures ? 1 : 0;
