@@ -37,8 +37,13 @@ PACKAGES=(
   python3 valgrind
   # ops/validate.sh and the Prometheus scrape test (tests/ops): prometheus
   # brings promtool; kcat replays dead letters (docs/runbook.md).
-  prometheus kcat curl python3-yaml
+  prometheus kcat curl python3-yaml python3-venv
 )
+
+# Python tools from PyPI, in a venv of their own under the cache (neither
+# Debian's python, which is externally managed, nor the user's is touched).
+#   kubernetes-validate: Kubernetes' JSON schemas, offline (ops/validate.sh)
+PY_TOOLS=(kubernetes-validate==1.37.0)
 
 # --- Debian packages ---------------------------------------------------------
 missing_packages() {
@@ -82,6 +87,19 @@ else
   else
     log "apt: all ${#PACKAGES[@]} packages already installed (skipped)"
   fi
+fi
+
+# --- Python tools from PyPI ----------------------------------------------------
+PY_VENV="${VIGIL_CACHE:-$HOME/.cache/vigil}/venv"
+if ((FORCE == 0)) && [[ -x "$PY_VENV/bin/kubernetes-validate" ]] &&
+  "$PY_VENV/bin/pip" freeze 2>/dev/null | grep -qxF "${PY_TOOLS[0]}"; then
+  log "pypi: ${PY_TOOLS[*]} already in $PY_VENV (skipped)"
+else
+  need_cmd python3
+  log "pypi: installing ${PY_TOOLS[*]} into $PY_VENV"
+  python3 -m venv "$PY_VENV" || die "pypi: python3 -m venv $PY_VENV failed (Debian: python3-venv)"
+  "$PY_VENV/bin/pip" install --quiet --disable-pip-version-check "${PY_TOOLS[@]}" \
+    || die "pypi: pip could not install ${PY_TOOLS[*]} (network to PyPI?)"
 fi
 
 # --- Kafka jars from Maven Central --------------------------------------------

@@ -264,6 +264,25 @@ sys.exit(1 if errors else 0)
 EOF
 }
 
+# Strict schema validation of the core kinds (Deployment, Service, PDB,
+# ConfigMap) against Kubernetes' own OpenAPI-derived JSON schemas, offline:
+# kubernetes-validate (PyPI, installed by ops/setup.sh into the cache venv).
+# KEDA's kinds have no schema there; k8s-policy checks what they must hold.
+check_k8s_schema() {
+  local kv="" v
+  for kv in "${VIGIL_CACHE:-$HOME/.cache/vigil}/venv/bin/kubernetes-validate" "$(command -v kubernetes-validate)"; do
+    [[ -n "$kv" && -x "$kv" ]] && break
+    kv=""
+  done
+  [[ -n "$kv" ]] || skip "kubernetes-validate not installed (ops/setup.sh puts it in ~/.cache/vigil/venv)"
+  compgen -G "$SCRATCH/k8s.*.yaml" >/dev/null || skip "nothing built (kustomize check skipped)"
+  # The oldest and the newest Kubernetes its schemas cover.
+  for v in 1.28.0 1.37.0; do
+    "$kv" --strict --quiet --no-warn -k "$v" "$SCRATCH"/k8s.*.yaml || { echo "schema errors for Kubernetes $v"; exit 1; }
+  done
+  echo "strict schemas of Kubernetes 1.28 and 1.37: $(grep -c '^kind:' "$SCRATCH"/k8s.*.yaml | awk -F: '{n+=$2} END {print n}') objects (KEDA kinds: no schema, see k8s-policy)"
+}
+
 check_kubeconform() {
   have kubeconform || skip "kubeconform not installed (and its schemas need the network)"
   [[ -n "${VIGIL_KUBECONFORM_SCHEMAS:-}" ]] || skip "kubeconform: no offline schemas (set VIGIL_KUBECONFORM_SCHEMAS)"
@@ -571,6 +590,7 @@ check model-valid            check_model_valid
 check yaml-parse             check_yaml_parse
 check kustomize-build        check_kustomize
 check k8s-policy             check_k8s_policy
+check k8s-schema             check_k8s_schema
 check kubeconform            check_kubeconform
 check worker-config          check_worker_config
 check promtool-rules         check_promtool_rules
