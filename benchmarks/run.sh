@@ -33,14 +33,10 @@ done
 [[ -z "$ONLY" || "$ONLY" == score || "$ONLY" == e2e ]] || usage
 LOGS="$BUILD/bench-logs"
 
-# Release, no sanitizer, no tests. -Wno-error=format-truncation: at -O3
-# GCC 12 sees a possible truncation in workers/vg_score.c (vg_copy) that
-# -O2 does not; it stays a warning here until that file is fixed, so the
-# numbers can be taken meanwhile.
+# Release, no sanitizer, no tests.
 mkdir -p "$LOGS"
 if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF \
-         -DVIGIL_BENCHMARKS=ON -DVIGIL_ASAN=OFF -DVIGIL_UBSAN=OFF -DVIGIL_TSAN=OFF \
-         -DCMAKE_C_FLAGS="-Wno-error=format-truncation" &&
+         -DVIGIL_BENCHMARKS=ON -DVIGIL_ASAN=OFF -DVIGIL_UBSAN=OFF -DVIGIL_TSAN=OFF &&
        cmake --build "$BUILD" -j"$(nproc)" --target vg_bench_score vg_bench_e2e; } \
      >"$LOGS/build.log" 2>&1; then
   echo "# build failed; see $LOGS/build.log" >&2

@@ -1,5 +1,10 @@
 #include "vg_pseudo.h"
 
+/* SHA-256 through OpenSSL's low-level interface: a context on the stack,
+ * no allocation per call (the EVP interface allocates a context for every
+ * digest, and this runs for every record). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -10,6 +15,7 @@
 struct vg_pseudo_s {
     size_t key_len;
     unsigned char key[256];
+    SHA256_CTX hmac_inner, hmac_outer; /* HMAC-SHA-256 with the key absorbed once */
     unsigned char seal_key[32];  /* HMAC(key, "vigil.seal.v1"): AES-256-GCM */
 };
 
@@ -32,6 +38,24 @@ vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t
     }
     memcpy(p->key, key, key_len);
     p->key_len = key_len;
+    {
+        /* RFC 2104: the key padded to the block, xor ipad / opad. */
+        unsigned char block[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK];
+        if (key_len > SHA256_CBLOCK)
+            SHA256(p->key, key_len, block);
+        else
+            memcpy(block, p->key, key_len);
+        for (int i = 0; i < SHA256_CBLOCK; i++)
+            pad[i] = block[i] ^ 0x36;
+        SHA256_Init(&p->hmac_inner);
+        SHA256_Update(&p->hmac_inner, pad, sizeof(pad));
+        for (int i = 0; i < SHA256_CBLOCK; i++)
+            pad[i] = block[i] ^ 0x5c;
+        SHA256_Init(&p->hmac_outer);
+        SHA256_Update(&p->hmac_outer, pad, sizeof(pad));
+        OPENSSL_cleanse(block, sizeof(block));
+        OPENSSL_cleanse(pad, sizeof(pad));
+    }
     {
         unsigned int n = 0;
         HMAC(EVP_sha256(), p->key, (int)p->key_len, (const unsigned char *)"vigil.seal.v1", 13,
@@ -63,41 +87,33 @@ static void vg_pseudo_hex(const unsigned char *in, size_t n, char *out, size_t o
 
 void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                   char out[VG_PSEUDO_LEN]) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    unsigned char msg[1024];
+    unsigned char inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
+    SHA256_CTX c;
     size_t tl = strlen(tenant ? tenant : ""), cl = strlen(customer_id ? customer_id : "");
 
     /* Tenant and id are joined with a NUL so ("ab","c") != ("a","bc"). */
-    if (tl + cl + 1 > sizeof(msg))
-        cl = sizeof(msg) - 1 - (tl < sizeof(msg) - 1 ? tl : sizeof(msg) - 1);
-    if (tl > sizeof(msg) - 1)
-        tl = sizeof(msg) - 1;
-    memcpy(msg, tenant ? tenant : "", tl);
-    msg[tl] = '\0';
-    memcpy(msg + tl + 1, customer_id ? customer_id : "", cl);
-    HMAC(EVP_sha256(), p->key, (int)p->key_len, msg, tl + 1 + cl, mac, &mac_len);
+    c = p->hmac_inner;
+    SHA256_Update(&c, tenant ? tenant : "", tl);
+    SHA256_Update(&c, "", 1);
+    SHA256_Update(&c, customer_id ? customer_id : "", cl);
+    SHA256_Final(inner, &c);
+    c = p->hmac_outer;
+    SHA256_Update(&c, inner, sizeof(inner));
+    SHA256_Final(mac, &c);
     vg_pseudo_hex(mac, 16, out, VG_PSEUDO_LEN);
 }
 
 void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, size_t out_size) {
     unsigned char md[SHA256_DIGEST_LENGTH];
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    unsigned int md_len = 0;
+    SHA256_CTX c;
 
-    if (!ctx) {
-        if (out_size)
-            out[0] = '\0';
-        return;
-    }
-    EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    SHA256_Init(&c);
     for (size_t i = 0; i < nparts; i++) {
         const char *s = parts[i] ? parts[i] : "";
-        EVP_DigestUpdate(ctx, s, strlen(s) + 1); /* include the NUL separator */
+        SHA256_Update(&c, s, strlen(s) + 1); /* include the NUL separator */
     }
-    EVP_DigestFinal_ex(ctx, md, &md_len);
-    EVP_MD_CTX_free(ctx);
-    vg_pseudo_hex(md, md_len, out, out_size);
+    SHA256_Final(md, &c);
+    vg_pseudo_hex(md, sizeof(md), out, out_size);
 }
 
 vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,

@@ -18,8 +18,13 @@ const char *vg_verdict_str(vg_verdict_t v) {
     return v >= 0 && v < VG_V__COUNT ? vg_verdicts[v] : "unknown";
 }
 
+/* Bounded copy, always terminated (a plain copy: snprintf's formatting
+ * machinery was half the cost of scoring). */
 static void vg_copy(char *dst, size_t cap, const char *src) {
-    snprintf(dst, cap, "%s", src ? src : "");
+    size_t n = src ? strnlen(src, cap - 1) : 0;
+
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
 }
 
 /* --- transition ------------------------------------------------------------ */

@@ -34,7 +34,7 @@ typedef struct vg_transition_s {
 } vg_transition_t;
 
 typedef struct vg_reason_s {
-    char code[VG_MODEL_NAME_MAX + 16];
+    char code[VG_MODEL_NAME_MAX + 32];  /* a term's reason + "_coincidence" etc. */
     double contribution;
     char detail[96];
 } vg_reason_t;

@@ -293,7 +293,7 @@ bool vg_itest_wait_committed(vg_itest_t *t, int timeout_ms) {
     return false;
 }
 
-static vg_kafka_consumer_t *vg_itest_reader(vg_itest_t *t, const char *topic) {
+vg_kafka_consumer_t *vg_itest_reader(vg_itest_t *t, const char *topic) {
     char err[512], group[256];
     vg_kafka_consumer_t *c;
 

@@ -99,6 +99,11 @@ void vg_itest_read_dlq(vg_itest_t *t, size_t want, size_t *records, size_t *with
 void vg_itest_read_triggers_of(vg_itest_t *t, vg_idset_t *got, size_t want, int idle_ms,
                                int timeout_ms, const char *model_version, vg_idset_t *of_version);
 
+/* A read_committed consumer of topic from its start, in a group of its
+ * own. Caller destroys it. */
+struct vg_kafka_consumer_s;
+struct vg_kafka_consumer_s *vg_itest_reader(vg_itest_t *t, const char *topic);
+
 /* Wait until the file at path contains text (a worker's log line), up to
  * timeout_ms. */
 bool vg_itest_wait_log(const char *path, const char *text, int timeout_ms);
