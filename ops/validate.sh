@@ -336,6 +336,28 @@ check_promtool_config() {
   echo "promtool check config: prometheus.yml (job vigil-worker, rule_files alerts.yml)"
 }
 
+# Every alert has its section in docs/runbook.md, and its runbook_url
+# anchor is that section's.
+check_runbook() {
+  [[ -n "$PY" ]] || skip "no python3 with PyYAML"
+  "$PY" - "$PROM/alerts.yml" "$REPO/docs/runbook.md" <<'EOF'
+import re, sys, yaml
+rules = [r for g in yaml.safe_load(open(sys.argv[1]))["groups"] for r in g["rules"] if "alert" in r]
+anchors = {re.sub(r"[^a-z0-9 -]", "", h.strip().lower()).replace(" ", "-")
+           for h in re.findall(r"^#+ (.*)$", open(sys.argv[2]).read(), re.M)}
+bad = 0
+for r in rules:
+    url = r.get("annotations", {}).get("runbook_url", "")
+    want = r["alert"].lower()
+    if want not in anchors:
+        print(f"{r['alert']}: no section '### {r['alert']}' in docs/runbook.md"); bad += 1
+    if url != f"docs/runbook.md#{want}":
+        print(f"{r['alert']}: runbook_url {url!r} should be docs/runbook.md#{want}"); bad += 1
+print(f"{len(rules)} alerts, each with its docs/runbook.md section")
+sys.exit(1 if bad else 0)
+EOF
+}
+
 # --- Grafana --------------------------------------------------------------
 # JSON, the fields Grafana needs, and every panel query parsed as PromQL by
 # promtool (as the expression of a recording rule).
@@ -596,6 +618,7 @@ check worker-config          check_worker_config
 check promtool-rules         check_promtool_rules
 check promtool-tests         check_promtool_tests
 check promtool-config        check_promtool_config
+check runbook                check_runbook
 check dashboard              check_dashboard
 check metric-names           check_metric_names
 check systemd                check_systemd
