@@ -19,9 +19,27 @@ source "$ROOT/ops/stack/lib.sh"
 compgen -G "$(vigil_kafka_libs)/kafka_2.13-*.jar" >/dev/null \
   || echo "[test] warning: no Kafka jars in $(vigil_kafka_libs); run ops/setup.sh first" >&2
 
+rc=0
+
+# First, memory safety: unit and integration tests on an AddressSanitizer +
+# UndefinedBehaviorSanitizer build (workers included: a leak or a bad
+# access makes a worker exit non-zero, which the integration tests check).
+# VIGIL_TEST_SANITIZE=0 skips it; extra arguments select the main run only.
+if [[ "${VIGIL_TEST_SANITIZE:-1}" != 0 && $# -eq 0 ]]; then
+  SAN_DIR="${BUILD_DIR}-asan"
+  echo "[test] sanitizer pass (ASan + UBSan) in $SAN_DIR"
+  cmake -S . -B "$SAN_DIR" -DCMAKE_BUILD_TYPE=Debug -DVIGIL_ASAN=ON -DVIGIL_UBSAN=ON \
+        -DVIGIL_BENCHMARKS=OFF >/dev/null
+  cmake --build "$SAN_DIR" -j2
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    ctest --test-dir "$SAN_DIR" --output-on-failure -j1 -L 'unit|integration' || rc=$?
+  [[ $rc -eq 0 ]] || echo "[test] sanitizer pass FAILED" >&2
+fi
+
+# Then the whole suite on the build users run. Its ctest summary is the
+# last line of this script's output.
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j2
 
-rc=0
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j1 "$@" || rc=$?
 exit "$rc"
