@@ -584,6 +584,32 @@ check_dockerfile_sources() {
   echo "the build stage's COPY set configures on its own (cmake, tests and benchmarks off)"
 }
 
+# The build stage installs every -dev package CMakeLists.txt asks for:
+# the owner of each pkg-config module, of protoc-c and of OpenSSL's headers.
+check_dockerfile_build_deps() {
+  have pkg-config || skip "pkg-config not installed"
+  have dpkg-query || skip "not a Debian system (dpkg-query)"
+  local build mod pc owner missing=0 n=0 f
+  build="$(awk '/^FROM .* AS build/{b=1} /^FROM .* AS runtime/{b=0} b' "$DOCKERFILE" | tr '\\' ' ' |
+    sed -n '/apt-get install/,/rm -rf/p' | tr ' ' '\n' | grep -E '^[a-z0-9][a-z0-9.+-]+$' | sort -u)"
+  want() {   # want WHAT FILE
+    owner="$(dpkg-query -S "$2" 2>/dev/null || dpkg-query -S "${2/#\/usr\/lib/\/lib}" 2>/dev/null || true)"
+    owner="${owner%%:*}"
+    n=$((n + 1))
+    if [[ -z "$owner" ]]; then echo "$1: $2 belongs to no package"; missing=$((missing + 1))
+    elif ! grep -qx "$owner" <<<"$build"; then echo "$1 needs $owner: not in the build stage"; missing=$((missing + 1))
+    fi
+  }
+  for mod in $(sed -n 's/^pkg_check_modules([A-Z_]* REQUIRED IMPORTED_TARGET \([^ )]*\)).*/\1/p' "$REPO/CMakeLists.txt"); do
+    pc="$(pkg-config --variable=pcfiledir "$mod" 2>/dev/null)/$mod.pc"
+    want "pkg-config $mod" "$(readlink -f "$pc")"
+  done
+  f="$(command -v protoc-c)" && want protoc-c "$(readlink -f "$f")"
+  want OpenSSL /usr/include/openssl/ssl.h
+  ((missing == 0)) || exit 1
+  echo "$n build dependencies of CMakeLists.txt all come from the build stage's packages"
+}
+
 # Every shared library the binaries load is in a runtime-stage package or
 # one of their dependencies (or in the base image's essential set).
 check_dockerfile_runtime_libs() {
@@ -643,6 +669,7 @@ check metric-names           check_metric_names
 check systemd                check_systemd
 check dockerfile-lint        check_dockerfile_lint
 check dockerfile-sources     check_dockerfile_sources
+check dockerfile-build-deps  check_dockerfile_build_deps
 check dockerfile-runtime     check_dockerfile_runtime_libs
 check docker-build           check_docker_build
 
