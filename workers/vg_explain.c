@@ -102,6 +102,7 @@ vg_err_t vg_explain(const vg_state_t *stored, const vg_model_t *m, FILE *out) {
     tr.seq_done = st->last_seq_done;
     tr.late = st->last_late;
     vg_score_compute(st, ev, m, &tr, st->last_event_ms, st->last_record_ms, s);
+    vg_score_describe(s, st, m);
 
     vg_x_time(ev->event_time_ms, when, sizeof(when));
     fprintf(out, "model      %s version %s\n", m->id, m->version);

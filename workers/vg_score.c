@@ -134,20 +134,42 @@ static const vg_state_window_t *vg_find_window(const vg_state_t *st, const char 
     return NULL;
 }
 
-static void vg_add_reason(vg_score_t *s, const char *code, double contribution,
-                          const char *detail) {
+/* Keep the term among the reasons, most contributing first; its words
+ * are rendered only when a decision is published or explained
+ * (vg_score_describe): formatting them for every event cost half the
+ * scoring time. */
+static void vg_add_reason(vg_score_t *s, int term, double contribution) {
     uint32_t i;
 
     if (contribution <= 0.0 || s->n_reasons == VG_REASONS_MAX)
         return;
-    /* Insertion keeps the list sorted, most contributing first; ties keep
-     * the model's order. */
+    /* Insertion keeps the list sorted; ties keep the model's order. */
     for (i = s->n_reasons; i > 0 && s->reasons[i - 1].contribution < contribution; i--)
         s->reasons[i] = s->reasons[i - 1];
-    vg_copy(s->reasons[i].code, sizeof(s->reasons[i].code), code);
-    vg_copy(s->reasons[i].detail, sizeof(s->reasons[i].detail), detail);
+    s->reasons[i].term = term;
     s->reasons[i].contribution = contribution;
+    s->reasons[i].code[0] = s->reasons[i].detail[0] = '\0';
     s->n_reasons++;
+}
+
+void vg_score_describe(vg_score_t *s, const vg_state_t *st, const vg_model_t *m) {
+    for (uint32_t i = 0; i < s->n_reasons; i++) {
+        vg_reason_t *r = &s->reasons[i];
+        const vg_model_term_t *mt = &m->terms[r->term];
+
+        vg_copy(r->code, sizeof(r->code), mt->reason);
+        vg_copy(r->detail, sizeof(r->detail), mt->detail);
+        if (mt->kind == VG_TERM_LEVEL && s->levels[mt->ref] > 0) {
+            snprintf(r->code, sizeof(r->code), "%s_%s", mt->reason, vg_ladder[s->levels[mt->ref]]);
+            snprintf(r->detail, sizeof(r->detail), "%u %s within %lld min (%s)",
+                     s->counts[mt->ref], m->signals[m->windows[mt->ref].signal].name,
+                     (long long)(m->windows[mt->ref].within_ms / 60000),
+                     vg_ladder[s->levels[mt->ref]]);
+        } else if (mt->kind == VG_TERM_CHURN) {
+            snprintf(r->detail, sizeof(r->detail), "churn risk %.2f from the upstream model",
+                     st->churn_risk);
+        }
+    }
 }
 
 static bool vg_has_consent(const vg_state_t *st, const char *purpose) {
@@ -219,7 +241,6 @@ static uint32_t vg_fires_within(const vg_state_t *st, const char *iv, int64_t no
 
 void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
                       const vg_transition_t *tr, int64_t now, int64_t record_ms, vg_score_t *s) {
-    char code[VG_MODEL_NAME_MAX + 32], detail[96];
     double best = -1.0;
 
     memset(s, 0, sizeof(*s));
@@ -250,20 +271,9 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
     for (uint32_t t = 0; t < m->n_terms; t++) {
         const vg_model_term_t *mt = &m->terms[t];
         double v = 0.0;
-        const char *rc = mt->reason;
-
-        detail[0] = '\0';
         switch (mt->kind) {
         case VG_TERM_LEVEL:
             v = s->levels[mt->ref];
-            if (v > 0) {
-                snprintf(code, sizeof(code), "%s_%s", mt->reason, vg_ladder[s->levels[mt->ref]]);
-                rc = code;
-                snprintf(detail, sizeof(detail), "%u %s within %lld min (%s)", s->counts[mt->ref],
-                         m->signals[m->windows[mt->ref].signal].name,
-                         (long long)(m->windows[mt->ref].within_ms / 60000),
-                         vg_ladder[s->levels[mt->ref]]);
-            }
             break;
         case VG_TERM_COUNT:
             v = s->counts[mt->ref];
@@ -303,8 +313,6 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
             break;
         case VG_TERM_CHURN:
             v = st->churn_risk;
-            snprintf(detail, sizeof(detail), "churn risk %.2f from the upstream model",
-                     st->churn_risk);
             break;
         case VG_TERM_HIGH_VALUE:
             v = st->value_tier >= 3 ? 1.0 : 0.0;
@@ -315,7 +323,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
         }
         s->term_values[t] = v;
         s->z += mt->weight * v;
-        vg_add_reason(s, rc, mt->weight * v, detail[0] ? detail : mt->detail);
+        vg_add_reason(s, (int)t, mt->weight * v);
     }
     s->propensity = 1.0 / (1.0 + exp(-s->z));
     s->value_weight = (st->value_tier >= 0 && st->value_tier <= 4 ? m->tier_weight[st->value_tier]
@@ -368,6 +376,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
     }
     if (s->winner >= 0) {
         s->fire = true;
+        vg_score_describe(s, st, m); /* the trigger carries the words */
         s->intervention = m->interventions[s->winner].name;
         s->priority_score = s->priorities[s->winner];
         s->suppressed = NULL;

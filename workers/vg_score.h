@@ -37,6 +37,7 @@ typedef struct vg_reason_s {
     char code[VG_MODEL_NAME_MAX + 32];  /* a term's reason + "_coincidence" etc. */
     double contribution;
     char detail[96];
+    int term;                            /* the model term it comes from */
 } vg_reason_t;
 
 /* Why an intervention did or did not fire, for explain and metrics. */
@@ -87,6 +88,10 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
 void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
                       const vg_transition_t *tr, int64_t now_ms, int64_t record_ms,
                       vg_score_t *out);
+
+/* Render the reasons' codes and details (done by vg_score_compute when it
+ * fires; call it to read them otherwise, e.g. to explain). */
+void vg_score_describe(vg_score_t *s, const vg_state_t *st, const vg_model_t *m);
 
 /* Record that intervention fired on channel at t (cooldowns and caps). */
 void vg_score_record_fire(vg_state_t *st, const char *intervention, int32_t channel, int64_t t);

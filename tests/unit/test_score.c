@@ -199,6 +199,7 @@ Test(score, table) {
                       "%s: suppressed %s", k->name, r->score.suppressed);
         else
             cr_expect_null(r->score.suppressed, "%s: %s", k->name, r->score.suppressed);
+        vg_score_describe(&r->score, st, m);
         if (k->top_reason) {
             cr_assert_gt(r->score.n_reasons, 0, "%s", k->name);
             cr_expect_str_eq(r->score.reasons[0].code, k->top_reason, "%s", k->name);
