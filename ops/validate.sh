@@ -427,13 +427,15 @@ check_metric_names() {
   [[ -x "$WORKER" ]] || skip "no vigil-worker at $WORKER"
   have redis-server || skip "redis-server not installed"
   have curl || skip "curl not installed"
-  local rport hport i pids=()
+  local rport hport i
   rport="$(free_port)" hport="$(free_port)"
   # Stopped by pid when this check's subshell exits, whatever the outcome.
-  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done' EXIT
+  # (VG_PIDS is not local: the trap runs after the function has returned.)
+  VG_PIDS=()
+  trap 'for p in "${VG_PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done' EXIT
   redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no \
     --dir "$SCRATCH" >"$SCRATCH/redis.log" 2>&1 &
-  pids+=($!)
+  VG_PIDS+=($!)
   # The worker refuses to start without Redis: wait for its port.
   for ((i = 0; i < 100; i++)); do
     (exec 3<>"/dev/tcp/127.0.0.1/$rport") 2>/dev/null && break
@@ -442,7 +444,7 @@ check_metric_names() {
   "$WORKER" --embedded-kafka --set redis.port="$rport" --set http.port="$hport" \
     --set http.bind=127.0.0.1 --set worker.id=validate \
     --set pseudonym.key=validate-pseudonym-key-0123456789 >"$SCRATCH/worker.log" 2>&1 &
-  pids+=($!)
+  VG_PIDS+=($!)
   for ((i = 0; i < 100; i++)); do
     curl -fsS "http://127.0.0.1:$hport/metrics" -o "$SCRATCH/metrics.txt" 2>/dev/null && break
     sleep 0.1
