@@ -954,8 +954,8 @@ int main(int argc, char **argv) {
     /* 6. What the workers published, read_committed. */
     /* Every record is committed, so everything the workers will ever
      * publish is readable now: a short timeout only bounds a failing run. */
-    vg_itest_read_triggers(&c.t, &got, feed.expected.n, 3000, 45000);
-    vg_itest_read_dlq_sources(&c.t, &dlq, feed.prod.malformed, 1500, 30000, &dlq_records,
+    vg_itest_read_triggers(&c.t, &got, feed.expected.n, 3000, 20000 + (int)(c.events / 20));
+    vg_itest_read_dlq_sources(&c.t, &dlq, feed.prod.malformed, 1500, 15000, &dlq_records,
                               &dlq_reason);
     vg_idset_dedupe(&feed.expected);
     {
