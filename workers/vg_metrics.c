@@ -1,6 +1,9 @@
 #include "vg_metrics.h"
 
+#include <dirent.h>
 #include <inttypes.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +87,41 @@ static void vg_hist(vg_buf_t *b, const char *name, const char *labels, const vg_
     }
 }
 
+/* The standard process metrics, from /proc and getrusage. */
+static void vg_process_metrics(vg_buf_t *b, const vg_pipeline_stats_t *s) {
+    struct rusage ru;
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long vsz = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    DIR *d;
+    int fds = 0;
+
+    if (f) {
+        if (fscanf(f, "%lu %lu", &vsz, &rss) != 2)
+            vsz = rss = 0;
+        fclose(f);
+    }
+    vg_gauge(b, "process_resident_memory_bytes", "Resident memory size in bytes.",
+             (double)rss * (double)page);
+    vg_gauge(b, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+             (double)vsz * (double)page);
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        vg_buf_printf(b, "# HELP process_cpu_seconds_total Total user and system CPU time spent "
+                         "in seconds.\n# TYPE process_cpu_seconds_total counter\n"
+                         "process_cpu_seconds_total %.6f\n",
+                      (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                          (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    if ((d = opendir("/proc/self/fd"))) {
+        while (readdir(d))
+            fds++;
+        closedir(d);
+        vg_gauge(b, "process_open_fds", "Number of open file descriptors.",
+                 (double)(fds > 3 ? fds - 3 : 0)); /* ".", ".." and the DIR itself */
+    }
+    vg_gauge(b, "process_start_time_seconds", "Start time of the process since the epoch.",
+             (double)s->started_ms / 1000.0);
+}
+
 char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
     vg_pipeline_stats_t *s = vg_pipeline_stats(p);
     vg_buf_t b = {malloc(16384), 0, 16384, 0};
@@ -110,15 +148,20 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
     vg_counter(&b, "vigil_events_replayed_total",
                "Events seen again after a retry or restart and not applied twice.",
                atomic_load(&s->events_replayed));
-    vg_counter(&b, "vigil_events_dead_lettered_total",
-               "Records sent to the dead-letter topic with a reason.",
-               atomic_load(&s->events_dead_lettered));
+    vg_buf_printf(&b, "# HELP vigil_events_dead_lettered_total Records sent to the dead-letter "
+                      "topic with a reason, by what was wrong (committed batches).\n"
+                      "# TYPE vigil_events_dead_lettered_total counter\n");
+    for (int k = 0; k < 3; k++) {
+        static const char *const kinds[] = {"decode", "validate", "score"};
+        vg_buf_printf(&b, "vigil_events_dead_lettered_total{kind=\"%s\"} %" PRIu64 "\n", kinds[k],
+                      atomic_load(&s->dead_lettered_by_kind[k]));
+    }
 
-    vg_buf_printf(&b, "# HELP vigil_triggers_total New intervention triggers published.\n"
+    vg_buf_printf(&b, "# HELP vigil_triggers_total New intervention triggers published "
+                      "(committed batches), by intervention of the model.\n"
                       "# TYPE vigil_triggers_total counter\n");
-    for (int i = 0; i < VG_STATS_INTERVENTIONS; i++) {
-        if (!s->intervention_names[i][0])
-            break;
+    for (uint32_t i = 0, n = atomic_load_explicit(&s->n_intervention_names, memory_order_acquire);
+         i < n; i++) {
         vg_buf_printf(&b, "vigil_triggers_total{intervention=\"%s\"} %" PRIu64 "\n",
                       s->intervention_names[i], atomic_load(&s->triggers_by_intervention[i]));
     }
@@ -196,6 +239,10 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
                   "# HELP vigil_build_info Vigil build.\n# TYPE vigil_build_info gauge\n"
                   "vigil_build_info{version=\"%s\"} 1\n",
                   VIGIL_VERSION);
+    vg_gauge(&b, "vigil_last_commit_timestamp_seconds",
+             "Wall clock of this worker's last committed batch (0: none yet).",
+             (double)atomic_load(&s->last_commit_ms) / 1000.0);
+    vg_process_metrics(&b, s);
     if (b.oom) {
         free(b.s);
         return NULL;

@@ -99,6 +99,12 @@ struct vg_pipeline_s {
     vg_part_t parts[VG_PARTS_MAX];
     size_t n_parts;
     vg_step_result_t step;
+    struct {                  /* this batch's outcomes, added to stats at commit */
+        uint64_t dead[3];
+        uint64_t suppressed[VG_V__COUNT];
+        uint64_t absences;
+        uint64_t by_iv[VG_STATS_INTERVENTIONS];
+    } bc;
     int backoff_ms;
     uint64_t last_probe_us;
 
@@ -156,6 +162,8 @@ static void vg_sleep_ms(int ms) {
 
 /* --- setup ------------------------------------------------------------ */
 
+static void vg_pipeline_register_model(vg_pipeline_t *p);
+
 static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                                      const vg_kafka_offset_t *parts, size_t n) {
     vg_pipeline_t *p = opaque;
@@ -210,6 +218,8 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
         p->model = *model;
     else
         vg_model_default(&p->model);
+    p->stats.started_ms = vg_wall_ms();
+    vg_pipeline_register_model(p);
     if (!p->cfg.worker_id[0]) {
         char host[64] = "worker";
         gethostname(host, sizeof(host) - 1);
@@ -401,21 +411,56 @@ static void vg_pipeline_count_verdicts(vg_pipeline_t *p, const vg_score_t *sc) {
     for (uint32_t i = 0; i < p->model.n_interventions; i++) {
         vg_verdict_t v = sc->verdicts[i];
         if (v != VG_V_NOT_ELIGIBLE && v != VG_V_FIRE)
-            atomic_fetch_add(&p->stats.suppressed[v], 1);
+            p->bc.suppressed[v]++;
     }
 }
 
+/* The metrics slot of an intervention name, registered if new (-1 when
+ * the table is full). Only the pipeline thread writes. */
+static int vg_pipeline_iv_slot(vg_pipeline_t *p, const char *name) {
+    uint32_t n = atomic_load_explicit(&p->stats.n_intervention_names, memory_order_relaxed);
+
+    for (uint32_t i = 0; i < n; i++)
+        if (strcmp(p->stats.intervention_names[i], name) == 0)
+            return (int)i;
+    if (n == VG_STATS_INTERVENTIONS)
+        return -1;
+    snprintf(p->stats.intervention_names[n], sizeof(p->stats.intervention_names[n]), "%s", name);
+    atomic_store_explicit(&p->stats.n_intervention_names, n + 1, memory_order_release);
+    return (int)n;
+}
+
+/* Every intervention of the model has its series from the start, at 0. */
+static void vg_pipeline_register_model(vg_pipeline_t *p) {
+    for (uint32_t i = 0; i < p->model.n_interventions; i++)
+        vg_pipeline_iv_slot(p, p->model.interventions[i].name);
+}
+
 static void vg_pipeline_count_intervention(vg_pipeline_t *p, const char *name) {
-    for (int i = 0; i < VG_STATS_INTERVENTIONS; i++) {
-        if (!p->stats.intervention_names[i][0]) {
-            snprintf(p->stats.intervention_names[i], sizeof(p->stats.intervention_names[i]), "%s",
-                     name);
-        }
-        if (strcmp(p->stats.intervention_names[i], name) == 0) {
-            atomic_fetch_add(&p->stats.triggers_by_intervention[i], 1);
-            return;
-        }
+    int i = vg_pipeline_iv_slot(p, name);
+
+    if (i >= 0)
+        p->bc.by_iv[i]++;
+}
+
+/* The batch committed: its outcomes count. */
+static void vg_pipeline_count_commit(vg_pipeline_t *p) {
+    uint64_t dead = 0;
+
+    for (int k = 0; k < 3; k++) {
+        atomic_fetch_add(&p->stats.dead_lettered_by_kind[k], p->bc.dead[k]);
+        dead += p->bc.dead[k];
     }
+    atomic_fetch_add(&p->stats.events_dead_lettered, dead);
+    for (int v = 0; v < VG_V__COUNT; v++)
+        if (p->bc.suppressed[v])
+            atomic_fetch_add(&p->stats.suppressed[v], p->bc.suppressed[v]);
+    for (int i = 0; i < VG_STATS_INTERVENTIONS; i++)
+        if (p->bc.by_iv[i])
+            atomic_fetch_add(&p->stats.triggers_by_intervention[i], p->bc.by_iv[i]);
+    atomic_fetch_add(&p->stats.absences_fired, p->bc.absences);
+    atomic_store(&p->stats.last_commit_ms, vg_wall_ms());
+    memset(&p->bc, 0, sizeof(p->bc));
 }
 
 /* Send the record to the dead-letter topic with the reason in headers. */
@@ -434,7 +479,7 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
     h[5] = (vg_kafka_header_t){"vigil.worker", p->cfg.worker_id, strlen(p->cfg.worker_id)};
     VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s", m->topic,
             m->partition, m->offset, kind, reason);
-    atomic_fetch_add(&p->stats.events_dead_lettered, 1);
+    p->bc.dead[strcmp(kind, "decode") == 0 ? 0 : strcmp(kind, "validate") == 0 ? 1 : 2]++;
     return vg_kafka_producer_send(p->producer, p->cfg.topic_dead_letter, m->key, m->key_len,
                                   m->payload, m->len, h, 6);
 }
@@ -469,6 +514,7 @@ static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
     p->n_parts = 0;
     p->n_outs = 0;
     p->out_len = 0;
+    memset(&p->bc, 0, sizeof(p->bc));
 }
 
 /* Abandon the batch: abort the transaction, rewind to the committed
@@ -650,7 +696,7 @@ static vg_err_t vg_pipeline_deadlines(vg_pipeline_t *p, int32_t g, vg_state_t *s
         if (p->step.fired) {
             if (vg_pipeline_emit(p, g, k, p->step.trigger, p->step.len))
                 return VG_ERR_NOMEM;
-            atomic_fetch_add(&p->stats.absences_fired, 1);
+            p->bc.absences++;
             vg_pipeline_count_intervention(p, p->step.score.intervention);
         }
         if (vg_state_next_due(st) == d)
@@ -673,6 +719,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     if (p->model_pending) {
         p->model = p->pending_model;
         p->model_pending = false;
+        vg_pipeline_register_model(p);
         VG_INFO(p->log, "pipeline", "model %s version %s in effect", p->model.id,
                 p->model.version);
     }
@@ -1016,6 +1063,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     t1 = vg_now_us();
     vg_hist_observe(&p->stats.lat_commit, t1 - t0);
     atomic_fetch_add(&p->stats.triggers_emitted, p->n_outs);
+    vg_pipeline_count_commit(p);
     {
         int64_t now = vg_wall_ms();
         for (size_t k = 0; k < p->n_outs; k++) {

@@ -44,12 +44,17 @@ double vg_hist_quantile(const vg_hist_t *h, double q);
 
 #define VG_STATS_INTERVENTIONS 16
 
-/* Counters readable from any thread (metrics endpoint, tests, demo). */
+/* Counters readable from any thread (metrics endpoint, tests, demo).
+ * Outcomes (triggers, dead letters, suppressions, deadlines) are added
+ * when their batch commits: a batch abandoned and processed again is not
+ * counted twice. Work counters (events consumed, applied, replayed) count
+ * the work done. */
 typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t events_consumed;
     _Atomic uint64_t events_applied;
     _Atomic uint64_t events_replayed;
     _Atomic uint64_t events_dead_lettered;
+    _Atomic uint64_t dead_lettered_by_kind[3]; /* decode, validate, score */
     _Atomic uint64_t triggers_emitted;    /* new decisions */
     _Atomic uint64_t triggers_reemitted;  /* replays of stored decisions */
     _Atomic uint64_t suppressed[VG_V__COUNT]; /* eligible, did not fire, by verdict */
@@ -70,6 +75,11 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t assigned_partitions;
     _Atomic bool redis_ok;
     _Atomic bool kafka_ok;
+    _Atomic int64_t last_commit_ms;           /* wall clock of the last committed batch */
+    int64_t started_ms;                       /* wall clock at start */
+    /* Slots 0..n_intervention_names-1 are written once, then published by
+     * the count (release); readers load the count first (acquire). */
+    _Atomic uint32_t n_intervention_names;
     char intervention_names[VG_STATS_INTERVENTIONS][48];
     _Atomic uint64_t triggers_by_intervention[VG_STATS_INTERVENTIONS];
     vg_hist_t lat_decode, lat_redis_load, lat_score, lat_redis_store, lat_commit, lat_e2e;
