@@ -425,7 +425,11 @@ static int vg_pipeline_iv_slot(vg_pipeline_t *p, const char *name) {
             return (int)i;
     if (n == VG_STATS_INTERVENTIONS)
         return -1;
-    snprintf(p->stats.intervention_names[n], sizeof(p->stats.intervention_names[n]), "%s", name);
+    {
+        size_t len = strnlen(name, sizeof(p->stats.intervention_names[n]) - 1);
+        memcpy(p->stats.intervention_names[n], name, len);
+        p->stats.intervention_names[n][len] = '\0';
+    }
     atomic_store_explicit(&p->stats.n_intervention_names, n + 1, memory_order_release);
     return (int)n;
 }
