@@ -13,6 +13,9 @@
 #   SCENARIO      kill9, scale, redis, broker (default: all four), optionally
 #                 with .exactly_once or .at_least_once (default: both)
 #
+# Environment: VIGIL_WORKER_BIN runs that worker binary instead of the
+# build's; VIGIL_CHAOS_OUT is where outputs go (default run/chaos-long).
+#
 # Each run prints its counts and one RESULT line; logs of a failed run stay
 # in run/chaos-long/<scenario>-<mode>/. Exit status: 0 when every run
 # passed, 1 if one failed, 77 if the machine cannot run them (no Java,
@@ -27,7 +30,7 @@ while [[ $# -gt 0 ]]; do
     --events) EVENTS="$2"; shift 2 ;;
     --rate)   RATE="$2"; shift 2 ;;
     --seed)   SEED="$2"; shift 2 ;;
-    -h|--help) sed -n '5,14s/^#   //p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '5,23s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
     -*) echo "run-long.sh: unknown option $1" >&2; exit 2 ;;
     *) SEL+=("$1"); shift ;;
   esac
@@ -40,7 +43,8 @@ fi
 cmake --build "$BUILD" -j"$(nproc)" --target vigil-worker chaos >/dev/null || exit 1
 CHAOS="$(find "$BUILD" -type f -name chaos -perm -u+x | head -n1)"
 [[ -x "$CHAOS" ]] || { echo "run-long.sh: no chaos binary under $BUILD" >&2; exit 1; }
-export VIGIL_WORKER_BIN="$BUILD/vigil-worker" VIGIL_REPO="$REPO"
+# VIGIL_WORKER_BIN may name another worker binary (a candidate fix).
+export VIGIL_WORKER_BIN="${VIGIL_WORKER_BIN:-$BUILD/vigil-worker}" VIGIL_REPO="$REPO"
 
 RUNS=()
 for s in "${SEL[@]}"; do
@@ -50,7 +54,7 @@ for s in "${SEL[@]}"; do
   esac
 done
 
-OUT="$REPO/run/chaos-long"
+OUT="${VIGIL_CHAOS_OUT:-$REPO/run/chaos-long}"
 mkdir -p "$OUT"
 failed=0 skipped=0 results=()
 for r in "${RUNS[@]}"; do
