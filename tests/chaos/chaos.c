@@ -10,7 +10,10 @@
  *
  *   kill9   kill -9 a random worker every few seconds and restart it with
  *           the same worker.id (its transactional id fences the zombie);
- *   scale   1 -> 4 workers -> 1, scale-in by SIGTERM (exit 0 required);
+ *   scale   1 -> 2 -> 3 -> 4 -> 3 -> 2 -> 1 workers, scale-in by SIGTERM
+ *           (exit 0 required); after each step the group must settle
+ *           (every worker owning partitions, from the workers' rebalance
+ *           log lines) before the next; cycles repeat while the stream runs;
  *   redis   stop/start Redis cleanly, then kill -9 and restart it (AOF,
  *           appendfsync always), alternately;
  *   broker  stop and restart one broker of a 3-broker KRaft cluster
@@ -27,6 +30,11 @@
  *   chaos SCENARIO MODE [EVENTS] [--rate N] [--seed N] [--workers N]
  *         [--customers N] [--partitions N] [--run-dir DIR] [--timeout S]
  *         [--keep]
+ *
+ * The traffic goes to explicit partitions (vg_itest_partition_of) and the
+ * oracle is fed in the same per-partition order, so absence deadlines,
+ * which follow per-partition watermarks, are part of the expected set.
+ * The stream starts only once the first workers' group has settled.
  *
  * Exit status: 0 passed, 1 failed, 77 skipped (only when the machine lacks
  * what the stack needs: java, redis-server, the Kafka jars).
@@ -67,7 +75,8 @@ typedef struct chaos_worker_s {
     char id[16];
     pid_t pid; /* 0: not running */
     int starts;
-    long log_from; /* size of its log when this run of it started */
+    long log_from;        /* size of its log when this run of it started */
+    long long restart_at; /* exited on its own: start again at this time */
 } chaos_worker_t;
 
 /* The producer thread: paced traffic, fed to the oracle as it is sent. */
@@ -115,6 +124,7 @@ typedef struct chaos_s {
     size_t bad_drains;      /* SIGTERM that did not give exit 0 in time */
     int failures;
     bool stack_up;
+    bool no_restarts; /* the run is ending: reap, never restart */
 } chaos_t;
 
 /* The watchdog and the atexit handler reach the run through this: a
@@ -334,24 +344,35 @@ static void chaos_worker_stop(chaos_t *c, chaos_worker_t *w, const char *why) {
 }
 
 /* A worker that exits on its own is a failure (crash, fatal error, hang
- * turned exit): say how, show its log, and start it again so the run
- * still measures the stream. */
+ * turned exit): say how, show its log (the first few times), and start it
+ * again a second later, so the run still measures the stream without
+ * turning a crash loop into a fork storm. */
 static void chaos_reap(chaos_t *c) {
+    long long now = vg_itest_now_ms();
+
     for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
         chaos_worker_t *w = &c->w[i];
         int status;
         char log[1200];
 
+        if (!w->pid && w->restart_at && now >= w->restart_at) {
+            w->restart_at = 0;
+            if (!c->no_restarts)
+                chaos_worker_start(c, w);
+            continue;
+        }
         if (!w->pid || waitpid(w->pid, &status, WNOHANG) != w->pid)
             continue;
         c->unexpected_exits++;
         chaos_fail(c, "[%.1fs] worker %s (pid %d) exited on its own: %s %d", chaos_elapsed(c),
                    w->id, (int)w->pid, WIFEXITED(status) ? "exit" : "signal",
                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
-        chaos_worker_log(c, w, log, sizeof(log));
-        chaos_tail(log, 20);
+        if (c->unexpected_exits <= 3) {
+            chaos_worker_log(c, w, log, sizeof(log));
+            chaos_tail(log, 20);
+        }
         w->pid = 0;
-        chaos_worker_start(c, w);
+        w->restart_at = now + 1000;
     }
 }
 
@@ -981,6 +1002,7 @@ int main(int argc, char **argv) {
            state_bad == (size_t)-1 ? 0 : state_bad, state_absent);
 
     /* 8. Calm again: every worker must drain and exit 0. */
+    c.no_restarts = true;
     for (int i = CHAOS_MAX_WORKERS - 1; i >= 0; i--)
         chaos_worker_stop(&c, &c.w[i], "end of run");
     chaos_reap(&c);
