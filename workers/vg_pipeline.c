@@ -106,7 +106,7 @@ struct vg_pipeline_s {
         uint64_t by_iv[VG_STATS_INTERVENTIONS];
     } bc;
     int backoff_ms;
-    uint64_t last_probe_us;
+    uint64_t last_probe_us, last_redis_probe_us;
 
     vg_pipeline_stats_t stats;
 };
@@ -163,6 +163,18 @@ static void vg_sleep_ms(int ms) {
 /* --- setup ------------------------------------------------------------ */
 
 static void vg_pipeline_register_model(vg_pipeline_t *p);
+
+/* The producer, transactional in exactly_once with the worker slot's
+ * stable id <prefix>-<worker.id>: a restarted worker fences its zombie. */
+static vg_kafka_producer_t *vg_pipeline_producer(vg_pipeline_t *p, char *errstr,
+                                                 size_t errstr_size) {
+    char txn_id[300];
+
+    snprintf(txn_id, sizeof(txn_id), "%s-%s", p->cfg.transactional_id_prefix, p->cfg.worker_id);
+    return vg_kafka_producer_new(&p->props,
+                                 p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? txn_id : NULL,
+                                 p->log, errstr, errstr_size);
+}
 
 static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                                      const vg_kafka_offset_t *parts, size_t n) {
@@ -273,16 +285,16 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     rc.password = p->cfg.redis_password[0] ? p->cfg.redis_password : NULL;
     rc.db = (int)p->cfg.redis_db;
     rc.timeout_ms = (int)p->cfg.redis_timeout_ms;
-    p->redis = vg_redis_new(&rc, log, errstr, errstr_size);
+    /* Redis down at start is the same as Redis down later: consume
+     * nothing, report not ready, retry with backoff (the first batch finds
+     * out and waits). Crash-looping would only add restarts. */
+    p->redis = vg_redis_new_lazy(&rc, log, errstr, errstr_size);
     if (!p->redis)
         goto fail;
-    atomic_store(&p->stats.redis_ok, true);
+    atomic_store(&p->stats.redis_ok, vg_redis_connected(p->redis));
 
-    snprintf(txn_id, sizeof(txn_id), "%s-%s", p->cfg.transactional_id_prefix, p->cfg.worker_id);
-    p->producer = vg_kafka_producer_new(
-        &p->props, p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? txn_id : NULL, log, errstr,
-        errstr_size);
-    if (!p->producer)
+    (void)txn_id;
+    if (!(p->producer = vg_pipeline_producer(p, errstr, errstr_size)))
         goto fail;
     p->consumer = vg_kafka_consumer_new(&p->props, p->cfg.group_id, p->cfg.topic_events, log,
                                         vg_pipeline_on_rebalance, p, errstr, errstr_size);
@@ -541,6 +553,19 @@ static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
     vg_pipeline_reset_batch(p, n);
     if (vg_kafka_consumer_rewind_all(p->consumer))
         atomic_fetch_add(&p->stats.kafka_errors, 1);
+    if (vg_kafka_producer_fatal(p->producer)) {
+        /* Dead but not fenced: a new instance with the same transactional
+         * id aborts what the old one left open and goes on. */
+        vg_kafka_producer_t *np = vg_pipeline_producer(p, errstr, sizeof(errstr));
+        if (np) {
+            VG_WARN(p->log, "pipeline", "producer failed fatally; replaced by a new instance");
+            vg_kafka_producer_destroy(p->producer);
+            p->producer = np;
+        } else {
+            VG_ERROR(p->log, "pipeline", "producer failed fatally and cannot be replaced: %s",
+                     errstr);
+        }
+    }
 }
 
 /* Redis is unreachable: stop fetching (backpressure), keep the group
@@ -742,6 +767,17 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             }
         }
     }
+    if (!atomic_load(&p->stats.redis_ok)) {
+        /* Not connected since start: find out when Redis is there. */
+        uint64_t now = vg_now_us();
+        if (now - p->last_redis_probe_us > 1000000) {
+            p->last_redis_probe_us = now;
+            if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK) {
+                atomic_store(&p->stats.redis_ok, true);
+                VG_INFO(p->log, "pipeline", "redis reachable");
+            }
+        }
+    }
     if (n == 0)
         return VG_OK;
     p->n_batch = n;
@@ -917,6 +953,11 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             }
             if (p->step.replayed) {
                 atomic_fetch_add(&p->stats.events_replayed, 1);
+                if (p->step.dead &&
+                    vg_pipeline_dead_letter(p, m, "score", "its decision cannot be encoded")) {
+                    vg_pipeline_abort(p, n, "dead-letter produce failed");
+                    return VG_OK;
+                }
             } else {
                 atomic_fetch_add(&p->stats.events_applied, 1);
                 grp->dirty = true;

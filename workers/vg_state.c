@@ -366,7 +366,8 @@ vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset
     d->offset = offset;
     d->timer = timer;
     d->len = len;
-    memcpy(d->trigger, trigger, len);
+    if (len)
+        memcpy(d->trigger, trigger, len);
     return VG_OK;
 }
 

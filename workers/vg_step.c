@@ -116,7 +116,7 @@ static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, cons
 }
 
 static void vg_step_reset(vg_step_result_t *out) {
-    out->replayed = out->fired = out->ring_evicted = false;
+    out->replayed = out->fired = out->ring_evicted = out->dead = false;
     out->len = 0;
     out->trigger_id[0] = '\0';
     memset(&out->tr, 0, sizeof(out->tr));
@@ -131,7 +131,9 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     if (ctx->offset <= applied) {
         const vg_state_decision_t *d = vg_state_find_decision(st, ctx->partition, ctx->offset);
         out->replayed = true;
-        if (d) {
+        if (d && d->len == 0) {
+            out->dead = true; /* it failed the first time: dead-letter it again */
+        } else if (d) {
             out->fired = true;
             out->len = d->len;
             memcpy(out->trigger, d->trigger, d->len);
@@ -155,8 +157,15 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     st->last_fired_channel = out->score.channel;
 
     if ((err = vg_step_encode(ev->tenant, ev->customer_id, ev->event_id, ev->event_id,
-                              ev->channel, m, ctx, out)))
+                              ev->channel, m, ctx, out))) {
+        /* The event is poison for its decision only: the state moved on,
+         * and an empty decision at its offset makes a replay dead-letter
+         * it again rather than skip it. */
+        st->last_fired[0] = '\0';
+        vg_state_add_decision(st, ctx->partition, ctx->offset, false, NULL, 0,
+                              &out->ring_evicted);
         return err;
+    }
     vg_score_record_fire(st, out->score.intervention, out->score.channel, st->last_event_ms);
     out->fired = true;
     return vg_state_add_decision(st, ctx->partition, ctx->offset, false, out->trigger, out->len,

@@ -42,6 +42,7 @@ typedef struct vg_step_result_s {
     bool replayed;             /* handed back a stored decision, or skipped a replay */
     bool fired;                /* a trigger is in trigger[0..len) */
     bool ring_evicted;         /* an uncommitted decision was dropped */
+    bool dead;                 /* replay of an event whose decision failed: dead-letter it */
     size_t len;
     uint8_t trigger[VG_TRIGGER_MAX_BYTES];
     char trigger_id[33];

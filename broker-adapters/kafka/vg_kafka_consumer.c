@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct vg_kafka_consumer_s {
     rd_kafka_t *rk;
@@ -17,6 +18,11 @@ struct vg_kafka_consumer_s {
     bool closed;
     _Atomic bool down;
     rd_kafka_message_t *rkmsgs[4096];
+    /* Partitions revoked while vg_kafka_consumer_poll_batch() collects a
+     * batch, each with (in its offset field) how many messages had been
+     * collected then: those of them must not be processed. */
+    rd_kafka_topic_partition_list_t *revoked;
+    size_t collected;
 };
 
 vg_err_t vg_kafka_props_add(vg_kafka_props_t *p, const char *key, const char *val) {
@@ -69,6 +75,16 @@ static void vg_kafka_consumer_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
          * revocation finds nothing uncommitted; the callback lets it drop
          * cached state of the partitions that leave. */
         vg_kafka_consumer_notify(c, false, lost, parts);
+        if (c->revoked) {
+            for (int i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *t = rd_kafka_topic_partition_list_find(
+                    c->revoked, parts->elems[i].topic, parts->elems[i].partition);
+                if (!t)
+                    t = rd_kafka_topic_partition_list_add(c->revoked, parts->elems[i].topic,
+                                                          parts->elems[i].partition);
+                t->offset = (int64_t)c->collected;
+            }
+        }
         if (cooperative)
             error = rd_kafka_incremental_unassign(rk, parts);
         else
@@ -194,17 +210,41 @@ fail_conf:
     return NULL;
 }
 
+static long long vg_kafka_now_ms(void) {
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One message at a time with rd_kafka_consumer_poll(), not
+ * rd_kafka_consume_batch_queue(): in librdkafka 2.0.x the batch API can
+ * skip or misroute messages when a rebalance, seek, pause or resume
+ * happens during the call (v2.0.0 "Known Issues"; fixed in 2.1.0), and
+ * Vigil seeks (rewind) and rebalances routinely. A message held in the
+ * batch of a partition revoked meanwhile is dropped: its new owner starts
+ * from the committed offset. */
 size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
                                     int timeout_ms) {
-    ssize_t got;
-    size_t n = 0;
+    long long deadline = vg_kafka_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    size_t got = 0, n = 0;
 
     if (max > sizeof(c->rkmsgs) / sizeof(c->rkmsgs[0]))
         max = sizeof(c->rkmsgs) / sizeof(c->rkmsgs[0]);
-    got = rd_kafka_consume_batch_queue(c->q, timeout_ms, c->rkmsgs, max);
-    if (got < 0)
-        return 0;
-    for (ssize_t i = 0; i < got; i++) {
+    c->revoked = rd_kafka_topic_partition_list_new(8);
+    c->collected = 0;
+    while (got < max) {
+        long long left = deadline - vg_kafka_now_ms();
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
+        if (!m) {
+            if (left <= 0)
+                break;
+            continue;
+        }
+        c->rkmsgs[got++] = m;
+        c->collected = got;
+    }
+    for (size_t i = 0; i < got; i++) {
         rd_kafka_message_t *m = c->rkmsgs[i];
         if (m->err) {
             /* Errors arrive as messages: report and skip. A fatal error
@@ -212,6 +252,18 @@ size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs
             VG_WARN(c->log, "kafka", "consume: %s", rd_kafka_message_errstr(m));
             rd_kafka_message_destroy(m);
             continue;
+        }
+        if (c->revoked->cnt) {
+            /* Held from before its partition was revoked: its new owner
+             * starts from the committed offset. A message collected after
+             * the revocation is of a new assignment (librdkafka filters
+             * outdated ones) and is kept. */
+            const rd_kafka_topic_partition_t *t = rd_kafka_topic_partition_list_find(
+                c->revoked, rd_kafka_topic_name(m->rkt), m->partition);
+            if (t && (int64_t)i < t->offset) {
+                rd_kafka_message_destroy(m);
+                continue;
+            }
         }
         msgs[n].key = m->key;
         msgs[n].key_len = m->key_len;
@@ -224,6 +276,8 @@ size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs
         msgs[n]._rkmsg = m;
         n++;
     }
+    rd_kafka_topic_partition_list_destroy(c->revoked);
+    c->revoked = NULL;
     return n;
 }
 

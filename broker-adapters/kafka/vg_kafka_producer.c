@@ -11,6 +11,7 @@ struct vg_kafka_producer_s {
     vg_log_t *log;
     bool transactional;
     bool in_txn;
+    bool fatal;               /* unusable, but not fenced: make a new one */
     /* Delivery outcome since the last flush; written by the delivery
      * report callback, which runs in the owning thread (inside poll or
      * flush), so no lock is needed. */
@@ -45,10 +46,11 @@ static vg_err_t vg_kafka_producer_txn_err(vg_kafka_producer_t *p, rd_kafka_error
 
     vg_errstr_set(errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(error),
                   rd_kafka_error_is_fatal(error) ? " (fatal)" : "");
-    if (rd_kafka_error_is_fatal(error) ||
-        rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED ||
+    if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED ||
         rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
-        ret = VG_ERR_FENCED;
+        ret = VG_ERR_FENCED; /* a newer instance owns the transactional id */
+    else if (rd_kafka_error_is_fatal(error))
+        p->fatal = true;     /* this instance is dead; a new one may go on */
     VG_WARN(p->log, "kafka", "%s: %s", what, rd_kafka_error_string(error));
     rd_kafka_error_destroy(error);
     return ret;
@@ -242,7 +244,16 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
 
 vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *errstr,
                                  size_t errstr_size) {
-    rd_kafka_error_t *error = rd_kafka_abort_transaction(p->rk, timeout_ms);
+    rd_kafka_error_t *error;
+
+    /* librdkafka#4849 (open; 2.0.2 has it): an abort right after the
+     * transaction's first produce can send EndTxn before the coordinator has
+     * processed AddPartitionsToTxn; EndTxn against an Empty transaction
+     * fails with INVALID_TXN_STATE, a fatal error that kills the producer.
+     * A delivered record proves its partition is registered, so wait for
+     * the outstanding deliveries first (they are aborted with the rest). */
+    rd_kafka_flush(p->rk, timeout_ms);
+    error = rd_kafka_abort_transaction(p->rk, timeout_ms);
 
     p->failed = 0;
     if (error)
@@ -250,6 +261,8 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
     p->in_txn = false;
     return VG_OK;
 }
+
+bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p) { return p->fatal; }
 
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
 

@@ -61,6 +61,12 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
                                  size_t errstr_size);
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p);
 
+/* True after a fatal error that is not fencing (for instance librdkafka's
+ * INVALID_TXN_STATE on an abort): this instance cannot be used again, but
+ * a new producer with the same transactional id can (its initialisation
+ * aborts what the old one left open). */
+bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p);
+
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p);
 
 #endif

@@ -108,8 +108,8 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
     return VG_OK;
 }
 
-vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
-                         size_t errstr_size) {
+static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                                     size_t errstr_size, bool lazy) {
     vg_redis_t *r = calloc(1, sizeof(*r));
 
     if (!r) {
@@ -124,10 +124,23 @@ vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errst
     r->db = conf->db;
     r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
     if (vg_redis_connect(r, errstr, errstr_size)) {
-        vg_redis_destroy(r);
-        return NULL;
+        if (!lazy) {
+            vg_redis_destroy(r);
+            return NULL;
+        }
+        VG_WARN(log, "redis", "%s; will retry", errstr);
     }
     return r;
+}
+
+vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                         size_t errstr_size) {
+    return vg_redis_new_impl(conf, log, errstr, errstr_size, false);
+}
+
+vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                              size_t errstr_size) {
+    return vg_redis_new_impl(conf, log, errstr, errstr_size, true);
 }
 
 void vg_redis_destroy(vg_redis_t *r) {

@@ -64,6 +64,12 @@ vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errst
                          size_t errstr_size);
 void vg_redis_destroy(vg_redis_t *r);
 
+/* The same, but an unreachable server is not an error: the handle is
+ * returned unconnected (vg_redis_connected() false) and every call tries
+ * again. NULL only when out of memory. */
+vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
+                              size_t errstr_size);
+
 /* True after a successful round trip, false after an I/O error. */
 bool vg_redis_connected(const vg_redis_t *r);
 

@@ -123,3 +123,26 @@ Test(step, survives_encode_decode) {
         cr_expect(memcmp(r.trigger, st.decisions[0].trigger, r.len) == 0);
     }
 }
+
+/* A decision that cannot be encoded (here: a worker id too long for a
+ * trigger) fails its event only; the state moves on, and a replay of the
+ * offset says "dead-letter it again" instead of skipping it, so an
+ * aborted transaction cannot lose the dead letter. */
+Test(step, unencodable_decision_is_dead_lettered_again_on_replay) {
+    static char long_id[3000];
+    vg_tev_t t;
+    vg_step_ctx_t ctx = {long_id, "events", "triggers", 3, 0, 0};
+
+    memset(long_id, 'w', sizeof(long_id) - 1);
+    apply(0, 0, 100);
+    apply(1, 1, 101);
+    ctx.offset = 102;
+    cr_assert_neq(vg_step_apply(&st, vg_tev(&t, 2, 2, "payment", FAIL, NOSIG, "service", BRONZE, 0),
+                                &m, &ctx, &r),
+                  VG_OK, "the third failure fires, and its trigger cannot be encoded");
+    cr_expect_eq(vg_state_applied(&st, 3), 102, "the state moved on");
+    cr_assert_eq(vg_step_apply(&st, vg_tev(&t, 2, 2, "payment", FAIL, NOSIG, "service", BRONZE, 0),
+                               &m, &ctx, &r),
+                 VG_OK);
+    cr_expect(r.replayed && r.dead && !r.fired, "replay: dead-letter again, publish nothing");
+}
