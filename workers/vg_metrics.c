@@ -207,6 +207,14 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
                atomic_load(&s->cas_conflicts));
     vg_counter(&b, "vigil_kafka_errors_total", "Failed produce, commit or transaction calls.",
                atomic_load(&s->kafka_errors));
+    vg_counter(&b, "vigil_decision_ring_evictions_total",
+               "Uncommitted decisions pushed out of a customer's ring (8 per customer): a "
+               "replay of their offsets would emit nothing. Should stay 0.",
+               atomic_load(&s->ring_evictions));
+    vg_counter(&b, "vigil_state_errors_total",
+               "Stored states that could not be read (reset) or whose sealed identity could "
+               "not be opened (deadlines dropped).",
+               atomic_load(&s->state_decode_errors));
     vg_buf_printf(&b,
                   "# HELP vigil_transactions_total Kafka transactions by outcome.\n"
                   "# TYPE vigil_transactions_total counter\n"
