@@ -143,6 +143,9 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
         return NULL;
     vg_counter(&b, "vigil_events_consumed_total", "Records polled from the events topic.",
                atomic_load(&s->events_consumed));
+    vg_counter(&b, "vigil_events_decoded_total",
+               "Records that decoded and validated as events (committed batches).",
+               atomic_load(&s->events_decoded));
     vg_counter(&b, "vigil_events_applied_total", "Events applied to customer state.",
                atomic_load(&s->events_applied));
     vg_counter(&b, "vigil_events_replayed_total",

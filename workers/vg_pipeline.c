@@ -101,6 +101,7 @@ struct vg_pipeline_s {
     vg_step_result_t step;
     struct {                  /* this batch's outcomes, added to stats at commit */
         uint64_t dead[3];
+        uint64_t decoded;
         uint64_t suppressed[VG_V__COUNT];
         uint64_t absences;
         uint64_t by_iv[VG_STATS_INTERVENTIONS];
@@ -468,6 +469,7 @@ static void vg_pipeline_count_commit(vg_pipeline_t *p) {
         dead += p->bc.dead[k];
     }
     atomic_fetch_add(&p->stats.events_dead_lettered, dead);
+    atomic_fetch_add(&p->stats.events_decoded, p->bc.decoded);
     for (int v = 0; v < VG_V__COUNT; v++)
         if (p->bc.suppressed[v])
             atomic_fetch_add(&p->stats.suppressed[v], p->bc.suppressed[v]);
@@ -823,6 +825,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             }
             continue;
         }
+        p->bc.decoded++;
         if (p->events[i]->event_time_ms > part->wm)
             part->wm = p->events[i]->event_time_ms;
         p->wm_at[i] = part->wm;

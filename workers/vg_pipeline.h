@@ -51,6 +51,7 @@ double vg_hist_quantile(const vg_hist_t *h, double q);
  * the work done. */
 typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t events_consumed;
+    _Atomic uint64_t events_decoded;       /* decoded and valid (committed batches) */
     _Atomic uint64_t events_applied;
     _Atomic uint64_t events_replayed;
     _Atomic uint64_t events_dead_lettered;
