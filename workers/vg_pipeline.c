@@ -297,6 +297,9 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     (void)txn_id;
     if (!(p->producer = vg_pipeline_producer(p, errstr, errstr_size)))
         goto fail;
+    /* Not fatal if it fails: the first record looks the topic up again. */
+    vg_kafka_producer_warm(p->producer, p->cfg.topic_triggers, 5000);
+    vg_kafka_producer_warm(p->producer, p->cfg.topic_dead_letter, 5000);
     p->consumer = vg_kafka_consumer_new(&p->props, p->cfg.group_id, p->cfg.topic_events, log,
                                         vg_pipeline_on_rebalance, p, errstr, errstr_size);
     if (!p->consumer)
@@ -724,6 +727,11 @@ static vg_err_t vg_pipeline_deadlines(vg_pipeline_t *p, int32_t g, vg_state_t *s
         if (p->step.ring_evicted)
             atomic_fetch_add(&p->stats.ring_evictions, 1);
         vg_pipeline_count_verdicts(p, &p->step.score);
+        VG_DBG(p->log, "pipeline",
+                 "deadline of %s due %" PRId64 " fired at %s [%" PRId32 "] @%" PRId64
+                 " (watermark %" PRId64 ", %" PRId64 " ms after due by the wall clock)%s",
+                 grp->key, d, part->topic, part->partition, p->msgs[k].offset, p->wm_at[k],
+                 vg_wall_ms() - d, p->step.fired ? "" : "; nothing to publish");
         if (p->step.fired) {
             if (vg_pipeline_emit(p, g, k, p->step.trigger, p->step.len))
                 return VG_ERR_NOMEM;

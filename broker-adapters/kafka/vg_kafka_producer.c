@@ -264,6 +264,24 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
 
 bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p) { return p->fatal; }
 
+vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int timeout_ms) {
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+
+    if (!rkt)
+        return VG_ERR_KAFKA;
+    /* The partitions and their leaders, known before the first record:
+     * otherwise the first trigger waits for this lookup. */
+    err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    if (err)
+        VG_WARN(p->log, "kafka", "metadata of %s: %s", topic, rd_kafka_err2str(err));
+    return err ? VG_ERR_KAFKA : VG_OK;
+}
+
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
 
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p) {

@@ -67,6 +67,10 @@ bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p);
  * aborts what the old one left open). */
 bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p);
 
+/* Look topic up now (partitions, leaders), so the first record sent to it
+ * does not wait for the lookup. */
+vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int timeout_ms);
+
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p);
 
 #endif
