@@ -903,6 +903,10 @@ int main(int argc, char **argv) {
     gc.customers = c.customers;
     gc.events = c.events;
     gc.trouble_rate = 0.30;
+    /* 100 ms of event time per record: 15,000 records span 25 minutes, so
+     * 10-minute absence deadlines come due while workers are killed and
+     * partitions move (they must fire once, at the same record). */
+    gc.step_ms = 100;
     gc.malformed_rate = 0.005;
     gc.tenant = "acme";
     feed.gen = vg_gen_new(&gc, err, sizeof(err));
@@ -1024,12 +1028,13 @@ int main(int argc, char **argv) {
         chaos_fail(&c, "%zu customers' final state differs from the oracle's", state_bad);
 
     printf("RESULT scenario=%s mode=%s events=%zu malformed=%zu expected_triggers=%zu "
+           "deadline_triggers=%zu "
            "got=%zu duplicates=%zu missing=%zu extra=%zu dlq=%zu dlq_duplicates=%zu "
            "dlq_missing=%zu state_customers=%zu state_mismatches=%zu faults=%zu "
            "unexpected_exits=%zu bad_drains=%zu stream_s=%.1f catchup_s=%.1f total_s=%.1f "
            "seed=%llu %s\n",
            chaos_scenario_names[c.sc], c.mode, feed.prod.records, feed.prod.malformed,
-           feed.expected.n, got.n + dups, dups, missing, extra, dlq_records, dlq_dups,
+           feed.expected.n, vg_oracle_deadline_triggers(feed.oracle), got.n + dups, dups, missing, extra, dlq_records, dlq_dups,
            dlq_missing, feed.n_cust, state_bad == (size_t)-1 ? feed.n_cust : state_bad, c.faults,
            c.unexpected_exits, c.bad_drains, (t_stream_end - c.t0) / 1000.0,
            (t_committed - t_stream_end) / 1000.0, (vg_itest_now_ms() - t_setup) / 1000.0,
