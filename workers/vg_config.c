@@ -222,6 +222,16 @@ vg_err_t vg_config_set(vg_config_t *cfg, const char *key, const char *value, con
         memcpy(base, key, kl - 5);
         base[kl - 5] = '\0';
         row = vg_config_row(base);
+        if (!row && strncmp(base, "kafka.", 6) == 0 && base[6]) {
+            /* A librdkafka secret (sasl.password, ssl.key.password...)
+             * from a file: kafka.<property>_file. */
+            if ((err = vg_config_read_secret(value, secret, sizeof(secret), origin, base, errstr,
+                                             errstr_size)))
+                return err;
+            err = vg_config_set(cfg, base, secret, origin, errstr, errstr_size);
+            memset(secret, 0, sizeof(secret));
+            return err;
+        }
         if (!row || row->type != VG_CT_SECRET)
             goto unknown;
         if ((err = vg_config_read_secret(value, secret, sizeof(secret), origin, base, errstr,
@@ -450,7 +460,8 @@ void vg_config_doc(FILE *out) {
                  "Every `kafka.<property>` is passed to librdkafka as is (environment: "
                  "`VIGIL_KAFKA__<PROPERTY>` with `_` for `.`, e.g. "
                  "`VIGIL_KAFKA__BOOTSTRAP_SERVERS`). `kafka.bootstrap.servers` is required.\n\n"
-                 "A secret `X` can also be read from a file with `X_file` "
+                 "A secret `X` (and any `kafka.<property>`, e.g. `kafka.sasl.password_file`) "
+                 "can also be read from a file with `X_file` "
                  "(`VIGIL_X_FILE`); secrets are never printed or logged.\n\n"
                  "SIGHUP reads every source again and applies, all or nothing, the settings "
                  "marked *Reloaded on SIGHUP* (and the model file's content); a bad file or "
