@@ -141,10 +141,18 @@ void vg_itest_create_topics(vg_itest_t *t, int partitions, int rf) {
 
     t->partitions = partitions;
     for (int i = 0; i < 3; i++) {
-        if (vg_kafka_admin_create_topic(&t->props, topics[i], partitions, rf,
-                                        rf >= 3 ? isr2 : NULL, 30000, err, sizeof(err))) {
-            fprintf(stderr, "FAIL: %s\n", err);
-            exit(1);
+        /* A cluster that has just started may still be registering its
+         * brokers (all of them are needed for replication factor 3): try
+         * again until it answers; "already exists" counts as done. */
+        int attempt = 0;
+        while (vg_kafka_admin_create_topic(&t->props, topics[i], partitions, rf,
+                                           rf >= 3 ? isr2 : NULL, 30000, err, sizeof(err))) {
+            if (++attempt == 4) {
+                fprintf(stderr, "FAIL: %s\n", err);
+                exit(1);
+            }
+            fprintf(stderr, "create topic %s: %s; again (%d/3)\n", topics[i], err, attempt);
+            usleep(500000u * (unsigned)attempt); /* backoff between attempts */
         }
     }
 }
