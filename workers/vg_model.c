@@ -924,3 +924,12 @@ bool vg_match_event(const vg_match_t *mt, const void *evp) {
     }
     return true;
 }
+
+vg_err_t vg_model_load_or_default(vg_model_t *m, const char *path, char *errstr,
+                                  size_t errstr_size) {
+    if (!path || !path[0]) {
+        vg_model_default(m);
+        return VG_OK;
+    }
+    return vg_model_load(m, path, errstr, errstr_size);
+}

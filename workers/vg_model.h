@@ -152,6 +152,11 @@ vg_err_t vg_model_parse(vg_model_t *m, const char *text, size_t len, const char 
 /* Load from a file. */
 vg_err_t vg_model_load(vg_model_t *m, const char *path, char *errstr, size_t errstr_size);
 
+/* vg_model_load(path), or the default model when path is NULL or empty:
+ * what model.file means. */
+vg_err_t vg_model_load_or_default(vg_model_t *m, const char *path, char *errstr,
+                                  size_t errstr_size);
+
 /* The default model shipped in workers/models/default.yaml (compiled in). */
 void vg_model_default(vg_model_t *m);
 

@@ -90,11 +90,7 @@ static vg_model_t *vg_load_model(const vg_config_t *cfg, char *errstr, size_t er
         vg_errstr_set(errstr, errstr_size, "out of memory");
         return NULL;
     }
-    if (!cfg->model_file[0]) {
-        vg_model_default(m);
-        return m;
-    }
-    if (vg_model_load(m, cfg->model_file, errstr, errstr_size)) {
+    if (vg_model_load_or_default(m, cfg->model_file, errstr, errstr_size)) {
         free(m);
         return NULL;
     }

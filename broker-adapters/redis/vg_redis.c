@@ -296,16 +296,23 @@ again:
     return VG_OK;
 }
 
-vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size) {
-    const char *argv[] = {"DEL", key};
-    size_t argvlen[] = {3, strlen(key)};
+/* One command in its own round trip; its reply is r->replies[0]. */
+static vg_err_t vg_redis_command(vg_redis_t *r, int argc, const char **argv, const size_t *argvlen,
+                                 char *errstr, size_t errstr_size) {
     vg_err_t err;
 
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
         return err;
-    if (redisAppendCommandArgv(r->c, 2, argv, argvlen) != REDIS_OK)
+    if (redisAppendCommandArgv(r->c, argc, argv, argvlen) != REDIS_OK)
         return VG_ERR_NOMEM;
     return vg_redis_read(r, 1, errstr, errstr_size);
+}
+
+vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size) {
+    const char *argv[] = {"DEL", key};
+    size_t argvlen[] = {3, strlen(key)};
+
+    return vg_redis_command(r, 2, argv, argvlen, errstr, errstr_size);
 }
 
 vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_t *max_due_ms,
@@ -364,11 +371,6 @@ vg_err_t vg_redis_unindex(vg_redis_t *r, const char *index_key, const char *memb
                           size_t errstr_size) {
     const char *argv[] = {"ZREM", index_key, member};
     size_t argvlen[] = {4, strlen(index_key), strlen(member)};
-    vg_err_t err;
 
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        return err;
-    if (redisAppendCommandArgv(r->c, 3, argv, argvlen) != REDIS_OK)
-        return VG_ERR_NOMEM;
-    return vg_redis_read(r, 1, errstr, errstr_size);
+    return vg_redis_command(r, 3, argv, argvlen, errstr, errstr_size);
 }

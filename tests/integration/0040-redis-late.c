@@ -5,30 +5,15 @@
  *
  *   0040-redis-late [exactly_once|at_least_once] [records]
  */
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "vg_itest.h"
-
-static int free_port(void) {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "exactly_once";
@@ -43,7 +28,7 @@ int main(int argc, char **argv) {
     size_t dups, missing, extra;
     char mode_set[64], port_set[64], log[1200], err[256], portstr[16];
     const char *sets[] = {mode_set, port_set, NULL};
-    int port = free_port(), failures = 0, rc;
+    int port = vg_itest_free_port(), failures = 0, rc;
     pid_t w, redis;
 
     if (vg_itest_init(&t, "redis-late"))

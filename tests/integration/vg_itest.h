@@ -135,6 +135,9 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
                                const char *const *customers, size_t n, size_t *absent,
                                int max_print);
 
+/* A loopback TCP port free right now (the kernel's pick), or -1. */
+int vg_itest_free_port(void);
+
 /* Milliseconds of monotonic time. */
 long long vg_itest_now_ms(void);
 

@@ -47,23 +47,6 @@
 
 #define VG_SCRAPE_JOB "vigil-worker"
 
-/* A loopback port free right now (the kernel's pick). */
-static int vg_free_port(void) {
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 /* GET http://127.0.0.1:port/path (HTTP/1.0, so the server closes). Returns
  * the status code and the body in *body (caller frees), or -1. */
 static int vg_http_get(int port, const char *path, char **body) {
@@ -374,8 +357,8 @@ int main(int argc, char **argv) {
     }
     vg_itest_create_topics(&t, 2, 1);
 
-    http_port = vg_free_port();
-    prom_port = vg_free_port();
+    http_port = vg_itest_free_port();
+    prom_port = vg_itest_free_port();
     if (http_port < 0 || prom_port < 0 || http_port == prom_port) {
         fprintf(stderr, "FAIL: no free loopback ports\n");
         return 1;
