@@ -256,7 +256,7 @@ static void vg_bench_prepare(vg_bench_input_t *in, uint64_t events, uint32_t cus
     }
     for (size_t i = 0; i < in->n; i++) {
         if (vg_event_decode(in->payload_buf + in->payload_off[i], in->payload_len[i], in->keys[i],
-                            strlen(in->keys[i]), vg_arena_allocator(in->events_arena),
+                            strlen(in->keys[i]), 0, vg_arena_allocator(in->events_arena),
                             &in->events[i], err, sizeof(err)))
             vg_bench_die("decode of a generated event", err);
         in->ctx[i].record_ms = in->events[i]->event_time_ms + 100;
@@ -337,7 +337,7 @@ static uint64_t vg_bench_decode_rep(const vg_bench_input_t *in, vg_arena_t *aren
         if (i % VG_BENCH_BATCH == 0)
             vg_arena_reset(arena);
         if (vg_event_decode(in->payload_buf + in->payload_off[i], in->payload_len[i], in->keys[i],
-                            strlen(in->keys[i]), alloc, &ev, err, sizeof(err)))
+                            strlen(in->keys[i]), 0, alloc, &ev, err, sizeof(err)))
             (*failures)++;
     }
     t1 = vg_bench_now_ns();

@@ -72,6 +72,12 @@ static const vg_config_row_t vg_config_table[] = {
      "Address of the HTTP side port (0.0.0.0 in a pod, so probes and scrapes reach it)."},
     {"model.file", VG_S(model_file), 0, 0, "", NULL,
      "Scoring model file, YAML (docs/model.md); empty: the built-in default model (workers/models/default.yaml)."},
+    {"event.max_future_ms", VG_I(event_max_future_ms), 1000, 31536000000LL, "86400000", NULL,
+     "Latest event time accepted, after the record's Kafka timestamp; later events are "
+     "dead-lettered and never move a watermark."},
+    {"dead_letter.max_retries", VG_I(dead_letter_max_retries), 1, 1000, "5", NULL,
+     "Attempts at a record whose dead letter cannot be written before its partition is "
+     "stopped (the others go on; see the runbook)."},
     {"shutdown.drain_timeout_ms", VG_I(drain_timeout_ms), 100, 600000, "30000", NULL,
      "On SIGTERM: finish the batch, commit and leave the group within this time."},
 };

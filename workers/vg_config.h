@@ -50,6 +50,8 @@ typedef struct vg_config_s {
     char http_bind[64];
     char model_file[1024];
     int64_t drain_timeout_ms;
+    int64_t event_max_future_ms;
+    int64_t dead_letter_max_retries;
     /* kafka.* pass-through, in order of appearance. */
     int n_kafka;
     char kafka_keys[VG_CONFIG_KAFKA_MAX][128];

@@ -1,38 +1,294 @@
 #include "vg_event.h"
 
+#include <stdio.h>
 #include <string.h>
 
-/* Events from before 2000 or more than a day in the future are bugs upstream,
- * not interactions: refusing them keeps windows and cooldowns meaningful. */
-#define VG_EVENT_MIN_TIME_MS 946684800000LL
-#define VG_EVENT_MAX_FUTURE_MS (366LL * 100 * 86400 * 1000)
+/* Events from before 2000 are bugs upstream, not interactions; so are
+ * events after 2100 whatever the record says (and their deadlines would
+ * overflow). The real future limit is relative: not_after_ms. */
+#define VG_EVENT_MAX_TIME_MS 4102444800000LL
+
+/* --- text ------------------------------------------------------------------ */
+
+enum { VG_TEXT_OK = 0, VG_TEXT_UTF8, VG_TEXT_NUL, VG_TEXT_CONTROL };
+
+static int vg_event_text_check(const uint8_t *s, size_t n, size_t *bad) {
+    size_t i = 0;
+
+    while (i < n) {
+        uint8_t c = s[i];
+        size_t need;
+        uint8_t lo = 0x80, hi = 0xbf;
+
+        *bad = i;
+        if (c < 0x80) {
+            if (c == 0)
+                return VG_TEXT_NUL;
+            if (c < 0x20 || c == 0x7f)
+                return VG_TEXT_CONTROL;
+            i++;
+            continue;
+        }
+        if (c >= 0xc2 && c <= 0xdf) {
+            need = 1;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            need = 2;
+            if (c == 0xe0)
+                lo = 0xa0; /* overlong */
+            else if (c == 0xed)
+                hi = 0x9f; /* surrogates */
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            need = 3;
+            if (c == 0xf0)
+                lo = 0x90; /* overlong */
+            else if (c == 0xf4)
+                hi = 0x8f; /* above U+10FFFF */
+        } else {
+            return VG_TEXT_UTF8;
+        }
+        if (n - i <= need || s[i + 1] < lo || s[i + 1] > hi)
+            return VG_TEXT_UTF8;
+        for (size_t k = 2; k <= need; k++)
+            if ((s[i + k] & 0xc0) != 0x80)
+                return VG_TEXT_UTF8;
+        if (c == 0xc2 && s[i + 1] <= 0x9f)
+            return VG_TEXT_CONTROL; /* C1 controls, U+0080..U+009F */
+        i += need + 1;
+    }
+    return VG_TEXT_OK;
+}
+
+int vg_event_text_ok(const uint8_t *s, size_t n, size_t *bad) {
+    size_t b = 0;
+    int rc = vg_event_text_check(s, n, &b);
+
+    if (bad)
+        *bad = b;
+    return rc == VG_TEXT_OK;
+}
+
+/* A string field: text rules and length. name is the field's path. */
+static vg_err_t vg_event_check_text(const char *name, long idx, const uint8_t *s, size_t n,
+                                    size_t max, char *errstr, size_t errstr_size) {
+    char path[64];
+    size_t bad = 0;
+    int rc;
+
+    if (idx >= 0)
+        snprintf(path, sizeof(path), "%s[%ld]", name, idx);
+    else
+        snprintf(path, sizeof(path), "%s", name);
+    if (n > max) {
+        vg_errstr_set(errstr, errstr_size, "field \"%s\": %zu bytes, longer than %zu", path, n,
+                      max);
+        return VG_ERR_INVALID;
+    }
+    if ((rc = vg_event_text_check(s, n, &bad)) == VG_TEXT_OK)
+        return VG_OK;
+    vg_errstr_set(errstr, errstr_size, "field \"%s\": %s at byte %zu", path,
+                  rc == VG_TEXT_NUL       ? "NUL byte"
+                  : rc == VG_TEXT_CONTROL ? "control character"
+                                          : "invalid UTF-8",
+                  bad);
+    return VG_ERR_INVALID;
+}
+
+/* --- wire ------------------------------------------------------------------ */
+
+typedef struct vg_wire_s {
+    const uint8_t *p, *end;
+} vg_wire_t;
+
+typedef struct vg_wire_field_s {
+    uint32_t number, type;
+    const uint8_t *data; /* type 2: the bytes */
+    size_t len;
+} vg_wire_field_t;
+
+static int vg_wire_varint(vg_wire_t *w, uint64_t *v) {
+    uint64_t r = 0;
+
+    for (unsigned s = 0; s < 64 && w->p < w->end; s += 7) {
+        uint8_t b = *w->p++;
+        r |= (uint64_t)(b & 0x7f) << s;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* 1: a field in *f; 0: end of the message; -1: malformed. */
+static int vg_wire_next(vg_wire_t *w, vg_wire_field_t *f) {
+    uint64_t tag, v;
+
+    if (w->p >= w->end)
+        return 0;
+    if (vg_wire_varint(w, &tag))
+        return -1;
+    f->number = (uint32_t)(tag >> 3);
+    f->type = (uint32_t)(tag & 7);
+    f->data = NULL;
+    f->len = 0;
+    switch (f->type) {
+    case 0:
+        return vg_wire_varint(w, &v) ? -1 : 1;
+    case 1:
+    case 5: {
+        size_t k = f->type == 1 ? 8 : 4;
+        if ((size_t)(w->end - w->p) < k)
+            return -1;
+        w->p += k;
+        return 1;
+    }
+    case 2:
+        if (vg_wire_varint(w, &v) || v > (uint64_t)(w->end - w->p))
+            return -1;
+        f->data = w->p;
+        f->len = (size_t)v;
+        w->p += v;
+        return 1;
+    default:
+        return -1; /* groups: not proto3 */
+    }
+}
+
+static vg_err_t vg_wire_malformed(const char *where, char *errstr, size_t errstr_size) {
+    vg_errstr_set(errstr, errstr_size, "malformed protobuf in %s", where);
+    return VG_ERR_DECODE;
+}
+
+static vg_err_t vg_event_check_descriptive(const uint8_t *p, size_t n, char *errstr,
+                                           size_t errstr_size) {
+    vg_wire_t w = {p, p + n};
+    vg_wire_field_t f;
+    vg_err_t err;
+    int rc;
+
+    while ((rc = vg_wire_next(&w, &f)) > 0)
+        if (f.number == 3 && f.type == 2 &&
+            (err = vg_event_check_text("descriptive.segment", -1, f.data, f.len,
+                                       VG_EVENT_SEGMENT_MAX, errstr, errstr_size)))
+            return err;
+    return rc < 0 ? vg_wire_malformed("field \"descriptive\"", errstr, errstr_size) : VG_OK;
+}
+
+static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, char *errstr,
+                                         size_t errstr_size) {
+    vg_wire_t w = {p, p + n};
+    vg_wire_field_t f;
+    vg_err_t err;
+    int rc;
+
+    char path[48];
+
+    while ((rc = vg_wire_next(&w, &f)) > 0) {
+        if (f.type != 2 || (f.number != 1 && f.number != 2))
+            continue;
+        snprintf(path, sizeof(path), "attributes[%ld].%s", idx, f.number == 1 ? "key" : "value");
+        if ((err = vg_event_check_text(path, -1, f.data, f.len,
+                                       f.number == 1 ? VG_EVENT_ATTR_KEY_MAX
+                                                     : VG_EVENT_ATTR_VALUE_MAX,
+                                       errstr, errstr_size)))
+            return err;
+    }
+    return rc < 0 ? vg_wire_malformed("field \"attributes\"", errstr, errstr_size) : VG_OK;
+}
+
+vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t errstr_size) {
+    static const char *const names[] = {[1] = "event_id",   [2] = "customer_id", [3] = "tenant",
+                                        [6] = "event_type", [8] = "error_code"};
+    vg_wire_t w = {buf, (const uint8_t *)buf + len};
+    vg_wire_field_t f;
+    size_t n_consents = 0, n_signals = 0, n_attributes = 0;
+    vg_err_t err;
+    int rc;
+
+    if (len > VG_EVENT_MAX_BYTES) {
+        vg_errstr_set(errstr, errstr_size, "record value of %zu bytes, larger than %d", len,
+                      VG_EVENT_MAX_BYTES);
+        return VG_ERR_INVALID;
+    }
+    while ((rc = vg_wire_next(&w, &f)) > 0) {
+        switch (f.number) {
+        case 1:
+        case 2:
+        case 3:
+        case 6:
+        case 8:
+            if (f.type == 2 && (err = vg_event_check_text(names[f.number], -1, f.data, f.len,
+                                                          VG_EVENT_ID_MAX, errstr, errstr_size)))
+                return err;
+            break;
+        case 9: /* signals: packed, or one varint per entry */
+            if (f.type == 2) {
+                for (size_t i = 0; i < f.len; i++)
+                    n_signals += !(f.data[i] & 0x80);
+            } else {
+                n_signals++;
+            }
+            break;
+        case 10:
+            if (f.type != 2)
+                break;
+            if (++n_consents > VG_EVENT_MAX_CONSENTS) {
+                vg_errstr_set(errstr, errstr_size, "field \"consents\": more than %d entries",
+                              VG_EVENT_MAX_CONSENTS);
+                return VG_ERR_INVALID;
+            }
+            if (f.len == 0) {
+                vg_errstr_set(errstr, errstr_size, "field \"consents[%zu]\": empty purpose",
+                              n_consents - 1);
+                return VG_ERR_INVALID;
+            }
+            if ((err = vg_event_check_text("consents", (long)n_consents - 1, f.data, f.len,
+                                           VG_EVENT_PURPOSE_MAX, errstr, errstr_size)))
+                return err;
+            break;
+        case 11:
+            if (f.type == 2 && (err = vg_event_check_descriptive(f.data, f.len, errstr,
+                                                                 errstr_size)))
+                return err;
+            break;
+        case 12:
+            if (f.type != 2)
+                break;
+            if (++n_attributes > VG_EVENT_MAX_ATTRIBUTES) {
+                vg_errstr_set(errstr, errstr_size, "field \"attributes\": more than %d entries",
+                              VG_EVENT_MAX_ATTRIBUTES);
+                return VG_ERR_INVALID;
+            }
+            if ((err = vg_event_check_attribute((long)n_attributes - 1, f.data, f.len, errstr,
+                                                errstr_size)))
+                return err;
+            break;
+        default:
+            break; /* unknown fields are ignored, as proto3 readers do */
+        }
+        if (n_signals > VG_EVENT_MAX_SIGNALS) {
+            vg_errstr_set(errstr, errstr_size, "field \"signals\": more than %d entries",
+                          VG_EVENT_MAX_SIGNALS);
+            return VG_ERR_INVALID;
+        }
+    }
+    return rc < 0 ? vg_wire_malformed("the event", errstr, errstr_size) : VG_OK;
+}
+
+/* --- fields ---------------------------------------------------------------- */
 
 static vg_err_t vg_event_check_id(const char *field, const char *v, char *errstr,
                                   size_t errstr_size) {
-    size_t n;
-
     if (!v || !*v) {
         vg_errstr_set(errstr, errstr_size, "field \"%s\": required but empty", field);
         return VG_ERR_INVALID;
     }
-    n = strlen(v);
-    if (n > VG_EVENT_ID_MAX) {
-        vg_errstr_set(errstr, errstr_size, "field \"%s\": %zu bytes, longer than %d", field, n,
-                      VG_EVENT_ID_MAX);
-        return VG_ERR_INVALID;
-    }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c < 0x20 || c == 0x7f) {
-            vg_errstr_set(errstr, errstr_size, "field \"%s\": control character at byte %zu",
-                          field, i);
-            return VG_ERR_INVALID;
-        }
-    }
-    return VG_OK;
+    return vg_event_check_text(field, -1, (const uint8_t *)v, strlen(v), VG_EVENT_ID_MAX, errstr,
+                               errstr_size);
 }
 
-vg_err_t vg_event_validate(const vg_event_t *ev, char *errstr, size_t errstr_size) {
+vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *errstr,
+                           size_t errstr_size) {
     vg_err_t err;
 
     if ((err = vg_event_check_id("event_id", ev->event_id, errstr, errstr_size)) ||
@@ -40,23 +296,38 @@ vg_err_t vg_event_validate(const vg_event_t *ev, char *errstr, size_t errstr_siz
         (err = vg_event_check_id("tenant", ev->tenant, errstr, errstr_size)) ||
         (err = vg_event_check_id("event_type", ev->event_type, errstr, errstr_size)))
         return err;
-    if (ev->event_time_ms < VG_EVENT_MIN_TIME_MS || ev->event_time_ms > VG_EVENT_MAX_FUTURE_MS) {
+    if (ev->event_time_ms < VG_EVENT_MIN_TIME_MS || ev->event_time_ms > VG_EVENT_MAX_TIME_MS) {
         vg_errstr_set(errstr, errstr_size,
                       "field \"event_time_ms\": %lld is not a plausible Unix time in ms",
                       (long long)ev->event_time_ms);
         return VG_ERR_INVALID;
     }
-    if (ev->channel < 0 || ev->channel > VIGIL__V1__CHANNEL__CHANNEL_STORE) {
-        vg_errstr_set(errstr, errstr_size, "field \"channel\": unknown value %d", (int)ev->channel);
-        return VG_ERR_INVALID;
-    }
-    if (ev->outcome < 0 || ev->outcome > VIGIL__V1__OUTCOME__OUTCOME_TIMEOUT) {
-        vg_errstr_set(errstr, errstr_size, "field \"outcome\": unknown value %d", (int)ev->outcome);
+    if (not_after_ms > 0 && ev->event_time_ms > not_after_ms) {
+        vg_errstr_set(errstr, errstr_size,
+                      "field \"event_time_ms\": %lld is after %lld, the record's timestamp plus "
+                      "event.max_future_ms",
+                      (long long)ev->event_time_ms, (long long)not_after_ms);
         return VG_ERR_INVALID;
     }
     if (ev->error_code && strlen(ev->error_code) > VG_EVENT_ID_MAX) {
         vg_errstr_set(errstr, errstr_size, "field \"error_code\": longer than %d", VG_EVENT_ID_MAX);
         return VG_ERR_INVALID;
+    }
+    if (ev->n_consents > VG_EVENT_MAX_CONSENTS || ev->n_signals > VG_EVENT_MAX_SIGNALS ||
+        ev->n_attributes > VG_EVENT_MAX_ATTRIBUTES) {
+        vg_errstr_set(errstr, errstr_size, "field \"%s\": too many entries",
+                      ev->n_consents > VG_EVENT_MAX_CONSENTS  ? "consents"
+                      : ev->n_signals > VG_EVENT_MAX_SIGNALS ? "signals"
+                                                             : "attributes");
+        return VG_ERR_INVALID;
+    }
+    for (size_t i = 0; i < ev->n_consents; i++) {
+        size_t n = ev->consents[i] ? strlen(ev->consents[i]) : 0;
+        if (n == 0 || n > VG_EVENT_PURPOSE_MAX) {
+            vg_errstr_set(errstr, errstr_size, "field \"consents[%zu]\": %zu bytes, not in 1..%d",
+                          i, n, VG_EVENT_PURPOSE_MAX);
+            return VG_ERR_INVALID;
+        }
     }
     if (ev->descriptive) {
         const Vigil__V1__Descriptive *d = ev->descriptive;
@@ -76,9 +347,34 @@ vg_err_t vg_event_validate(const vg_event_t *ev, char *errstr, size_t errstr_siz
     return VG_OK;
 }
 
+unsigned vg_event_normalise(vg_event_t *ev) {
+    unsigned n = 0;
+
+    if (ev->channel < 0 || ev->channel > VIGIL__V1__CHANNEL__CHANNEL_STORE) {
+        ev->channel = VIGIL__V1__CHANNEL__CHANNEL_UNSPECIFIED;
+        n++;
+    }
+    if (ev->outcome < 0 || ev->outcome > VIGIL__V1__OUTCOME__OUTCOME_TIMEOUT) {
+        ev->outcome = VIGIL__V1__OUTCOME__OUTCOME_UNSPECIFIED;
+        n++;
+    }
+    if (ev->descriptive && (ev->descriptive->value_tier < 0 ||
+                            ev->descriptive->value_tier > VIGIL__V1__VALUE_TIER__VALUE_TIER_PLATINUM)) {
+        ev->descriptive->value_tier = VIGIL__V1__VALUE_TIER__VALUE_TIER_UNSPECIFIED;
+        n++;
+    }
+    for (size_t i = 0; i < ev->n_signals; i++) {
+        if (ev->signals[i] < 0 || ev->signals[i] > VIGIL__V1__SIGNAL__SIGNAL_DETRACTOR) {
+            ev->signals[i] = VIGIL__V1__SIGNAL__SIGNAL_UNSPECIFIED;
+            n++;
+        }
+    }
+    return n;
+}
+
 vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t key_len,
-                         ProtobufCAllocator *allocator, vg_event_t **evp, char *errstr,
-                         size_t errstr_size) {
+                         int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
+                         char *errstr, size_t errstr_size) {
     vg_event_t *ev;
     vg_err_t err;
 
@@ -87,13 +383,19 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
         vg_errstr_set(errstr, errstr_size, "empty payload");
         return VG_ERR_DECODE;
     }
+    if (len > VG_EVENT_MAX_BYTES) {
+        vg_errstr_set(errstr, errstr_size, "record value of %zu bytes, larger than %d", len,
+                      VG_EVENT_MAX_BYTES);
+        return VG_ERR_INVALID;
+    }
     ev = vigil__v1__interaction_event__unpack(allocator, len, buf);
     if (!ev) {
         vg_errstr_set(errstr, errstr_size,
                       "payload of %zu bytes is not a vigil.v1.InteractionEvent", len);
         return VG_ERR_DECODE;
     }
-    if ((err = vg_event_validate(ev, errstr, errstr_size))) {
+    if ((err = vg_event_check_wire(buf, len, errstr, errstr_size)) ||
+        (err = vg_event_validate(ev, not_after_ms, errstr, errstr_size))) {
         vigil__v1__interaction_event__free_unpacked(ev, allocator);
         return err;
     }
@@ -104,6 +406,7 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
         vigil__v1__interaction_event__free_unpacked(ev, allocator);
         return VG_ERR_INVALID;
     }
+    vg_event_normalise(ev);
     *evp = ev;
     return VG_OK;
 }

@@ -5,6 +5,10 @@
  * weight and contribution, the propensity, the value and priority, and
  * for each intervention whether it was eligible and why it fired or not.
  *
+ * When the latest decision was a deadline's (an absence whose time ran
+ * out), it explains that one instead: the deadline, the watermark that
+ * passed it, and the same score, terms and verdicts.
+ *
  * It re-runs vg_score_compute() on the stored state as it was right after
  * the event (the fire the event caused, and anything a later deadline
  * fired, taken out of the fire ledgers), so the numbers are the worker's.

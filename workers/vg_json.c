@@ -988,12 +988,86 @@ static json_t *vg_json_state_obj(vg_json_out_t *o,
         for (k = 0; k < d->n_triggers; k++)
             vg_json_append(o, ts, vg_json_decision_trigger(o, &d->triggers[k]));
         vg_json_set(o, e, "triggers", ts);
+        vg_json_set(o, e, "timer", json_boolean(d->timer));
+        if (d->timer)
+            vg_json_set(o, e, "due_ms", vg_json_int(o, d->due_ms));
         vg_json_append(o, a, e);
     }
     vg_json_set(o, j, "decisions", a);
+    a = vg_json_arr(o);
+    for (i = 0; i < st->n_sequences; i++) {
+        const Vigil__V1__SequenceProgress *sp = st->sequences[i];
+        json_t *e;
+
+        if (!sp)
+            continue;
+        e = vg_json_obj(o);
+        vg_json_set(o, e, "name", vg_json_str(o, sp->name));
+        vg_json_set(o, e, "progress", vg_json_int(o, sp->progress));
+        vg_json_set(o, e, "start_ms", vg_json_int(o, sp->start_ms));
+        vg_json_set(o, e, "event_ids", vg_json_strings(o, sp->event_ids, sp->n_event_ids));
+        vg_json_set(o, e, "channels", vg_json_channels(o, sp->channels, sp->n_channels));
+        vg_json_append(o, a, e);
+    }
+    vg_json_set(o, j, "sequences", a);
+    a = vg_json_arr(o);
+    for (i = 0; i < st->n_absences; i++) {
+        const Vigil__V1__PendingAbsence *pa = st->absences[i];
+        json_t *e;
+
+        if (!pa)
+            continue;
+        e = vg_json_obj(o);
+        vg_json_set(o, e, "name", vg_json_str(o, pa->name));
+        vg_json_set(o, e, "start_ms", vg_json_int(o, pa->start_ms));
+        vg_json_set(o, e, "due_ms", vg_json_int(o, pa->due_ms));
+        vg_json_set(o, e, "event_id", vg_json_str(o, pa->event_id));
+        vg_json_set(o, e, "channel", vg_json_enum_value(o, &vg_json_channel, pa->channel));
+        vg_json_append(o, a, e);
+    }
+    vg_json_set(o, j, "absences", a);
+    vg_json_set(o, j, "consents", vg_json_strings(o, st->consents, st->n_consents));
+    /* Sealed with AES-256-GCM: only whether it is there, and its size. */
+    vg_json_set(o, j, "sealed_identity_bytes", vg_json_int(o, (int64_t)st->sealed_identity.len));
+    a = vg_json_arr(o);
+    for (i = 0; i < st->n_recent_events; i++) {
+        char hex[17];
+        snprintf(hex, sizeof(hex), "%016" PRIx64, st->recent_events[i]);
+        vg_json_append(o, a, vg_json_str(o, hex));
+    }
+    vg_json_set(o, j, "recent_event_hashes", a);
     vg_json_set(o, j, "last_event_ms", vg_json_int(o, st->last_event_ms));
     vg_json_set(o, j, "events_applied", vg_json_uint64(o, st->events_applied));
     vg_json_set(o, j, "descriptive", vg_json_descriptive(o, st->descriptive));
+    {
+        json_t *le = vg_json_obj(o);
+        Vigil__V1__InteractionEvent *ev =
+            st->last_event.len
+                ? vigil__v1__interaction_event__unpack(NULL, st->last_event.len,
+                                                       st->last_event.data)
+                : NULL;
+
+        vg_json_set(o, le, "event", ev ? vg_json_event_obj(o, ev) : vg_json_null());
+        if (ev)
+            vigil__v1__interaction_event__free_unpacked(ev, NULL);
+        vg_json_set(o, le, "bytes", vg_json_int(o, (int64_t)st->last_event.len));
+        vg_json_set(o, le, "window_hit", vg_json_int(o, st->last_window_hit));
+        vg_json_set(o, le, "seq_done", vg_json_int(o, st->last_seq_done));
+        vg_json_set(o, le, "late", json_boolean(st->last_late));
+        vg_json_set(o, le, "record_ms", vg_json_int(o, st->last_record_ms));
+        vg_json_set(o, le, "fired", vg_json_str(o, st->last_fired));
+        vg_json_set(o, le, "fired_channel",
+                    vg_json_enum_value(o, &vg_json_channel, st->last_fired_channel));
+        vg_json_set(o, j, "last", le);
+    }
+    if (st->last_timer) {
+        json_t *ld = vg_json_obj(o);
+        vg_json_set(o, ld, "absence_fired", vg_json_int(o, st->last_absence_fired));
+        vg_json_set(o, ld, "due_ms", vg_json_int(o, st->last_due_ms));
+        vg_json_set(o, ld, "watermark_ms", vg_json_int(o, st->last_watermark_ms));
+        vg_json_set(o, ld, "fired", vg_json_str(o, st->last_fired));
+        vg_json_set(o, j, "last_deadline", ld);
+    }
     return j;
 }
 

@@ -151,6 +151,19 @@ char *vg_metrics_render(vg_pipeline_t *p, size_t *len) {
     vg_counter(&b, "vigil_events_replayed_total",
                "Events seen again after a retry or restart and not applied twice.",
                atomic_load(&s->events_replayed));
+    vg_counter(&b, "vigil_events_duplicate_total",
+               "Events whose id the customer had already applied: skipped, not applied twice.",
+               atomic_load(&s->events_duplicate));
+    vg_counter(&b, "vigil_dead_letters_truncated_total",
+               "Dead letters sent with a bounded prefix of a record too large to copy whole.",
+               atomic_load(&s->dead_letters_truncated));
+    vg_counter(&b, "vigil_dead_letter_errors_total",
+               "Dead letters that could not be sent (the batch is retried).",
+               atomic_load(&s->dead_letter_errors));
+    vg_gauge(&b, "vigil_partitions_stopped",
+             "Partitions stopped on a record whose dead letter failed dead_letter.max_retries "
+             "times in a row; the other partitions go on.",
+             (double)atomic_load(&s->partitions_stopped));
     vg_buf_printf(&b, "# HELP vigil_events_dead_lettered_total Records sent to the dead-letter "
                       "topic with a reason, by what was wrong (committed batches).\n"
                       "# TYPE vigil_events_dead_lettered_total counter\n");

@@ -172,7 +172,7 @@ bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_
         partition = 0;
     pp = &o->parts[partition];
     offset = pp->next_offset++;
-    if (vg_event_decode(payload, len, key, key_len, NULL, &ev, NULL, 0)) {
+    if (vg_event_decode(payload, len, key, key_len, 0, NULL, &ev, NULL, 0)) {
         o->dead++;
         valid = false;
     } else {

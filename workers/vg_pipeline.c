@@ -20,6 +20,19 @@
 #define VG_PARTS_MAX 256
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
 #define VG_WM_CACHE_MAX 1024      /* committed watermarks of assigned partitions */
+#define VG_STOPPED_MAX 64         /* partitions stopped on an unsendable dead letter */
+#define VG_DL_PREFIX_MAX 65536    /* bytes of a too-large record kept in its dead letter */
+#define VG_DL_KEY_MAX 4096        /* bytes of a record key kept in its dead letter */
+#define VG_DL_OVERHEAD 16384      /* headers and record framing, generously */
+
+/* A record whose dead letter failed, and how often in a row. */
+typedef struct vg_poison_s {
+    char topic[128];
+    int32_t partition;
+    int64_t offset;
+    int64_t failures;
+    bool stopped;
+} vg_poison_t;
 
 /* A development key, used only when none is configured (with a warning):
  * pseudonyms are then stable but not secret. */
@@ -108,6 +121,9 @@ struct vg_pipeline_s {
     } bc;
     int backoff_ms;
     uint64_t last_probe_us, last_redis_probe_us;
+    size_t dl_budget;         /* largest dead-letter value sent whole */
+    vg_poison_t poison[VG_STOPPED_MAX];
+    size_t n_poison;
 
     vg_pipeline_stats_t stats;
 };
@@ -190,6 +206,18 @@ static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
             if (p->wms[w].partition == parts[i].partition &&
                 strcmp(p->wms[w].topic, parts[i].topic) == 0) {
                 p->wms[w] = p->wms[--p->n_wms];
+                break;
+            }
+        }
+    }
+    /* A revoked partition is its next owner's: forget why we stopped it. */
+    for (size_t i = 0; !assigned && i < n; i++) {
+        for (size_t k = 0; k < p->n_poison; k++) {
+            vg_poison_t *q = &p->poison[k];
+            if (q->partition == parts[i].partition && strcmp(q->topic, parts[i].topic) == 0) {
+                if (q->stopped)
+                    atomic_fetch_sub(&p->stats.partitions_stopped, 1);
+                p->poison[k] = p->poison[--p->n_poison];
                 break;
             }
         }
@@ -300,6 +328,15 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     /* Not fatal if it fails: the first record looks the topic up again. */
     vg_kafka_producer_warm(p->producer, p->cfg.topic_triggers, 5000);
     vg_kafka_producer_warm(p->producer, p->cfg.topic_dead_letter, 5000);
+    /* The largest record the producer sends, and the broker's default
+     * max.message.bytes (vigilctl topics sets it on the dead-letter topic):
+     * a record copied whole must fit both (docs/triggers.md). */
+    {
+        size_t mmb = vg_kafka_producer_max_message_bytes(p->producer);
+        if (mmb > 1048588)
+            mmb = 1048588;
+        p->dl_budget = mmb > 2 * VG_DL_OVERHEAD ? mmb - VG_DL_OVERHEAD : mmb / 2;
+    }
     p->consumer = vg_kafka_consumer_new(&p->props, p->cfg.group_id, p->cfg.topic_events, log,
                                         vg_pipeline_on_rebalance, p, errstr, errstr_size);
     if (!p->consumer)
@@ -375,7 +412,64 @@ void vg_pipeline_model_info(vg_pipeline_t *p, char *id, size_t id_size, char *ve
 }
 
 bool vg_pipeline_ready(vg_pipeline_t *p) {
-    return atomic_load(&p->stats.redis_ok) && atomic_load(&p->stats.kafka_ok);
+    return atomic_load(&p->stats.redis_ok) && atomic_load(&p->stats.kafka_ok) &&
+           atomic_load(&p->stats.partitions_stopped) == 0;
+}
+
+static vg_poison_t *vg_pipeline_poison(vg_pipeline_t *p, const char *topic, int32_t partition) {
+    for (size_t k = 0; k < p->n_poison; k++)
+        if (p->poison[k].partition == partition && strcmp(p->poison[k].topic, topic) == 0)
+            return &p->poison[k];
+    return NULL;
+}
+
+/* True when records of (topic, partition) must be left alone: the
+ * partition is stopped on a record that cannot be dead-lettered. */
+static bool vg_pipeline_stopped(vg_pipeline_t *p, const char *topic, int32_t partition) {
+    const vg_poison_t *q = p->n_poison ? vg_pipeline_poison(p, topic, partition) : NULL;
+
+    return q && q->stopped;
+}
+
+/* Pause the stopped partitions again (after a resume of everything). */
+static void vg_pipeline_repause_stopped(vg_pipeline_t *p) {
+    for (size_t k = 0; k < p->n_poison; k++)
+        if (p->poison[k].stopped)
+            vg_kafka_consumer_pause_partition(p->consumer, p->poison[k].topic,
+                                              p->poison[k].partition, true);
+}
+
+/* The dead letter of m could not be sent. Count it against the record;
+ * after dead_letter.max_retries attempts in a row, stop its partition so
+ * that the others keep moving (docs/runbook.md). */
+static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const vg_kafka_msg_t *m,
+                                           const char *why) {
+    vg_poison_t *q = vg_pipeline_poison(p, m->topic, m->partition);
+
+    atomic_fetch_add(&p->stats.dead_letter_errors, 1);
+    if (!q) {
+        if (p->n_poison == VG_STOPPED_MAX)
+            return;
+        q = &p->poison[p->n_poison++];
+        memset(q, 0, sizeof(*q));
+        snprintf(q->topic, sizeof(q->topic), "%s", m->topic);
+        q->partition = m->partition;
+        q->offset = -1;
+    }
+    if (q->offset != m->offset) {
+        q->offset = m->offset;
+        q->failures = 0;
+    }
+    if (++q->failures < p->cfg.dead_letter_max_retries || q->stopped)
+        return;
+    q->stopped = true;
+    atomic_fetch_add(&p->stats.partitions_stopped, 1);
+    vg_kafka_consumer_pause_partition(p->consumer, m->topic, m->partition, true);
+    VG_ERROR(p->log, "pipeline",
+             "partition %s [%" PRId32 "] STOPPED at offset %" PRId64 ": its dead letter failed %" PRId64
+             " times (%s); the other partitions go on. See docs/runbook.md, "
+             "\"VigilPartitionStopped\"",
+             m->topic, m->partition, m->offset, q->failures, why);
 }
 
 /* --- one batch ---------------------------------------------------------- */
@@ -484,11 +578,18 @@ static void vg_pipeline_count_commit(vg_pipeline_t *p) {
     memset(&p->bc, 0, sizeof(p->bc));
 }
 
-/* Send the record to the dead-letter topic with the reason in headers. */
+/* Send the record to the dead-letter topic with the reason in headers.
+ * A record too large to copy whole (its key, value and headers would not
+ * fit the producer's or the broker's limit) goes with a bounded prefix of
+ * its value and key, and headers that say so: a dead letter can always be
+ * written. */
 static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *m,
                                         const char *kind, const char *reason) {
-    char part[16], off[24];
-    vg_kafka_header_t h[6];
+    char part[16], off[24], plen[24], klen[24], sha[65];
+    const char *hex = "0123456789abcdef";
+    vg_kafka_header_t h[10];
+    size_t nh = 6, len = m->len, key_len = m->key_len;
+    vg_err_t err;
 
     snprintf(part, sizeof(part), "%" PRId32, m->partition);
     snprintf(off, sizeof(off), "%" PRId64, m->offset);
@@ -498,11 +599,34 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
     h[3] = (vg_kafka_header_t){"vigil.source.partition", part, strlen(part)};
     h[4] = (vg_kafka_header_t){"vigil.source.offset", off, strlen(off)};
     h[5] = (vg_kafka_header_t){"vigil.worker", p->cfg.worker_id, strlen(p->cfg.worker_id)};
-    VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s", m->topic,
-            m->partition, m->offset, kind, reason);
+    if (key_len > VG_DL_KEY_MAX || len + key_len > p->dl_budget) {
+        unsigned char md[32];
+        vg_pseudo_sha256(m->payload, m->len, md);
+        for (size_t i = 0; i < 32; i++) {
+            sha[2 * i] = hex[md[i] >> 4];
+            sha[2 * i + 1] = hex[md[i] & 15];
+        }
+        sha[64] = '\0';
+        if (key_len > VG_DL_KEY_MAX)
+            key_len = VG_DL_KEY_MAX;
+        if (len + key_len > p->dl_budget)
+            len = len < VG_DL_PREFIX_MAX ? len : VG_DL_PREFIX_MAX;
+        snprintf(plen, sizeof(plen), "%zu", m->len);
+        snprintf(klen, sizeof(klen), "%zu", m->key_len);
+        h[nh++] = (vg_kafka_header_t){"vigil.truncated", "true", 4};
+        h[nh++] = (vg_kafka_header_t){"vigil.payload.bytes", plen, strlen(plen)};
+        h[nh++] = (vg_kafka_header_t){"vigil.payload.sha256", sha, 64};
+        h[nh++] = (vg_kafka_header_t){"vigil.key.bytes", klen, strlen(klen)};
+        atomic_fetch_add(&p->stats.dead_letters_truncated, 1);
+    }
+    VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s%s", m->topic,
+            m->partition, m->offset, kind, reason, len < m->len ? " (value truncated)" : "");
     p->bc.dead[strcmp(kind, "decode") == 0 ? 0 : strcmp(kind, "validate") == 0 ? 1 : 2]++;
-    return vg_kafka_producer_send(p->producer, p->cfg.topic_dead_letter, m->key, m->key_len,
-                                  m->payload, m->len, h, 6);
+    err = vg_kafka_producer_send(p->producer, p->cfg.topic_dead_letter, m->key, key_len,
+                                 m->payload, len, h, nh);
+    if (err)
+        vg_pipeline_dead_letter_failed(p, m, vg_err_str(err));
+    return err;
 }
 
 static vg_err_t vg_pipeline_reserve(uint8_t **buf, size_t *cap, size_t need) {
@@ -593,6 +717,7 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
     }
     vg_kafka_consumer_rewind_all(p->consumer);
     vg_kafka_consumer_pause(p->consumer, false);
+    vg_pipeline_repause_stopped(p);
     atomic_store(&p->stats.redis_ok, true);
     VG_INFO(p->log, "pipeline", "redis is back; resuming");
 }
@@ -804,11 +929,16 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     t0 = vg_now_us();
     for (size_t i = 0; i < n; i++) {
         const vg_kafka_msg_t *m = &p->msgs[i];
-        vg_part_t *part = vg_pipeline_part(p, m);
+        vg_part_t *part;
         char key[VG_KEY_MAX], pseudo[VG_PSEUDO_LEN];
+        int64_t not_after;
         int32_t g;
 
-        if (!part) {
+        p->next[i] = -1;
+        p->events[i] = NULL;
+        if (p->n_poison && vg_pipeline_stopped(p, m->topic, m->partition))
+            continue; /* fetched before the pause: left for after the restart */
+        if (!(part = vg_pipeline_part(p, m))) {
             vg_pipeline_abort(p, n, "more partitions in one batch than supported");
             return VG_OK;
         }
@@ -820,10 +950,12 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             part->min_offset = m->offset;
         if (m->offset > part->max_offset)
             part->max_offset = m->offset;
-        p->next[i] = -1;
         p->msg_part[i] = (int32_t)(part - p->parts);
-        err = vg_event_decode(m->payload, m->len, m->key, m->key_len, alloc, &p->events[i], errstr,
-                              sizeof(errstr));
+        /* An event far ahead of its record would drag the partition's
+         * watermark forward and fire (or drop) every deadline early. */
+        not_after = m->timestamp_ms > 0 ? m->timestamp_ms + p->cfg.event_max_future_ms : 0;
+        err = vg_event_decode(m->payload, m->len, m->key, m->key_len, not_after, alloc,
+                              &p->events[i], errstr, sizeof(errstr));
         if (err) {
             p->wm_at[i] = part->wm;
             if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate",
@@ -957,7 +1089,10 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             if (err) {
                 /* A decision that cannot be encoded is poison for this
                  * event only; the customer's state moves on. */
-                vg_pipeline_dead_letter(p, m, "score", vg_err_str(err));
+                if (vg_pipeline_dead_letter(p, m, "score", vg_err_str(err))) {
+                    vg_pipeline_abort(p, n, "dead-letter produce failed");
+                    return VG_OK;
+                }
                 vg_state_set_applied(st, m->partition, m->offset);
                 grp->dirty = true;
                 continue;
@@ -969,6 +1104,9 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                     vg_pipeline_abort(p, n, "dead-letter produce failed");
                     return VG_OK;
                 }
+            } else if (p->step.duplicate) {
+                atomic_fetch_add(&p->stats.events_duplicate, 1);
+                grp->dirty = true; /* its offset is applied */
             } else {
                 atomic_fetch_add(&p->stats.events_applied, 1);
                 grp->dirty = true;

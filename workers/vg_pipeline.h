@@ -54,6 +54,10 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t events_decoded;       /* decoded and valid (committed batches) */
     _Atomic uint64_t events_applied;
     _Atomic uint64_t events_replayed;
+    _Atomic uint64_t events_duplicate;     /* an event id applied before: skipped */
+    _Atomic uint64_t dead_letters_truncated; /* too large to copy whole: prefix sent */
+    _Atomic uint64_t dead_letter_errors;   /* a dead letter that could not be sent */
+    _Atomic uint64_t partitions_stopped;   /* stopped on a record that cannot be dead-lettered */
     _Atomic uint64_t events_dead_lettered;
     _Atomic uint64_t dead_lettered_by_kind[3]; /* decode, validate, score */
     _Atomic uint64_t triggers_emitted;    /* new decisions */

@@ -103,6 +103,10 @@ void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer
     vg_pseudo_hex(mac, 16, out, VG_PSEUDO_LEN);
 }
 
+void vg_pseudo_sha256(const void *data, size_t len, unsigned char out[32]) {
+    SHA256(data, len, out);
+}
+
 void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, size_t out_size) {
     unsigned char md[SHA256_DIGEST_LENGTH];
     SHA256_CTX c;

@@ -29,6 +29,9 @@ void vg_pseudo_destroy(vg_pseudo_t *p);
 void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                   char out[VG_PSEUDO_LEN]);
 
+/* SHA-256 of len bytes of data into out. */
+void vg_pseudo_sha256(const void *data, size_t len, unsigned char out[32]);
+
 /* Hex SHA-256 helper for deterministic ids: writes the first out_size-1 hex
  * characters of SHA-256(parts joined by NUL) into out. */
 void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, size_t out_size);

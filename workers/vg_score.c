@@ -12,6 +12,9 @@ static const char *const vg_verdicts[VG_V__COUNT] = {
     [VG_V_LOWER_PRIORITY] = "lower_priority",
 };
 
+_Static_assert(VG_STATE_SEQ_STEPS == VG_MODEL_MAX_SEQ_STEPS, "sequence steps");
+_Static_assert(VG_STATE_NAME_MAX == VG_MODEL_NAME_MAX, "names");
+
 static const char *const vg_ladder[] = {"", "coincidence", "pattern", "trend"};
 
 const char *vg_verdict_str(vg_verdict_t v) {
@@ -100,6 +103,8 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
         if (ss->progress < ms->n_steps && matched[ms->steps[ss->progress]]) {
             if (ss->progress == 0)
                 ss->start_ms = t;
+            vg_copy(ss->event_ids[ss->progress], VG_STATE_EVID_MAX, ev->event_id);
+            ss->channels[ss->progress] = (int32_t)ev->channel;
             if (++ss->progress == ms->n_steps) {
                 tr->seq_done |= 1u << q;
                 ss->progress = 0;
@@ -315,7 +320,10 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
             v = st->churn_risk;
             break;
         case VG_TERM_HIGH_VALUE:
-            v = st->value_tier >= 3 ? 1.0 : 0.0;
+            v = st->value_tier == VIGIL__V1__VALUE_TIER__VALUE_TIER_GOLD ||
+                        st->value_tier == VIGIL__V1__VALUE_TIER__VALUE_TIER_PLATINUM
+                    ? 1.0
+                    : 0.0;
             break;
         case VG_TERM_TENURE_YEARS:
             v = st->tenure_months / 12.0;

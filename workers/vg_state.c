@@ -28,6 +28,10 @@ void vg_state_init(vg_state_t *st) {
     st->last_record_ms = 0;
     st->last_fired[0] = '\0';
     st->last_fired_channel = 0;
+    st->last_timer = false;
+    st->last_absence_fired = 0;
+    st->last_due_ms = st->last_watermark_ms = 0;
+    st->n_recent = 0;
 }
 
 static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
@@ -99,9 +103,16 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     }
     for (size_t i = 0; i < m->n_sequences && st->n_sequences < VG_STATE_MAX_SEQUENCES; i++) {
         vg_state_sequence_t *q = &st->sequences[st->n_sequences++];
-        vg_state_copy_str(q->name, sizeof(q->name), m->sequences[i]->name);
-        q->progress = m->sequences[i]->progress;
-        q->start_ms = m->sequences[i]->start_ms;
+        const Vigil__V1__SequenceProgress *sp = m->sequences[i];
+
+        vg_state_copy_str(q->name, sizeof(q->name), sp->name);
+        q->progress = sp->progress <= VG_STATE_SEQ_STEPS ? sp->progress : 0;
+        q->start_ms = sp->start_ms;
+        for (uint32_t j = 0; j < q->progress; j++) {
+            vg_state_copy_str(q->event_ids[j], VG_STATE_EVID_MAX,
+                              j < sp->n_event_ids ? sp->event_ids[j] : "");
+            q->channels[j] = j < sp->n_channels ? (int32_t)sp->channels[j] : 0;
+        }
     }
     for (size_t i = 0; i < m->n_absences && st->n_absences < VG_STATE_MAX_ABSENCES; i++) {
         vg_state_absence_t *a = &st->absences[st->n_absences++];
@@ -129,6 +140,17 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     st->last_record_ms = m->last_record_ms;
     vg_state_copy_str(st->last_fired, sizeof(st->last_fired), m->last_fired);
     st->last_fired_channel = (int32_t)m->last_fired_channel;
+    st->last_timer = m->last_timer;
+    st->last_absence_fired = m->last_absence_fired;
+    st->last_due_ms = m->last_due_ms;
+    st->last_watermark_ms = m->last_watermark_ms;
+    {
+        size_t skip = m->n_recent_events > VG_STATE_RECENT_MAX
+                          ? m->n_recent_events - VG_STATE_RECENT_MAX
+                          : 0;
+        for (size_t i = skip; i < m->n_recent_events; i++)
+            st->recent[st->n_recent++] = m->recent_events[i];
+    }
     st->last_event_ms = m->last_event_ms;
     st->events_applied = m->events_applied;
     if (m->descriptive) {
@@ -159,6 +181,8 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     Vigil__V1__Decision dd[VG_STATE_MAX_DECISIONS], *ddp[VG_STATE_MAX_DECISIONS];
     ProtobufCBinaryData ddb[VG_STATE_MAX_DECISIONS];
     Vigil__V1__SequenceProgress sq[VG_STATE_MAX_SEQUENCES], *sqp[VG_STATE_MAX_SEQUENCES];
+    char *sqid[VG_STATE_MAX_SEQUENCES][VG_STATE_SEQ_STEPS];
+    Vigil__V1__Channel sqch[VG_STATE_MAX_SEQUENCES][VG_STATE_SEQ_STEPS];
     Vigil__V1__PendingAbsence pa[VG_STATE_MAX_ABSENCES], *pap[VG_STATE_MAX_ABSENCES];
     char *cons[VG_STATE_MAX_CONSENTS];
     Vigil__V1__Descriptive desc = VIGIL__V1__DESCRIPTIVE__INIT;
@@ -224,6 +248,15 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         sq[i].name = (char *)st->sequences[i].name;
         sq[i].progress = st->sequences[i].progress;
         sq[i].start_ms = st->sequences[i].start_ms;
+        for (uint32_t j = 0; j < st->sequences[i].progress && j < VG_STATE_SEQ_STEPS; j++) {
+            sqid[i][j] = (char *)st->sequences[i].event_ids[j];
+            sqch[i][j] = (Vigil__V1__Channel)st->sequences[i].channels[j];
+        }
+        sq[i].n_event_ids = sq[i].n_channels =
+            st->sequences[i].progress < VG_STATE_SEQ_STEPS ? st->sequences[i].progress
+                                                           : VG_STATE_SEQ_STEPS;
+        sq[i].event_ids = sqid[i];
+        sq[i].channels = sqch[i];
         sqp[i] = &sq[i];
     }
     m.n_sequences = st->n_sequences;
@@ -253,6 +286,12 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     m.last_record_ms = st->last_record_ms;
     m.last_fired = (char *)st->last_fired;
     m.last_fired_channel = (Vigil__V1__Channel)st->last_fired_channel;
+    m.last_timer = st->last_timer;
+    m.last_absence_fired = st->last_absence_fired;
+    m.last_due_ms = st->last_due_ms;
+    m.last_watermark_ms = st->last_watermark_ms;
+    m.n_recent_events = st->n_recent;
+    m.recent_events = (uint64_t *)st->recent;
     m.last_event_ms = st->last_event_ms;
     m.events_applied = st->events_applied;
     desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;
@@ -315,6 +354,33 @@ int64_t vg_state_index_due(const vg_state_t *st) {
             (!due || st->decisions[i].due_ms < due))
             due = st->decisions[i].due_ms;
     return due;
+}
+
+uint64_t vg_state_event_hash(const char *event_id) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *p = (const unsigned char *)event_id; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+bool vg_state_seen_event(const vg_state_t *st, const char *event_id) {
+    uint64_t h = vg_state_event_hash(event_id);
+
+    for (uint32_t i = 0; i < st->n_recent; i++)
+        if (st->recent[i] == h)
+            return true;
+    return false;
+}
+
+void vg_state_remember_event(vg_state_t *st, const char *event_id) {
+    if (st->n_recent == VG_STATE_RECENT_MAX) {
+        memmove(&st->recent[0], &st->recent[1], sizeof(st->recent[0]) * (VG_STATE_RECENT_MAX - 1));
+        st->n_recent--;
+    }
+    st->recent[st->n_recent++] = vg_state_event_hash(event_id);
 }
 
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {

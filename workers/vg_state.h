@@ -17,20 +17,26 @@
 #include <stdint.h>
 
 #include "vg_err.h"
+#include "vg_event.h"
 
+/* Sizes follow the input limits of vg_event.h, so whatever an accepted
+ * event carries is stored whole: nothing is cut between the edge and the
+ * trigger (docs/triggers.md, "Input limits"). */
 #define VG_STATE_MAX_PARTITIONS 4   /* partitions a customer was seen on */
 #define VG_STATE_MAX_TROUBLES 8     /* distinct trouble kinds tracked */
 #define VG_STATE_WINDOW_MAX 8       /* entries kept per trouble kind */
 #define VG_STATE_MAX_LEDGERS 8      /* (intervention, channel) fire ledgers */
 #define VG_STATE_LEDGER_MAX 8       /* fire times kept per ledger */
 #define VG_STATE_MAX_DECISIONS 8    /* uncommitted trigger-producing decisions */
-#define VG_STATE_NAME_MAX 48        /* kind / intervention names */
-#define VG_STATE_EVID_MAX 64        /* event ids kept for lineage */
-#define VG_TRIGGER_MAX_BYTES 2048   /* one encoded trigger */
+#define VG_STATE_NAME_MAX 48        /* kind / intervention names (VG_MODEL_NAME_MAX) */
+#define VG_STATE_EVID_MAX (VG_EVENT_ID_MAX + 1)
+#define VG_TRIGGER_MAX_BYTES 6144   /* one encoded trigger, every field at its limit */
 #define VG_STATE_MAX_SEQUENCES 4
+#define VG_STATE_SEQ_STEPS 4        /* VG_MODEL_MAX_SEQ_STEPS */
 #define VG_STATE_MAX_ABSENCES 4
-#define VG_STATE_MAX_CONSENTS 4
-#define VG_STATE_PURPOSE_MAX 32
+#define VG_STATE_MAX_CONSENTS VG_EVENT_MAX_CONSENTS
+#define VG_STATE_PURPOSE_MAX (VG_EVENT_PURPOSE_MAX + 1)
+#define VG_STATE_RECENT_MAX 16      /* event ids remembered to drop duplicates */
 #define VG_STATE_SEALED_MAX 320     /* sealed (tenant, customer id) */
 #define VG_STATE_LAST_EVENT_MAX 1536 /* the latest event, kept if it fits */
 
@@ -53,6 +59,10 @@ typedef struct vg_state_sequence_s {
     char name[VG_STATE_NAME_MAX];
     uint32_t progress;
     int64_t start_ms;
+    /* The events of the steps matched so far (lineage); after the last
+     * step they stay until the next start, for the trigger it fires. */
+    int32_t channels[VG_STATE_SEQ_STEPS];
+    char event_ids[VG_STATE_SEQ_STEPS][VG_STATE_EVID_MAX];
 } vg_state_sequence_t;
 
 typedef struct vg_state_absence_s {
@@ -110,6 +120,16 @@ typedef struct vg_state_s {
     int64_t last_record_ms;
     char last_fired[VG_STATE_NAME_MAX];
     int32_t last_fired_channel;
+    /* The latest decision was a deadline's, after the latest event: which
+     * absences came due (bit per model absence), the deadline, and the
+     * watermark that passed it (vigilctl explain). */
+    bool last_timer;
+    uint32_t last_absence_fired;
+    int64_t last_due_ms, last_watermark_ms;
+    /* Hashes of the customer's latest applied event ids, newest last: an
+     * event id seen again is a duplicate and is not applied twice. */
+    uint32_t n_recent;
+    uint64_t recent[VG_STATE_RECENT_MAX];
 } vg_state_t;
 
 /* Reset to the empty state of a customer never seen. */
@@ -144,6 +164,15 @@ vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset
  * and of the deadlines behind its uncommitted timer decisions (so a replay
  * finds the customer again); 0 when none. */
 int64_t vg_state_index_due(const vg_state_t *st);
+
+/* The hash under which an event id is remembered (64-bit FNV-1a). */
+uint64_t vg_state_event_hash(const char *event_id);
+
+/* True when event_id is among the customer's remembered latest events. */
+bool vg_state_seen_event(const vg_state_t *st, const char *event_id);
+
+/* Remember event_id as applied (the oldest is forgotten when full). */
+void vg_state_remember_event(vg_state_t *st, const char *event_id);
 
 /* Find or create the progress of sequence name. */
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name);

@@ -6,7 +6,9 @@
 #include "vg_pseudo.h"
 #include "vigil/v1/trigger.pb-c.h"
 
-#define VG_LINEAGE_MAX_EVENTS 8
+/* Lineage: the worst problem's window events (at most VG_STATE_WINDOW_MAX),
+ * the events of a sequence the decision completed, then the cause. */
+#define VG_LINEAGE_MAX_EVENTS 16
 
 void vg_step_trigger_id(const char *tenant, const char *customer_id, const char *intervention,
                         const char *cause, char out[33]) {
@@ -32,21 +34,33 @@ static void vg_step_add_channel(Vigil__V1__Channel *chans, size_t *n, Vigil__V1_
     chans[(*n)++] = c;
 }
 
+static void vg_step_add_id(char **ids, size_t *n, const char *id, const char *cause_id) {
+    if (strcmp(id, cause_id) == 0 || *n >= VG_LINEAGE_MAX_EVENTS - 1)
+        return;
+    for (size_t j = 0; j < *n; j++)
+        if (strcmp(ids[j], id) == 0)
+            return;
+    ids[(*n)++] = (char *)id;
+}
+
 /* Encode the decision in out->score. The causing event is (cause_id,
- * cause_channel); extra_id, if any, is added to the lineage (the event
- * that started an absence). Everything points at the stack, the state or
- * the model: no heap. */
-static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, const char *cause,
-                               const char *cause_event_id, Vigil__V1__Channel cause_channel,
-                               const vg_model_t *m, const vg_step_ctx_t *ctx,
-                               vg_step_result_t *out) {
+ * cause_channel) at created_ms; cause is what the trigger id is computed
+ * over. Everything points at the stack, the state or the model: no heap.
+ * Every field is within its limit, so the trigger always fits
+ * VG_TRIGGER_MAX_BYTES (test_step checks the worst case); nothing is
+ * shed. */
+static vg_err_t vg_step_encode(const vg_state_t *st, const char *tenant, const char *customer_id,
+                               const char *cause, const char *cause_event_id,
+                               Vigil__V1__Channel cause_channel, int64_t created_ms,
+                               const vg_model_t *m, const vg_transition_t *tr,
+                               const vg_step_ctx_t *ctx, vg_step_result_t *out) {
     const vg_score_t *s = &out->score;
     const vg_model_intervention_t *iv = &m->interventions[s->winner];
     Vigil__V1__InterventionTrigger t = VIGIL__V1__INTERVENTION_TRIGGER__INIT;
     Vigil__V1__Lineage lin = VIGIL__V1__LINEAGE__INIT;
     Vigil__V1__ReasonCode rc[VG_REASONS_MAX], *rcp[VG_REASONS_MAX];
-    char *ids[VG_LINEAGE_MAX_EVENTS + 1];
-    Vigil__V1__Channel chans[VG_LINEAGE_MAX_EVENTS + 2];
+    char *ids[VG_LINEAGE_MAX_EVENTS];
+    Vigil__V1__Channel chans[VG_LINEAGE_MAX_EVENTS + 1];
     size_t n_ids = 0, n_ch = 0;
 
     vg_step_trigger_id(tenant, customer_id, s->intervention, cause, out->trigger_id);
@@ -57,8 +71,8 @@ static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, cons
     t.score = s->propensity;
     t.priority_score = s->priority_score;
     t.priority = vg_step_priority(s->priority_score);
-    t.valid_until_ms = s->now_ms + iv->valid_for_ms;
-    t.created_ms = s->now_ms;
+    t.valid_until_ms = created_ms + iv->valid_for_ms;
+    t.created_ms = created_ms;
     t.channel = (Vigil__V1__Channel)s->channel;
     t.escalation_level = s->level;
     for (uint32_t i = 0; i < s->n_reasons; i++) {
@@ -71,14 +85,26 @@ static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, cons
     t.n_reasons = s->n_reasons;
     t.reasons = rcp;
 
-    /* Origin: the events of the worst open problem, then the cause. */
+    /* Origin: the events of the worst open problem, the events of the
+     * sequences this decision completed, then the cause. */
     if (s->worst) {
         const vg_state_window_t *w = s->worst;
-        uint32_t from = w->n > VG_LINEAGE_MAX_EVENTS ? w->n - VG_LINEAGE_MAX_EVENTS : 0;
-        for (uint32_t i = from; i < w->n; i++) {
-            if (strcmp(w->event_ids[i], cause_event_id) != 0)
-                ids[n_ids++] = (char *)w->event_ids[i];
+        for (uint32_t i = 0; i < w->n; i++) {
+            vg_step_add_id(ids, &n_ids, w->event_ids[i], cause_event_id);
             vg_step_add_channel(chans, &n_ch, (Vigil__V1__Channel)w->channels[i]);
+        }
+    }
+    for (uint32_t q = 0; tr && q < m->n_sequences; q++) {
+        if (!(tr->seq_done & (1u << q)))
+            continue;
+        for (uint32_t k = 0; k < st->n_sequences; k++) {
+            const vg_state_sequence_t *ss = &st->sequences[k];
+            if (strcmp(ss->name, m->sequences[q].name) != 0)
+                continue;
+            for (uint32_t j = 0; j < m->sequences[q].n_steps && j < VG_STATE_SEQ_STEPS; j++) {
+                vg_step_add_id(ids, &n_ids, ss->event_ids[j], cause_event_id);
+                vg_step_add_channel(chans, &n_ch, (Vigil__V1__Channel)ss->channels[j]);
+            }
         }
     }
     ids[n_ids++] = (char *)cause_event_id;
@@ -98,17 +124,6 @@ static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, cons
     lin.source_offset = ctx->offset;
     t.lineage = &lin;
 
-    /* Long ids can make a trigger outgrow its slot in the decision ring.
-     * Rather than lose the decision, shed the least essential parts: first
-     * the human-readable details, then all but the newest source ids. */
-    if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger)) {
-        for (uint32_t i = 0; i < s->n_reasons; i++)
-            rc[i].detail = "";
-    }
-    if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger)) {
-        lin.source_event_ids = ids + (n_ids - 1);
-        lin.n_source_event_ids = 1;
-    }
     if (vigil__v1__intervention_trigger__get_packed_size(&t) > sizeof(out->trigger))
         return VG_ERR_OVERFLOW;
     out->len = vigil__v1__intervention_trigger__pack(&t, out->trigger);
@@ -116,7 +131,7 @@ static vg_err_t vg_step_encode(const char *tenant, const char *customer_id, cons
 }
 
 static void vg_step_reset(vg_step_result_t *out) {
-    out->replayed = out->fired = out->ring_evicted = out->dead = false;
+    out->replayed = out->fired = out->ring_evicted = out->dead = out->duplicate = false;
     out->len = 0;
     out->trigger_id[0] = '\0';
     memset(&out->tr, 0, sizeof(out->tr));
@@ -141,7 +156,16 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
         return VG_OK;
     }
 
+    if (vg_state_seen_event(st, ev->event_id)) {
+        /* The same event again at a new offset: applied once already (its
+         * decision, if any, was published with the same trigger id).
+         * Only the offset moves on. */
+        out->duplicate = true;
+        vg_state_set_applied(st, ctx->partition, ctx->offset);
+        return VG_OK;
+    }
     vg_score_transition(st, ev, m, &out->tr);
+    vg_state_remember_event(st, ev->event_id);
     vg_score_compute(st, ev, m, &out->tr, st->last_event_ms, ctx->record_ms, &out->score);
     vg_state_set_applied(st, ctx->partition, ctx->offset);
     /* For explain (the event's bytes are the caller's to add). */
@@ -151,13 +175,14 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     st->last_late = out->tr.late;
     st->last_record_ms = ctx->record_ms;
     st->last_fired[0] = '\0';
+    st->last_timer = false;
     if (!out->score.fire)
         return VG_OK;
     snprintf(st->last_fired, sizeof(st->last_fired), "%s", out->score.intervention);
     st->last_fired_channel = out->score.channel;
 
-    if ((err = vg_step_encode(ev->tenant, ev->customer_id, ev->event_id, ev->event_id,
-                              ev->channel, m, ctx, out))) {
+    if ((err = vg_step_encode(st, ev->tenant, ev->customer_id, ev->event_id, ev->event_id,
+                              ev->channel, ev->event_time_ms, m, &out->tr, ctx, out))) {
         /* The event is poison for its decision only: the state moved on,
          * and an empty decision at its offset makes a replay dead-letter
          * it again rather than skip it. */
@@ -208,6 +233,12 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
         return VG_OK;
 
     vg_score_compute(st, NULL, m, &out->tr, due, watermark_ms, &out->score);
+    /* For explain: the latest decision is this deadline's. */
+    st->last_timer = true;
+    st->last_absence_fired = out->tr.absence_fired;
+    st->last_due_ms = due;
+    st->last_watermark_ms = watermark_ms;
+    st->last_fired[0] = '\0';
     if (!out->score.fire)
         return VG_OK;
     /* The absence's own channel, if the intervention may use it. */
@@ -218,10 +249,12 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
                                  ? channel
                                  : iv->default_channel;
     }
-    if ((err = vg_step_encode(tenant, customer_id, cause, start_id, (Vigil__V1__Channel)channel,
-                              m, ctx, out)))
+    if ((err = vg_step_encode(st, tenant, customer_id, cause, start_id,
+                              (Vigil__V1__Channel)channel, due, m, NULL, ctx, out)))
         return err;
     vg_score_record_fire(st, out->score.intervention, out->score.channel, due);
+    snprintf(st->last_fired, sizeof(st->last_fired), "%s", out->score.intervention);
+    st->last_fired_channel = out->score.channel;
     out->fired = true;
     if ((err = vg_state_add_decision(st, ctx->partition, ctx->offset, true, out->trigger,
                                      out->len, &out->ring_evicted)))

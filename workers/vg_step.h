@@ -6,6 +6,9 @@
  *   - offset <= last applied offset of its partition: applied before (a
  *     replay after a crash or an aborted transaction). Nothing changes; the
  *     trigger stored for that offset, if any, is handed back byte for byte.
+ *   - an event id among the customer's VG_STATE_RECENT_MAX latest: a
+ *     duplicate. Only the offset moves on; nothing fires (the first copy's
+ *     trigger, same id, was published).
  *   - otherwise: transition, score, decide; a fired trigger is encoded,
  *     recorded in the state's decision ring and handed back.
  *
@@ -43,6 +46,7 @@ typedef struct vg_step_result_s {
     bool fired;                /* a trigger is in trigger[0..len) */
     bool ring_evicted;         /* an uncommitted decision was dropped */
     bool dead;                 /* replay of an event whose decision failed: dead-letter it */
+    bool duplicate;            /* an event id applied before: not applied again */
     size_t len;
     uint8_t trigger[VG_TRIGGER_MAX_BYTES];
     char trigger_id[33];
@@ -65,9 +69,11 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
 size_t vg_step_timer_replays(const vg_state_t *st, int32_t partition, int64_t from, int64_t to,
                              const vg_state_decision_t **out, size_t max);
 
-/* The deterministic trigger id: hex SHA-256 of (tenant, customer id,
- * intervention, cause), 32 characters, where cause is the deciding event's
- * id, or "absence:<name>:<starting event id>" for a deadline. */
+/* The deterministic trigger id (docs/triggers.md, byte by byte): the
+ * first 16 bytes of SHA-256("vigil.trigger.v1" NUL tenant NUL customer id
+ * NUL intervention NUL cause NUL) in lowercase hex, where cause is the
+ * deciding event's id, or "absence:<name>:<starting event id>" for a
+ * deadline. */
 void vg_step_trigger_id(const char *tenant, const char *customer_id, const char *intervention,
                         const char *cause, char out[33]);
 

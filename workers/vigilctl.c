@@ -432,13 +432,19 @@ static int vg_ctl_explain(vg_ctl_t *c) {
 static int vg_ctl_topics(vg_ctl_t *c) {
     int parts = (int)vg_ctl_num(c, "--partitions", 12), rf = (int)vg_ctl_num(c, "--replication", 1);
     const char *topics[] = {c->cfg.topic_events, c->cfg.topic_triggers, c->cfg.topic_dead_letter};
+    /* The dead-letter topic takes any record the worker may copy whole
+     * (the broker's default, set explicitly so a cluster-wide change does
+     * not shrink it; docs/runbook.md, VigilPartitionStopped). */
     const char *isr[] = {"min.insync.replicas", "2", NULL};
+    const char *dlq[] = {"max.message.bytes", "1048588", NULL};
+    const char *dlq_isr[] = {"max.message.bytes", "1048588", "min.insync.replicas", "2", NULL};
     char err[512];
     int rc = 0;
 
     for (int i = 0; i < 3; i++) {
-        if (vg_kafka_admin_create_topic(&c->props, topics[i], parts, rf, rf >= 3 ? isr : NULL,
-                                        30000, err, sizeof(err))) {
+        const char *const *extra = i == 2 ? (rf >= 3 ? dlq_isr : dlq) : rf >= 3 ? isr : NULL;
+        if (vg_kafka_admin_create_topic(&c->props, topics[i], parts, rf, extra, 30000, err,
+                                        sizeof(err))) {
             fprintf(stderr, "vigilctl topics: %s\n", err);
             rc = 1;
         } else {

@@ -456,6 +456,19 @@ vg_err_t vg_kafka_consumer_pause(vg_kafka_consumer_t *c, bool pause) {
     return err ? VG_ERR_KAFKA : VG_OK;
 }
 
+vg_err_t vg_kafka_consumer_pause_partition(vg_kafka_consumer_t *c, const char *topic,
+                                           int32_t partition, bool pause) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    rd_kafka_topic_partition_list_add(l, topic, partition);
+    err = pause ? rd_kafka_pause_partitions(c->rk, l) : rd_kafka_resume_partitions(c->rk, l);
+    if (!err && l->elems[0].err)
+        err = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    return err ? VG_ERR_KAFKA : VG_OK;
+}
+
 size_t vg_kafka_consumer_assigned(vg_kafka_consumer_t *c) {
     rd_kafka_topic_partition_list_t *l = NULL;
     size_t n = 0;

@@ -74,6 +74,11 @@ vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c);
 /* Pause or resume fetching of every assigned partition (backpressure). */
 vg_err_t vg_kafka_consumer_pause(vg_kafka_consumer_t *c, bool pause);
 
+/* Pause or resume fetching of one assigned partition (a partition
+ * stopped on a record that cannot be dead-lettered). */
+vg_err_t vg_kafka_consumer_pause_partition(vg_kafka_consumer_t *c, const char *topic,
+                                           int32_t partition, bool pause);
+
 /* Number of partitions currently assigned. */
 size_t vg_kafka_consumer_assigned(vg_kafka_consumer_t *c);
 

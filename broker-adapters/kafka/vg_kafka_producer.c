@@ -284,6 +284,18 @@ vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int t
 
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
 
+size_t vg_kafka_producer_max_message_bytes(vg_kafka_producer_t *p) {
+    char buf[32];
+    size_t size = sizeof(buf);
+    long long v;
+
+    if (rd_kafka_conf_get(rd_kafka_conf(p->rk), "message.max.bytes", buf, &size) !=
+            RD_KAFKA_CONF_OK ||
+        (v = atoll(buf)) <= 0)
+        return 1000000; /* librdkafka's default */
+    return (size_t)v;
+}
+
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p) {
     if (!p)
         return;

@@ -6,9 +6,14 @@
 #include <criterion/criterion.h>
 #include <string.h>
 
+#include "vg_explain.h"
 #include "vg_step.h"
 #include "vg_test_events.h"
 #include "vigil/v1/trigger.pb-c.h"
+
+/* docs/triggers.md, "trigger_id": computed independently (Python hashlib). */
+#define TRIGGER_ID_VECTOR_1 "a1ebac1cccadae31d1cb534da9719df3"
+#define TRIGGER_ID_VECTOR_2 "058a822cfb1f0a90f9c3b0530cf3861d"
 
 static vg_model_t m;
 static vg_state_t st;
@@ -129,7 +134,7 @@ Test(step, survives_encode_decode) {
  * offset says "dead-letter it again" instead of skipping it, so an
  * aborted transaction cannot lose the dead letter. */
 Test(step, unencodable_decision_is_dead_lettered_again_on_replay) {
-    static char long_id[3000];
+    static char long_id[8000];
     vg_tev_t t;
     vg_step_ctx_t ctx = {long_id, "events", "triggers", 3, 0, 0};
 
@@ -145,4 +150,221 @@ Test(step, unencodable_decision_is_dead_lettered_again_on_replay) {
                                &m, &ctx, &r),
                  VG_OK);
     cr_expect(r.replayed && r.dead && !r.fired, "replay: dead-letter again, publish nothing");
+}
+
+/* --- hostile input (issue 8) ---------------------------------------------- */
+
+static Vigil__V1__InterventionTrigger *unpack_trigger(void) {
+    Vigil__V1__InterventionTrigger *t = vigil__v1__intervention_trigger__unpack(NULL, r.len, r.trigger);
+    cr_assert_not_null(t, "the trigger decodes");
+    return t;
+}
+
+/* Every field of a trigger at its limit still fits VG_TRIGGER_MAX_BYTES:
+ * nothing has to be shed, so nothing is. */
+Test(step, worst_case_trigger_fits) {
+    static char id[VG_EVENT_ID_MAX + 1], topic[250], worker[128], name[VG_MODEL_NAME_MAX],
+        code[VG_MODEL_NAME_MAX + 32], detail[96], dest[256], purpose[32], mid[64], mver[32];
+    Vigil__V1__InterventionTrigger t = VIGIL__V1__INTERVENTION_TRIGGER__INIT;
+    Vigil__V1__Lineage lin = VIGIL__V1__LINEAGE__INIT;
+    Vigil__V1__ReasonCode rc[VG_REASONS_MAX], *rcp[VG_REASONS_MAX];
+    char *ids[16];
+    Vigil__V1__Channel ch[17];
+
+    memset(id, 0x7a, sizeof(id) - 1);
+    memset(topic, 't', sizeof(topic) - 1);
+    memset(worker, 'w', sizeof(worker) - 1);
+    memset(name, 'n', sizeof(name) - 1);
+    memset(code, 'c', sizeof(code) - 1);
+    memset(detail, 'd', sizeof(detail) - 1);
+    memset(dest, 'd', sizeof(dest) - 1);
+    memset(purpose, 'p', sizeof(purpose) - 1);
+    memset(mid, 'm', sizeof(mid) - 1);
+    memset(mver, 'v', sizeof(mver) - 1);
+    t.trigger_id = "0123456789abcdef0123456789abcdef";
+    t.customer_id = t.tenant = id;
+    t.intervention = name;
+    t.score = t.priority_score = -1.0 / 3;
+    t.priority = VIGIL__V1__PRIORITY__PRIORITY_CRITICAL;
+    t.valid_until_ms = t.created_ms = INT64_MAX;
+    t.channel = VIGIL__V1__CHANNEL__CHANNEL_STORE;
+    t.escalation_level = UINT32_MAX;
+    for (int i = 0; i < VG_REASONS_MAX; i++) {
+        vigil__v1__reason_code__init(&rc[i]);
+        rc[i].code = code;
+        rc[i].detail = detail;
+        rc[i].contribution = -1.0 / 3;
+        rcp[i] = &rc[i];
+    }
+    t.n_reasons = VG_REASONS_MAX;
+    t.reasons = rcp;
+    for (int i = 0; i < 16; i++)
+        ids[i] = id;
+    for (int i = 0; i < 17; i++)
+        ch[i] = VIGIL__V1__CHANNEL__CHANNEL_STORE;
+    lin.n_source_event_ids = 16;
+    lin.source_event_ids = ids;
+    lin.n_channels = 17;
+    lin.channels = ch;
+    lin.purpose = purpose;
+    lin.model_id = mid;
+    lin.model_version = mver;
+    lin.worker_id = worker;
+    lin.destination = dest;
+    lin.source_topic = topic;
+    lin.source_partition = INT32_MIN;
+    lin.source_offset = INT64_MIN;
+    t.lineage = &lin;
+    cr_expect_leq(vigil__v1__intervention_trigger__get_packed_size(&t), VG_TRIGGER_MAX_BYTES);
+}
+
+/* 128-byte ids of two-byte characters come back whole, each once, in
+ * the lineage; before, they were cut at 63 bytes inside a character. */
+Test(step, long_multibyte_ids_whole_in_lineage) {
+    char ids[3][VG_EVENT_ID_MAX + 1];
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 0, 0};
+    Vigil__V1__InterventionTrigger *tr;
+
+    for (int n = 0; n < 3; n++) {
+        vg_tev_t t;
+        for (int i = 0; i < 63; i++)
+            memcpy(ids[n] + 2 * i, "\xc3\xa9", 2);
+        snprintf(ids[n] + 126, 3, "%02d", n);
+        vg_tev(&t, n, n, "payment", FAIL, NOSIG, "service", BRONZE, 0);
+        t.ev.event_id = ids[n];
+        ctx.offset = n;
+        cr_assert_eq(vg_step_apply(&st, &t.ev, &m, &ctx, &r), VG_OK);
+    }
+    cr_assert(r.fired, "the trend fires");
+    tr = unpack_trigger();
+    cr_expect_eq(tr->lineage->n_source_event_ids, 3);
+    for (size_t i = 0; i < tr->lineage->n_source_event_ids && i < 3; i++) {
+        cr_expect_str_eq(tr->lineage->source_event_ids[i], ids[i]);
+        cr_expect(vg_event_text_ok((const uint8_t *)tr->lineage->source_event_ids[i],
+                                   strlen(tr->lineage->source_event_ids[i]), NULL));
+    }
+    vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+}
+
+/* The same event id at a new offset is applied once, and fires nothing. */
+Test(step, duplicate_event_applied_once) {
+    vg_tev_t t;
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 0, 0};
+    uint64_t applied;
+
+    apply(0, 0, 10);
+    apply(1, 1, 11);
+    apply(2, 2, 12);
+    cr_assert(r.fired);
+    applied = st.events_applied;
+    ctx.offset = 13;
+    cr_assert_eq(vg_step_apply(&st, vg_tev(&t, 2, 2, "payment", FAIL, NOSIG, "service", BRONZE, 0),
+                               &m, &ctx, &r),
+                 VG_OK);
+    cr_expect(r.duplicate && !r.fired && !r.replayed);
+    cr_expect_eq(st.events_applied, applied, "not applied again");
+    cr_expect_eq(vg_state_applied(&st, 3), 13, "its offset is");
+}
+
+/* created_ms is the deciding event's time, even when it is older than the
+ * customer's newest event (out of order, within the lateness). */
+Test(step, created_ms_is_the_deciding_events_time) {
+    Vigil__V1__InterventionTrigger *tr;
+
+    apply(0, 0, 10);
+    apply(1, 5, 11);
+    apply(2, 3.5, 12); /* 90 s older than ev-1 */
+    cr_assert(r.fired);
+    tr = unpack_trigger();
+    cr_expect_eq(tr->created_ms, VG_T0 + (int64_t)(3.5 * VG_MIN));
+    cr_expect_eq(tr->valid_until_ms, tr->created_ms + 30 * VG_MIN, "proactive_callback: 30m");
+    vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+}
+
+/* A channel-hopping trigger names every event of the sequence. */
+Test(step, sequence_lineage_lists_every_step) {
+    static const Vigil__V1__Channel chans[] = {VIGIL__V1__CHANNEL__CHANNEL_WEB,
+                                               VIGIL__V1__CHANNEL__CHANNEL_CHAT,
+                                               VIGIL__V1__CHANNEL__CHANNEL_PHONE};
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 0, 0};
+    Vigil__V1__InterventionTrigger *tr;
+
+    for (int n = 0; n < 3; n++) {
+        vg_tev_t t;
+        vg_tev(&t, n, n, "support", OK_, NOSIG, "service", GOLD, 0.9);
+        t.ev.channel = chans[n];
+        ctx.offset = n;
+        cr_assert_eq(vg_step_apply(&st, &t.ev, &m, &ctx, &r), VG_OK);
+    }
+    cr_assert(r.fired, "web, chat, phone fires");
+    tr = unpack_trigger();
+    cr_expect_str_eq(tr->intervention, "proactive_callback");
+    cr_assert_eq(tr->lineage->n_source_event_ids, 3);
+    cr_expect_str_eq(tr->lineage->source_event_ids[0], "ev-0");
+    cr_expect_str_eq(tr->lineage->source_event_ids[1], "ev-1");
+    cr_expect_str_eq(tr->lineage->source_event_ids[2], "ev-2");
+    vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+}
+
+/* A consent in any position up to the limit counts. */
+Test(step, service_as_the_sixteenth_consent) {
+    char *cons[VG_EVENT_MAX_CONSENTS];
+    char purposes[VG_EVENT_MAX_CONSENTS][16];
+
+    for (int i = 0; i < VG_EVENT_MAX_CONSENTS; i++) {
+        snprintf(purposes[i], sizeof(purposes[i]), "purpose-%d", i);
+        cons[i] = purposes[i];
+    }
+    cons[VG_EVENT_MAX_CONSENTS - 1] = "service";
+    for (int n = 0; n < 3; n++) {
+        vg_tev_t t;
+        vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, n, 0};
+        vg_tev(&t, n, n, "payment", FAIL, NOSIG, NULL, BRONZE, 0);
+        t.ev.consents = cons;
+        t.ev.n_consents = VG_EVENT_MAX_CONSENTS;
+        cr_assert_eq(vg_step_apply(&st, &t.ev, &m, &ctx, &r), VG_OK);
+    }
+    cr_expect(r.fired, "the trend fires: consent for service is there");
+}
+
+/* The trigger id recipe, byte by byte, as docs/triggers.md gives it, with
+ * its test vectors (the contract suite recomputes them in Python). */
+Test(step, trigger_id_test_vectors) {
+    char id[33];
+
+    vg_step_trigger_id("acme", "c1", "proactive_callback", "ev-2", id);
+    cr_expect_str_eq(id, TRIGGER_ID_VECTOR_1);
+    vg_step_trigger_id("acme", "c1", "retention_offer", "absence:checkout_abandoned:ev-7", id);
+    cr_expect_str_eq(id, TRIGGER_ID_VECTOR_2);
+}
+
+/* explain on a customer whose latest decision was a deadline explains the
+ * deadline, not the older event. */
+Test(step, explain_a_deadline_decision) {
+    vg_tev_t t;
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 1, 0};
+    char *text = NULL;
+    size_t size = 0;
+    FILE *f;
+
+    vg_tev(&t, 1, 0, "checkout", VIGIL__V1__OUTCOME__OUTCOME_PENDING, NOSIG, "marketing", GOLD,
+           0.9);
+    cr_assert_eq(vg_step_apply(&st, &t.ev, &m, &ctx, &r), VG_OK);
+    st.last_event_len = (uint32_t)vigil__v1__interaction_event__pack(&t.ev, st.last_event);
+    cr_assert_eq(vg_state_next_due(&st), VG_T0 + 10 * VG_MIN);
+    ctx.offset = 2;
+    cr_assert_eq(vg_step_expire(&st, "acme", "c1", VG_T0 + 11 * VG_MIN, &m, &ctx, &r), VG_OK);
+    cr_assert(r.fired, "the abandoned checkout fires");
+    {
+        Vigil__V1__InterventionTrigger *tr = unpack_trigger();
+        cr_expect_eq(tr->created_ms, VG_T0 + 10 * VG_MIN, "created_ms: the deadline");
+        vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+    }
+    f = open_memstream(&text, &size);
+    cr_assert_eq(vg_explain(&st, &m, f), VG_OK);
+    fclose(f);
+    cr_expect(strstr(text, "deadline   checkout_abandoned") != NULL, "%s", text);
+    cr_expect(strstr(text, "decision   retention_offer") != NULL, "%s", text);
+    cr_expect(strstr(text, "decision   none") == NULL, "%s", text);
+    free(text);
 }
