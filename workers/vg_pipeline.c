@@ -122,6 +122,8 @@ struct vg_pipeline_s {
     int backoff_ms;
     uint64_t last_probe_us, last_redis_probe_us;
     size_t dl_budget;         /* largest dead-letter value sent whole */
+    int32_t *dl_msgs;         /* this batch's dead-lettered records */
+    size_t n_dl;
     vg_poison_t poison[VG_STOPPED_MAX];
     size_t n_poison;
 
@@ -282,6 +284,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     p->htab = vg_xcalloc(p->hcap, sizeof(*p->htab), &ok);
     p->groups = vg_xcalloc(p->max_groups, sizeof(*p->groups), &ok);
     p->states = vg_xcalloc(p->max_groups, sizeof(*p->states), &ok);
+    p->dl_msgs = vg_xcalloc(p->max, sizeof(*p->dl_msgs), &ok);
     p->loaded = vg_xcalloc(p->max_groups, sizeof(*p->loaded), &ok);
     p->keys = vg_xcalloc(p->max_groups, sizeof(*p->keys), &ok);
     p->writes = vg_xcalloc(p->max_groups, sizeof(*p->writes), &ok);
@@ -372,6 +375,7 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     free(p->htab);
     free(p->groups);
     free(p->states);
+    free(p->dl_msgs);
     free(p->loaded);
     free(p->keys);
     free(p->writes);
@@ -470,6 +474,16 @@ static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const vg_kafka_msg_
              " times (%s); the other partitions go on. See docs/runbook.md, "
              "\"VigilPartitionStopped\"",
              m->topic, m->partition, m->offset, q->failures, why);
+}
+
+/* The batch failed to deliver: if the dead-letter topic refused records
+ * (asynchronously: too large for its max.message.bytes, no permission),
+ * count the failure against each record dead-lettered in the batch. */
+static void vg_pipeline_dead_letters_undelivered(vg_pipeline_t *p, const char *why) {
+    if (!vg_kafka_producer_failed_to(p->producer, p->cfg.topic_dead_letter))
+        return;
+    for (size_t k = 0; k < p->n_dl; k++)
+        vg_pipeline_dead_letter_failed(p, &p->msgs[p->dl_msgs[k]], why);
 }
 
 /* --- one batch ---------------------------------------------------------- */
@@ -626,6 +640,8 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
                                  m->payload, len, h, nh);
     if (err)
         vg_pipeline_dead_letter_failed(p, m, vg_err_str(err));
+    else if (p->n_dl < p->max)
+        p->dl_msgs[p->n_dl++] = (int32_t)(m - p->msgs);
     return err;
 }
 
@@ -659,6 +675,7 @@ static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
     p->n_parts = 0;
     p->n_outs = 0;
     p->out_len = 0;
+    p->n_dl = 0;
     memset(&p->bc, 0, sizeof(p->bc));
 }
 
@@ -1238,6 +1255,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                     vg_pipeline_reset_batch(p, n);
                     return err;
                 }
+                vg_pipeline_dead_letters_undelivered(p, errstr);
                 vg_pipeline_abort(p, n, errstr);
                 return VG_OK;
             }
@@ -1247,6 +1265,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                 (err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->n_parts, errstr,
                                                    sizeof(errstr)))) {
                 atomic_fetch_add(&p->stats.kafka_errors, 1);
+                vg_pipeline_dead_letters_undelivered(p, errstr);
                 vg_pipeline_abort(p, n, errstr);
                 return VG_OK;
             }

@@ -17,7 +17,18 @@ struct vg_kafka_producer_s {
      * flush), so no lock is needed. */
     size_t failed;
     char first_error[256];
+    /* Topics with a failed delivery since the last flush, commit or abort. */
+    char failed_topics[4][256];
+    size_t n_failed_topics;
 };
+
+static void vg_kafka_producer_note_failed(vg_kafka_producer_t *p, const char *topic) {
+    for (size_t i = 0; i < p->n_failed_topics; i++)
+        if (strcmp(p->failed_topics[i], topic) == 0)
+            return;
+    if (p->n_failed_topics < 4)
+        snprintf(p->failed_topics[p->n_failed_topics++], sizeof(p->failed_topics[0]), "%s", topic);
+}
 
 static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
     vg_kafka_producer_t *p = opaque;
@@ -25,6 +36,7 @@ static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, vo
     (void)rk;
     if (!m->err)
         return;
+    vg_kafka_producer_note_failed(p, rd_kafka_topic_name(m->rkt));
     if (p->failed++ == 0)
         snprintf(p->first_error, sizeof(p->first_error), "%s [%d]: %s",
                  rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
@@ -187,6 +199,7 @@ vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t 
     if (failed)
         *failed = p->failed;
     p->failed = 0;
+    p->n_failed_topics = 0;
     p->first_error[0] = '\0';
     return ret;
 }
@@ -239,6 +252,7 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
     }
     p->in_txn = false;
     p->failed = 0;
+    p->n_failed_topics = 0;
     return VG_OK;
 }
 
@@ -256,6 +270,7 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
     error = rd_kafka_abort_transaction(p->rk, timeout_ms);
 
     p->failed = 0;
+    p->n_failed_topics = 0;
     if (error)
         return vg_kafka_producer_txn_err(p, error, "abort_transaction", errstr, errstr_size);
     p->in_txn = false;
@@ -283,6 +298,13 @@ vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int t
 }
 
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
+
+bool vg_kafka_producer_failed_to(const vg_kafka_producer_t *p, const char *topic) {
+    for (size_t i = 0; i < p->n_failed_topics; i++)
+        if (strcmp(p->failed_topics[i], topic) == 0)
+            return true;
+    return false;
+}
 
 size_t vg_kafka_producer_max_message_bytes(vg_kafka_producer_t *p) {
     char buf[32];
