@@ -458,7 +458,7 @@ void vg_config_doc(FILE *out) {
     static const char *const tnames[] = {"string", "integer", "enum", "secret"};
 
     fprintf(out, "# Configuration reference\n\n"
-                 "Generated from the table in `workers/vg_config.c` by "
+                 "Generated from the table in `workers/service/vg_config.c` by "
                  "`vigil-worker --config-doc`; do not edit by hand.\n\n"
                  "Sources, later wins: defaults, the YAML file given with `--config` (a flat "
                  "mapping `name: value`), environment variables `VIGIL_<NAME>` (the name "
