@@ -1,4 +1,5 @@
 #include "vg_itest.h"
+#include "vg_keys.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -508,7 +509,7 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
         for (size_t i = 0; i < m; i++) {
             char pseudo[VG_PSEUDO_LEN];
             vg_pseudo_id(ps, tenant, customers[base + i], pseudo);
-            snprintf(keys[i], sizeof(keys[i]), "%s:{%s}", t->prefix, pseudo);
+            vg_keys_state(keys[i], sizeof(keys[i]), t->prefix, pseudo);
             kp[i] = keys[i];
         }
         if (vg_redis_load(r, kp, m, loaded, err, sizeof(err))) {

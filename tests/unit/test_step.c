@@ -368,3 +368,131 @@ Test(step, explain_a_deadline_decision) {
     cr_expect(strstr(text, "decision   none") == NULL, "%s", text);
     free(text);
 }
+
+/* --- vg_step_customer: one customer's part of a batch, in order ---------- */
+
+typedef struct seen_s {
+    int n;
+    vg_step_what_t what[16];
+    int64_t at[16];          /* the record's offset, -1 for a timer replay */
+    bool fired[16], replayed[16];
+    char id[16][33];
+} seen_t;
+
+static vg_err_t record_sink(void *opaque, vg_step_what_t what, const vg_step_record_t *rec,
+                            const vg_step_result_t *res, vg_err_t err) {
+    seen_t *s = opaque;
+
+    (void)err;
+    if (s->n == 16)
+        return VG_ERR_OVERFLOW;
+    s->what[s->n] = what;
+    s->at[s->n] = rec ? rec->offset : -1;
+    s->fired[s->n] = res->fired;
+    s->replayed[s->n] = res->replayed;
+    memcpy(s->id[s->n], res->trigger_id, 33);
+    s->n++;
+    return VG_OK;
+}
+
+/* A batch on partition 3: r[i] at offset 100 + i; evs[i] NULL for a record
+ * of another customer (it still moves the watermark). */
+static void run_batch(vg_state_t *s, vg_step_record_t *recs, size_t n, seen_t *out) {
+    uint32_t mine[16];
+    size_t n_mine = 0;
+    bool changed = false;
+    vg_step_batch_t b = {"events", 3, recs, n, "w1", "triggers"};
+
+    for (size_t i = 0; i < n; i++)
+        if (recs[i].ev)
+            mine[n_mine++] = (uint32_t)i;
+    memset(out, 0, sizeof(*out));
+    cr_assert_eq(vg_step_customer(s, "acme", "c1", &b, mine, n_mine, &m, &r, record_sink, out,
+                                  &changed),
+                 VG_OK);
+}
+
+/* Order rule: deadlines the watermark passed fire before the record that
+ * passed them, at the first record whose watermark reaches them; the
+ * record comes after. */
+Test(step, customer_deadline_fires_before_the_event_at_the_first_record_past_it) {
+    vg_tev_t start, later;
+    vg_step_record_t recs[3];
+    seen_t seen;
+
+    vg_tev(&start, 1, 0, "checkout", VIGIL__V1__OUTCOME__OUTCOME_PENDING, NOSIG, "marketing",
+           GOLD, 0.9);
+    vg_tev(&later, 2, 12, "login", OK_, NOSIG, "marketing", GOLD, 0.9);
+    /* batch 1: the checkout starts (due at 10 min) */
+    recs[0] = (vg_step_record_t){&start.ev, NULL, 0, 100, 0, VG_T0, 0};
+    run_batch(&st, recs, 1, &seen);
+    cr_expect_eq(seen.n, 1);
+    cr_expect_eq(vg_state_next_due(&st), VG_T0 + 10 * VG_MIN);
+    /* batch 2: another customer's record moves the watermark to 11 min
+     * (offset 101), then c1's own event at 12 min (offset 102). */
+    recs[0] = (vg_step_record_t){NULL, NULL, 0, 101, 0, VG_T0 + 11 * VG_MIN, 0};
+    recs[1] = (vg_step_record_t){&later.ev, NULL, 0, 102, 0, VG_T0 + 12 * VG_MIN, 1};
+    run_batch(&st, recs, 2, &seen);
+    cr_assert_eq(seen.n, 2);
+    cr_expect_eq(seen.what[0], VG_STEP_DEADLINE);
+    cr_expect_eq(seen.at[0], 101, "at the first record whose watermark passed the deadline");
+    cr_expect(seen.fired[0], "retention_offer fires for the abandoned checkout");
+    cr_expect_eq(seen.what[1], VG_STEP_EVENT);
+    cr_expect_eq(seen.at[1], 102);
+}
+
+/* Order rule: a deadline the event itself set, already behind the
+ * watermark (a late checkout), fires at that record, after it. */
+Test(step, customer_late_start_fires_at_its_own_record) {
+    vg_tev_t start;
+    vg_step_record_t recs[2];
+    seen_t seen;
+
+    vg_tev(&start, 1, 0, "checkout", VIGIL__V1__OUTCOME__OUTCOME_PENDING, NOSIG, "marketing",
+           GOLD, 0.9);
+    recs[0] = (vg_step_record_t){NULL, NULL, 0, 100, 0, VG_T0 + 11 * VG_MIN, 0};
+    recs[1] = (vg_step_record_t){&start.ev, NULL, 0, 101, 0, VG_T0 + 11 * VG_MIN, 1};
+    run_batch(&st, recs, 2, &seen);
+    cr_assert_eq(seen.n, 2);
+    cr_expect_eq(seen.what[0], VG_STEP_EVENT);
+    cr_expect_eq(seen.what[1], VG_STEP_DEADLINE);
+    cr_expect_eq(seen.at[1], 100, "fires at the first record whose watermark reaches it");
+}
+
+/* Replay rule: the same batch again on the stored state (an aborted
+ * transaction) hands back the same triggers, event and deadline alike,
+ * and applies nothing twice. */
+Test(step, customer_replay_of_a_batch_gives_the_same_triggers) {
+    vg_tev_t e[3], start;
+    vg_step_record_t recs[5];
+    seen_t first, again;
+    uint64_t applied;
+
+    vg_tev(&start, 9, 0, "checkout", VIGIL__V1__OUTCOME__OUTCOME_PENDING, NOSIG, "service", GOLD,
+           0.9);
+    recs[0] = (vg_step_record_t){&start.ev, NULL, 0, 99, 0, VG_T0, 0};
+    run_batch(&st, recs, 1, &first);
+    for (int i = 0; i < 3; i++) {
+        vg_tev(&e[i], i, 11 + i, "payment", FAIL, NOSIG, "service", BRONZE, 0);
+        e[i].consents[0] = "service";
+    }
+    recs[0] = (vg_step_record_t){&e[0].ev, NULL, 0, 100, 0, VG_T0 + 11 * VG_MIN, 0};
+    recs[1] = (vg_step_record_t){&e[1].ev, NULL, 0, 101, 0, VG_T0 + 12 * VG_MIN, 1};
+    recs[2] = (vg_step_record_t){&e[2].ev, NULL, 0, 102, 0, VG_T0 + 13 * VG_MIN, 2};
+    run_batch(&st, recs, 3, &first);
+    applied = st.events_applied;
+    /* The stored state after the batch, and the batch again. */
+    run_batch(&st, recs, 3, &again);
+    cr_expect_eq(st.events_applied, applied, "nothing applied twice");
+    {
+        int fired_first = 0, fired_again = 0;
+        for (int i = 0; i < first.n; i++)
+            fired_first += first.fired[i];
+        for (int i = 0; i < again.n; i++) {
+            fired_again += again.fired[i];
+            cr_expect(again.replayed[i] || !again.fired[i], "every trigger again is a replay");
+        }
+        cr_expect_eq(fired_again, fired_first, "the same number of triggers");
+        cr_expect_gt(fired_first, 0);
+    }
+}

@@ -24,6 +24,10 @@ typedef struct vg_pseudo_s vg_pseudo_t;
 vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t errstr_size);
 void vg_pseudo_destroy(vg_pseudo_t *p);
 
+/* A development key, used only when none is configured (with a warning):
+ * pseudonyms are then stable but not secret. */
+#define VG_PSEUDO_DEV_KEY "vigil-development-key-not-secret"
+
 /* Write the pseudonym of (tenant, customer_id) into out[VG_PSEUDO_LEN].
  * Thread-safe on a shared handle. */
 void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer_id,

@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "vg_hash.h"
 #include "vigil/v1/state.pb-c.h"
 
 void vg_state_init(vg_state_t *st) {
@@ -356,15 +357,7 @@ int64_t vg_state_index_due(const vg_state_t *st) {
     return due;
 }
 
-uint64_t vg_state_event_hash(const char *event_id) {
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    for (const unsigned char *p = (const unsigned char *)event_id; *p; p++) {
-        h ^= *p;
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+uint64_t vg_state_event_hash(const char *event_id) { return vg_hash_str(event_id); }
 
 bool vg_state_seen_event(const vg_state_t *st, const char *event_id) {
     uint64_t h = vg_state_event_hash(event_id);

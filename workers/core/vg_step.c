@@ -274,3 +274,100 @@ size_t vg_step_timer_replays(const vg_state_t *st, int32_t partition, int64_t fr
     }
     return n;
 }
+
+/* Fire the deadlines due at or before upto, each at the first record whose
+ * watermark reaches it. */
+static vg_err_t vg_step_deadlines(vg_state_t *st, const char *tenant, const char *customer_id,
+                                  const vg_step_batch_t *b, int64_t upto, const vg_model_t *m,
+                                  vg_step_result_t *res, vg_step_sink_t *sink, void *opaque,
+                                  bool *changed) {
+    int64_t d;
+    vg_err_t err;
+
+    while ((d = vg_state_next_due(st)) > 0 && d <= upto) {
+        const vg_step_record_t *at = NULL;
+        vg_step_ctx_t ctx;
+
+        for (size_t j = 0; j < b->n && !at; j++)
+            if (b->recs[j].wm >= d)
+                at = &b->recs[j];
+        if (!at)
+            break; /* cannot happen: upto is one of these watermarks */
+        ctx = (vg_step_ctx_t){b->worker_id, b->topic, b->destination, b->partition, at->offset, 0};
+        err = vg_step_expire(st, tenant, customer_id, at->wm, m, &ctx, res);
+        *changed = true;
+        if (err) {
+            st->n_absences = 0;
+            return sink(opaque, VG_STEP_DEADLINE_DROPPED, at, res, err);
+        }
+        if ((err = sink(opaque, VG_STEP_DEADLINE, at, res, VG_OK)))
+            return err;
+        if (vg_state_next_due(st) == d)
+            break; /* no progress: never loop */
+    }
+    return VG_OK;
+}
+
+vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *customer_id,
+                          const vg_step_batch_t *b, const uint32_t *mine, size_t n_mine,
+                          const vg_model_t *m, vg_step_result_t *res, vg_step_sink_t *sink,
+                          void *opaque, bool *changed) {
+    const vg_state_decision_t *replays[VG_STATE_MAX_DECISIONS];
+    size_t n_replays;
+    uint32_t before = st->n_decisions;
+    vg_err_t err;
+
+    if (b->n == 0)
+        return VG_OK;
+    /* DESIGN rule 4: decisions below the batch are committed. */
+    vg_state_trim_decisions(st, b->partition, b->recs[0].offset);
+    if (st->n_decisions != before)
+        *changed = true; /* and its deadline index entry moves on */
+    /* Deadlines that fired in an abandoned run of these offsets. */
+    n_replays = vg_step_timer_replays(st, b->partition, b->recs[0].offset,
+                                      b->recs[b->n - 1].offset, replays, VG_STATE_MAX_DECISIONS);
+    for (size_t r = 0; r < n_replays; r++) {
+        vg_step_reset(res);
+        res->replayed = res->fired = true;
+        res->len = replays[r]->len;
+        memcpy(res->trigger, replays[r]->trigger, res->len);
+        if ((err = sink(opaque, VG_STEP_TIMER_REPLAY, NULL, res, VG_OK)))
+            return err;
+    }
+    for (size_t i = 0; i < n_mine; i++) {
+        const vg_step_record_t *rec = &b->recs[mine[i]];
+        vg_step_ctx_t ctx = {b->worker_id, b->topic,       b->destination,
+                             b->partition, rec->offset, rec->record_ms};
+
+        /* Deadlines the watermark passed up to this record fire first. */
+        if ((err = vg_step_deadlines(st, tenant, customer_id, b, rec->wm, m, res, sink, opaque,
+                                     changed)))
+            return err;
+        err = vg_step_apply(st, rec->ev, m, &ctx, res);
+        if (err) {
+            /* Poison for its decision only: the state moved on. */
+            *changed = true;
+            if ((err = sink(opaque, VG_STEP_EVENT_FAILED, rec, res, err)))
+                return err;
+            continue;
+        }
+        if (!res->replayed) {
+            *changed = true;
+            /* For explain: the event's bytes, when they fit. */
+            if (!res->duplicate && rec->payload && rec->len <= sizeof(st->last_event)) {
+                memcpy(st->last_event, rec->payload, rec->len);
+                st->last_event_len = (uint32_t)rec->len;
+            }
+        }
+        if ((err = sink(opaque, VG_STEP_EVENT, rec, res, VG_OK)))
+            return err;
+        /* A deadline this event set that is already behind the watermark
+         * (a late start) fires at this record. */
+        if ((err = vg_step_deadlines(st, tenant, customer_id, b, rec->wm, m, res, sink, opaque,
+                                     changed)))
+            return err;
+    }
+    /* The rest of the batch moved the watermark on. */
+    return vg_step_deadlines(st, tenant, customer_id, b, b->recs[b->n - 1].wm, m, res, sink,
+                             opaque, changed);
+}

@@ -69,6 +69,58 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
 size_t vg_step_timer_replays(const vg_state_t *st, int32_t partition, int64_t from, int64_t to,
                              const vg_state_decision_t **out, size_t max);
 
+/* --- one customer's part of a batch ------------------------------------- */
+
+/* One record of a partition in a batch, as vg_step_customer() sees it. */
+typedef struct vg_step_record_s {
+    const vg_event_t *ev;      /* the decoded event; NULL when dead-lettered */
+    const void *payload;       /* its bytes (kept in the state for explain) */
+    size_t len;
+    int64_t offset;
+    int64_t record_ms;         /* its Kafka timestamp (stale cut-off); 0 = unknown */
+    int64_t wm;                /* the partition's event-time watermark after it */
+    int32_t ref;               /* the caller's own index of the record */
+} vg_step_record_t;
+
+/* Every record of one partition in a batch, valid or not, in offset
+ * order, and what the lineage names. */
+typedef struct vg_step_batch_s {
+    const char *topic;
+    int32_t partition;
+    const vg_step_record_t *recs;
+    size_t n;
+    const char *worker_id;
+    const char *destination;
+} vg_step_batch_t;
+
+typedef enum vg_step_what_e {
+    VG_STEP_TIMER_REPLAY,      /* a deadline decision stored in the ring, re-emitted */
+    VG_STEP_DEADLINE,          /* deadlines came due at rec (res says if it fired) */
+    VG_STEP_DEADLINE_DROPPED,  /* they could not be decided (err): dropped */
+    VG_STEP_EVENT,             /* the customer's record rec (applied, replayed or duplicate) */
+    VG_STEP_EVENT_FAILED       /* its decision cannot be encoded (err): dead-letter it */
+} vg_step_what_t;
+
+/* Called for every outcome, in order. rec is NULL for a timer replay. A
+ * nonzero return stops vg_step_customer(), which returns it. */
+typedef vg_err_t(vg_step_sink_t)(void *opaque, vg_step_what_t what, const vg_step_record_t *rec,
+                                 const vg_step_result_t *res, vg_err_t err);
+
+/* Apply one customer's records of a batch to st, in the protocol's order
+ * (docs/internals.md, "A batch"): the ring is trimmed below the batch
+ * (DESIGN rule 4); deadline decisions stored for the batch's offsets are
+ * re-emitted; then for each of the customer's records (mine: indexes into
+ * b->recs, in order): the deadlines its watermark passed, the record, a
+ * deadline it set that is already due; then the deadlines the rest of the
+ * batch passed. A deadline fires at the first record whose watermark
+ * reaches it, with that record's offset, so a replay, another worker and
+ * the oracle fire it at the same place. res is scratch space handed to
+ * sink. *changed says whether st must be stored. */
+vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *customer_id,
+                          const vg_step_batch_t *b, const uint32_t *mine, size_t n_mine,
+                          const vg_model_t *m, vg_step_result_t *res, vg_step_sink_t *sink,
+                          void *opaque, bool *changed);
+
 /* The deterministic trigger id (docs/triggers.md, byte by byte): the
  * first 16 bytes of SHA-256("vigil.trigger.v1" NUL tenant NUL customer id
  * NUL intervention NUL cause NUL) in lowercase hex, where cause is the

@@ -10,13 +10,15 @@
 
 #include "vg_arena.h"
 #include "vg_event.h"
+#include "vg_hash.h"
 #include "vg_kafka_consumer.h"
 #include "vg_kafka_producer.h"
+#include "vg_keys.h"
 #include "vg_pseudo.h"
 #include "vg_redis.h"
 #include "vg_step.h"
 
-#define VG_KEY_MAX 192
+#define VG_KEY_MAX VG_KEYS_MAX
 #define VG_PARTS_MAX 256
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
 #define VG_WM_CACHE_MAX 1024      /* committed watermarks of assigned partitions */
@@ -34,9 +36,6 @@ typedef struct vg_poison_s {
     bool stopped;
 } vg_poison_t;
 
-/* A development key, used only when none is configured (with a warning):
- * pseudonyms are then stable but not secret. */
-static const char vg_dev_pseudonym_key[] = "vigil-development-key-not-secret";
 
 typedef struct vg_group_s {
     char key[VG_KEY_MAX];     /* Redis key: <prefix>:{<pseudonym>} */
@@ -52,6 +51,7 @@ typedef struct vg_part_s {
     int32_t partition;
     int64_t min_offset, max_offset;
     int64_t wm;               /* event-time watermark so far; -1 until known */
+    size_t first_rec, n_recs; /* its records in p->recs */
     char due_key[VG_KEY_MAX]; /* its deadline index: <prefix>:due:<topic>:<partition> */
 } vg_part_t;
 
@@ -62,6 +62,11 @@ typedef struct vg_wm_s {
     int32_t partition;
     int64_t wm;
 } vg_wm_t;
+
+typedef struct vg_pipeline_sink_s {
+    struct vg_pipeline_s *p;
+    int32_t g;                /* the group vg_step_customer() works on */
+} vg_pipeline_sink_t;
 
 typedef struct vg_out_s {
     int32_t msg;              /* the deciding record, -1 for a replayed deadline */
@@ -122,7 +127,11 @@ struct vg_pipeline_s {
     int backoff_ms;
     uint64_t last_probe_us, last_redis_probe_us;
     size_t dl_budget;         /* largest dead-letter value sent whole */
+    char errstr[512];         /* why the current stage failed */
     int32_t *dl_msgs;         /* this batch's dead-lettered records */
+    vg_step_record_t *recs;   /* the batch's records per partition (vg_step_customer) */
+    uint32_t *rec_of;         /* record i's place among its partition's */
+    uint32_t *mine;           /* one customer's records, scratch */
     size_t n_dl;
     vg_poison_t poison[VG_STOPPED_MAX];
     size_t n_poison;
@@ -285,6 +294,9 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     p->groups = vg_xcalloc(p->max_groups, sizeof(*p->groups), &ok);
     p->states = vg_xcalloc(p->max_groups, sizeof(*p->states), &ok);
     p->dl_msgs = vg_xcalloc(p->max, sizeof(*p->dl_msgs), &ok);
+    p->recs = vg_xcalloc(p->max, sizeof(*p->recs), &ok);
+    p->rec_of = vg_xcalloc(p->max, sizeof(*p->rec_of), &ok);
+    p->mine = vg_xcalloc(p->max, sizeof(*p->mine), &ok);
     p->loaded = vg_xcalloc(p->max_groups, sizeof(*p->loaded), &ok);
     p->keys = vg_xcalloc(p->max_groups, sizeof(*p->keys), &ok);
     p->writes = vg_xcalloc(p->max_groups, sizeof(*p->writes), &ok);
@@ -303,7 +315,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     p->pseudo = p->cfg.pseudonym_key[0]
                     ? vg_pseudo_new(p->cfg.pseudonym_key, strlen(p->cfg.pseudonym_key), errstr,
                                     errstr_size)
-                    : vg_pseudo_new(vg_dev_pseudonym_key, strlen(vg_dev_pseudonym_key), errstr,
+                    : vg_pseudo_new(VG_PSEUDO_DEV_KEY, strlen(VG_PSEUDO_DEV_KEY), errstr,
                                     errstr_size);
     if (!p->pseudo)
         goto fail;
@@ -376,6 +388,9 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     free(p->groups);
     free(p->states);
     free(p->dl_msgs);
+    free(p->recs);
+    free(p->rec_of);
+    free(p->mine);
     free(p->loaded);
     free(p->keys);
     free(p->writes);
@@ -488,17 +503,9 @@ static void vg_pipeline_dead_letters_undelivered(vg_pipeline_t *p, const char *w
 
 /* --- one batch ---------------------------------------------------------- */
 
-static uint64_t vg_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
-
 /* Index of the group of key, created if new. */
 static int32_t vg_pipeline_group(vg_pipeline_t *p, const char *key) {
-    size_t mask = p->hcap - 1, i = (size_t)vg_hash(key) & mask;
+    size_t mask = p->hcap - 1, i = (size_t)vg_hash_str(key) & mask;
 
     for (;; i = (i + 1) & mask) {
         int32_t g = p->htab[i];
@@ -525,8 +532,9 @@ static vg_part_t *vg_pipeline_part(vg_pipeline_t *p, const vg_kafka_msg_t *m) {
     p->parts[p->n_parts].partition = m->partition;
     p->parts[p->n_parts].min_offset = p->parts[p->n_parts].max_offset = m->offset;
     p->parts[p->n_parts].wm = -1;
-    snprintf(p->parts[p->n_parts].due_key, sizeof(p->parts[p->n_parts].due_key),
-             "%s:due:%s:%" PRId32, p->cfg.redis_key_prefix, m->topic, m->partition);
+    p->parts[p->n_parts].n_recs = 0;
+    vg_keys_due(p->parts[p->n_parts].due_key, sizeof(p->parts[p->n_parts].due_key),
+                p->cfg.redis_key_prefix, m->topic, m->partition);
     return &p->parts[p->n_parts++];
 }
 
@@ -761,9 +769,7 @@ static vg_err_t vg_pipeline_wm_start(vg_pipeline_t *p, vg_part_t *part, char *er
                       "]", part->topic, part->partition);
         return VG_ERR_KAFKA;
     }
-    part->wm = strncmp(md, "wm=", 3) == 0 ? strtoll(md + 3, NULL, 10) : 0;
-    if (part->wm < 0)
-        part->wm = 0;
+    part->wm = vg_keys_parse_commit_metadata(md);
     VG_INFO(p->log, "pipeline", "%s [%" PRId32 "]: committed offset %" PRId64 ", watermark %" PRId64,
             part->topic, part->partition, off, part->wm);
     return VG_OK;
@@ -836,66 +842,99 @@ static int vg_pipeline_identify(vg_pipeline_t *p, vg_group_t *grp, vg_state_t *s
     return 0;
 }
 
-/* Fire the group's deadlines that the watermark of parts[pi] passed, up
- * to record i (or the whole batch when i < 0). Each fires at the first
- * record of its partition whose watermark reached it, with that record's
- * offset: the same place an uninterrupted run, or the oracle, fires it. */
-static vg_err_t vg_pipeline_deadlines(vg_pipeline_t *p, int32_t g, vg_state_t *st, int32_t pi,
-                                      int32_t i) {
-    vg_group_t *grp = &p->groups[g];
-    const vg_part_t *part = &p->parts[pi];
-    int64_t upto = i >= 0 ? p->wm_at[i] : part->wm, d;
+/* Lay the batch's records out per partition, in offset order, as
+ * vg_step_customer() reads them; rec_of[i] is record i's place there. */
+static void vg_pipeline_index_records(vg_pipeline_t *p, size_t n) {
+    size_t at = 0;
 
-    while ((d = vg_state_next_due(st)) > 0 && d <= upto) {
-        int32_t k = -1;
-        vg_step_ctx_t ctx;
-        vg_err_t err;
-
-        for (size_t j = 0; j < p->n_batch && k < 0; j++)
-            if (p->msg_part[j] == pi && p->wm_at[j] >= d)
-                k = (int32_t)j;
-        if (k < 0)
-            break; /* cannot happen: upto is one of these watermarks */
-        ctx = (vg_step_ctx_t){p->cfg.worker_id, p->msgs[k].topic, p->cfg.topic_triggers,
-                              part->partition, p->msgs[k].offset, 0};
-        err = vg_step_expire(st, grp->tenant, grp->customer, p->wm_at[k], &p->model, &ctx,
-                             &p->step);
-        grp->dirty = true;
-        if (err) {
-            VG_ERROR(p->log, "pipeline", "deadline of %s: %s; dropped", grp->key, vg_err_str(err));
-            st->n_absences = 0;
-            break;
-        }
-        if (p->step.ring_evicted)
-            atomic_fetch_add(&p->stats.ring_evictions, 1);
-        vg_pipeline_count_verdicts(p, &p->step.score);
-        VG_DBG(p->log, "pipeline",
-                 "deadline of %s due %" PRId64 " fired at %s [%" PRId32 "] @%" PRId64
-                 " (watermark %" PRId64 ", %" PRId64 " ms after due by the wall clock)%s",
-                 grp->key, d, part->topic, part->partition, p->msgs[k].offset, p->wm_at[k],
-                 vg_wall_ms() - d, p->step.fired ? "" : "; nothing to publish");
-        if (p->step.fired) {
-            if (vg_pipeline_emit(p, g, k, p->step.trigger, p->step.len))
-                return VG_ERR_NOMEM;
-            p->bc.absences++;
-            vg_pipeline_count_intervention(p, p->step.score.intervention);
-        }
-        if (vg_state_next_due(st) == d)
-            break; /* no progress: never loop */
+    for (size_t k = 0; k < p->n_parts; k++) {
+        p->parts[k].first_rec = at;
+        at += p->parts[k].n_recs;
+        p->parts[k].n_recs = 0;
     }
-    return VG_OK;
+    for (size_t i = 0; i < n; i++) {
+        const vg_kafka_msg_t *m = &p->msgs[i];
+        vg_part_t *part;
+        vg_step_record_t *r;
+
+        if (p->msg_part[i] < 0)
+            continue; /* a stopped partition's */
+        part = &p->parts[p->msg_part[i]];
+        r = &p->recs[part->first_rec + part->n_recs];
+        p->rec_of[i] = (uint32_t)part->n_recs++;
+        r->ev = p->events[i];
+        r->payload = m->payload;
+        r->len = m->len;
+        r->offset = m->offset;
+        r->record_ms = m->timestamp_ms > 0 ? m->timestamp_ms : 0;
+        r->wm = p->wm_at[i];
+        r->ref = (int32_t)i;
+    }
 }
 
-vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
-    char errstr[512];
-    size_t n, n_writes = 0;
-    uint64_t t0, t1;
-    vg_err_t err;
-    bool eos = p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE;
-    ProtobufCAllocator *alloc = vg_arena_allocator(p->arena);
-    vg_kafka_offset_t commit[VG_PARTS_MAX];
+/* What vg_step_customer() decided for group g: count it, publish it,
+ * dead-letter it. */
+static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_step_record_t *rec,
+                                 const vg_step_result_t *res, vg_err_t err) {
+    vg_pipeline_sink_t *sk = opaque;
+    vg_pipeline_t *p = sk->p;
+    const vg_group_t *grp = &p->groups[sk->g];
+    int32_t msg = rec ? rec->ref : -1;
 
-    /* A reloaded model takes effect between batches, never inside one. */
+    if (res->ring_evicted)
+        atomic_fetch_add(&p->stats.ring_evictions, 1);
+    switch (what) {
+    case VG_STEP_TIMER_REPLAY:
+        atomic_fetch_add(&p->stats.triggers_reemitted, 1);
+        return vg_pipeline_emit(p, sk->g, -1, res->trigger, res->len);
+    case VG_STEP_DEADLINE_DROPPED:
+        VG_ERROR(p->log, "pipeline", "deadline of %s: %s; dropped", grp->key, vg_err_str(err));
+        return VG_OK;
+    case VG_STEP_DEADLINE:
+        vg_pipeline_count_verdicts(p, &res->score);
+        VG_DBG(p->log, "pipeline",
+               "deadline of %s fired at [%" PRId32 "] @%" PRId64 " (watermark %" PRId64
+               ", %" PRId64 " ms after it by the wall clock)%s",
+               grp->key, p->msgs[msg].partition, rec->offset, rec->wm, vg_wall_ms() - rec->wm,
+               res->fired ? "" : "; nothing to publish");
+        if (!res->fired)
+            return VG_OK;
+        p->bc.absences++;
+        vg_pipeline_count_intervention(p, res->score.intervention);
+        return vg_pipeline_emit(p, sk->g, msg, res->trigger, res->len);
+    case VG_STEP_EVENT_FAILED:
+        return vg_pipeline_dead_letter(p, &p->msgs[msg], "score", vg_err_str(err)) ? VG_ERR_KAFKA
+                                                                                  : VG_OK;
+    case VG_STEP_EVENT:
+        break;
+    }
+    if (res->replayed) {
+        atomic_fetch_add(&p->stats.events_replayed, 1);
+        if (res->dead &&
+            vg_pipeline_dead_letter(p, &p->msgs[msg], "score", "its decision cannot be encoded"))
+            return VG_ERR_KAFKA;
+    } else if (res->duplicate) {
+        atomic_fetch_add(&p->stats.events_duplicate, 1);
+    } else {
+        atomic_fetch_add(&p->stats.events_applied, 1);
+        vg_pipeline_count_verdicts(p, &res->score);
+    }
+    if (!res->fired)
+        return VG_OK;
+    if (res->replayed)
+        atomic_fetch_add(&p->stats.triggers_reemitted, 1);
+    else
+        vg_pipeline_count_intervention(p, res->score.intervention);
+    return vg_pipeline_emit(p, sk->g, msg, res->trigger, res->len);
+}
+
+/* --- the stages of a batch (docs/internals.md, "A batch") ---------------
+ *
+ * Each stage returns VG_OK or an error with its reason in p->errstr; one
+ * function, vg_pipeline_recover(), decides what an error means. */
+
+/* A reloaded model takes effect between batches, never inside one. */
+static void vg_pipeline_swap_model(vg_pipeline_t *p) {
     pthread_mutex_lock(&p->model_lock);
     if (p->model_pending) {
         p->model = p->pending_model;
@@ -905,11 +944,14 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                 p->model.version);
     }
     pthread_mutex_unlock(&p->model_lock);
+}
 
-    n = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max, (int)p->cfg.batch_max_wait_ms);
+/* Readiness follows real round trips: Kafka at most every 2 s while the
+ * consumer says it is down, Redis every 1 s until it is first reached. */
+static void vg_pipeline_probe(vg_pipeline_t *p) {
+    uint64_t now = vg_now_us();
+
     if (vg_kafka_consumer_down(p->consumer)) {
-        /* Readiness follows a real round trip, at most every 2 s. */
-        uint64_t now = vg_now_us();
         atomic_store(&p->stats.kafka_ok, false);
         if (now - p->last_probe_us > 2000000) {
             p->last_probe_us = now;
@@ -919,66 +961,79 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
             }
         }
     }
-    if (!atomic_load(&p->stats.redis_ok)) {
-        /* Not connected since start: find out when Redis is there. */
-        uint64_t now = vg_now_us();
-        if (now - p->last_redis_probe_us > 1000000) {
-            p->last_redis_probe_us = now;
-            if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK) {
-                atomic_store(&p->stats.redis_ok, true);
-                VG_INFO(p->log, "pipeline", "redis reachable");
-            }
+    if (!atomic_load(&p->stats.redis_ok) && now - p->last_redis_probe_us > 1000000) {
+        p->last_redis_probe_us = now;
+        if (vg_redis_ping(p->redis, p->errstr, sizeof(p->errstr)) == VG_OK) {
+            atomic_store(&p->stats.redis_ok, true);
+            VG_INFO(p->log, "pipeline", "redis reachable");
         }
     }
-    if (n == 0)
+}
+
+static vg_err_t vg_pipeline_stage_begin(vg_pipeline_t *p) {
+    if (p->cfg.delivery != VG_DELIVERY_EXACTLY_ONCE)
         return VG_OK;
-    p->n_batch = n;
-    atomic_fetch_add(&p->stats.events_consumed, n);
-    vg_hist_observe(&p->stats.batch_size, n);
+    return vg_kafka_producer_begin(p->producer, p->errstr, sizeof(p->errstr));
+}
 
-    if (eos && (err = vg_kafka_producer_begin(p->producer, errstr, sizeof(errstr)))) {
-        vg_pipeline_abort(p, n, errstr);
-        return err == VG_ERR_FENCED ? err : VG_OK;
+/* Group record i under the customer whose Redis key it maps to. */
+static void vg_pipeline_add_to_group(vg_pipeline_t *p, size_t i) {
+    char key[VG_KEY_MAX], pseudo[VG_PSEUDO_LEN];
+    int32_t g;
+
+    vg_pseudo_id(p->pseudo, p->events[i]->tenant, p->events[i]->customer_id, pseudo);
+    vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, pseudo);
+    g = vg_pipeline_group(p, key);
+    if (p->groups[g].last >= 0) {
+        p->next[p->groups[g].last] = (int32_t)i;
+    } else {
+        p->groups[g].first = (int32_t)i;
+        p->groups[g].part = p->msg_part[i];
     }
+    p->groups[g].last = (int32_t)i;
+}
 
-    /* Decode and validate; group the good ones by customer, in order;
-     * follow each partition's event-time watermark record by record. */
-    t0 = vg_now_us();
-    for (size_t i = 0; i < n; i++) {
+/* Decode and validate; dead-letter what is bad; group the good records by
+ * customer, in order; follow each partition's event-time watermark record
+ * by record (valid events only move it). */
+static vg_err_t vg_pipeline_stage_decode(vg_pipeline_t *p) {
+    ProtobufCAllocator *alloc = vg_arena_allocator(p->arena);
+    char why[512];
+    vg_err_t err;
+
+    for (size_t i = 0; i < p->n_batch; i++) {
         const vg_kafka_msg_t *m = &p->msgs[i];
         vg_part_t *part;
-        char key[VG_KEY_MAX], pseudo[VG_PSEUDO_LEN];
         int64_t not_after;
-        int32_t g;
 
         p->next[i] = -1;
         p->events[i] = NULL;
+        p->msg_part[i] = -1;
         if (p->n_poison && vg_pipeline_stopped(p, m->topic, m->partition))
             continue; /* fetched before the pause: left for after the restart */
         if (!(part = vg_pipeline_part(p, m))) {
-            vg_pipeline_abort(p, n, "more partitions in one batch than supported");
-            return VG_OK;
+            vg_errstr_set(p->errstr, sizeof(p->errstr), "more than %d partitions in one batch",
+                          VG_PARTS_MAX);
+            return VG_ERR_OVERFLOW;
         }
-        if (part->wm < 0 && vg_pipeline_wm_start(p, part, errstr, sizeof(errstr))) {
-            vg_pipeline_abort(p, n, errstr);
-            return VG_OK;
-        }
+        if (part->wm < 0 && (err = vg_pipeline_wm_start(p, part, p->errstr, sizeof(p->errstr))))
+            return err;
         if (m->offset < part->min_offset)
             part->min_offset = m->offset;
         if (m->offset > part->max_offset)
             part->max_offset = m->offset;
         p->msg_part[i] = (int32_t)(part - p->parts);
+        part->n_recs++;
         /* An event far ahead of its record would drag the partition's
          * watermark forward and fire (or drop) every deadline early. */
         not_after = m->timestamp_ms > 0 ? m->timestamp_ms + p->cfg.event_max_future_ms : 0;
         err = vg_event_decode(m->payload, m->len, m->key, m->key_len, not_after, alloc,
-                              &p->events[i], errstr, sizeof(errstr));
+                              &p->events[i], why, sizeof(why));
         if (err) {
             p->wm_at[i] = part->wm;
-            if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate",
-                                        errstr)) {
-                vg_pipeline_abort(p, n, "dead-letter produce failed");
-                return VG_OK;
+            if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate", why)) {
+                vg_errstr_set(p->errstr, sizeof(p->errstr), "dead-letter produce failed");
+                return VG_ERR_KAFKA;
             }
             continue;
         }
@@ -986,307 +1041,301 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         if (p->events[i]->event_time_ms > part->wm)
             part->wm = p->events[i]->event_time_ms;
         p->wm_at[i] = part->wm;
-        vg_pseudo_id(p->pseudo, p->events[i]->tenant, p->events[i]->customer_id, pseudo);
-        snprintf(key, sizeof(key), "%s:{%s}", p->cfg.redis_key_prefix, pseudo);
-        g = vg_pipeline_group(p, key);
-        if (p->groups[g].last >= 0) {
-            p->next[p->groups[g].last] = (int32_t)i;
-        } else {
-            p->groups[g].first = (int32_t)i;
-            p->groups[g].part = p->msg_part[i];
-        }
-        p->groups[g].last = (int32_t)i;
+        vg_pipeline_add_to_group(p, i);
     }
-    t1 = vg_now_us();
-    vg_hist_observe(&p->stats.lat_decode, t1 - t0);
+    return VG_OK;
+}
 
-    /* Customers whose deadlines the watermarks passed, with or without an
-     * event here: from each partition's deadline index, in one round trip. */
-    if (p->model.n_absences && p->n_parts) {
-        const char *ik[VG_PARTS_MAX];
-        int64_t upto[VG_PARTS_MAX];
-        vg_redis_due_t due[VG_PARTS_MAX];
+/* Customers whose deadlines the watermarks passed, with or without an
+ * event here: from each partition's deadline index, in one round trip. */
+static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
+    const char *ik[VG_PARTS_MAX];
+    int64_t upto[VG_PARTS_MAX];
+    vg_redis_due_t due[VG_PARTS_MAX];
 
-        for (size_t k = 0; k < p->n_parts; k++) {
-            ik[k] = p->parts[k].due_key;
-            upto[k] = p->parts[k].wm;
-        }
-        if ((err = vg_redis_due(p->redis, ik, upto, p->n_parts, VG_TIMER_GROUPS_MAX, due, errstr,
-                                sizeof(errstr)))) {
-            atomic_fetch_add(&p->stats.redis_errors, 1);
-            vg_pipeline_abort(p, n, errstr);
-            vg_pipeline_wait_redis(p);
-            return VG_OK;
-        }
-        atomic_fetch_add(&p->stats.redis_round_trips, 1);
-        for (size_t k = 0; k < p->n_parts; k++) {
-            for (size_t j = 0; j < due[k].n && p->n_groups < p->max_groups; j++) {
-                char key[VG_KEY_MAX];
-                size_t len = 0;
-                const char *mem = vg_redis_due_member(&due[k], j, &len);
-                int32_t g;
-                if (!mem || len >= sizeof(key))
-                    continue;
-                memcpy(key, mem, len);
-                key[len] = '\0';
-                g = vg_pipeline_group(p, key);
-                if (p->groups[g].first < 0)
-                    p->groups[g].part = (int32_t)k;
-            }
+    if (!p->model.n_absences || !p->n_parts)
+        return VG_OK;
+    for (size_t k = 0; k < p->n_parts; k++) {
+        ik[k] = p->parts[k].due_key;
+        upto[k] = p->parts[k].wm;
+    }
+    if (vg_redis_due(p->redis, ik, upto, p->n_parts, VG_TIMER_GROUPS_MAX, due, p->errstr,
+                     sizeof(p->errstr)))
+        return VG_ERR_REDIS;
+    atomic_fetch_add(&p->stats.redis_round_trips, 1);
+    for (size_t k = 0; k < p->n_parts; k++) {
+        for (size_t j = 0; j < due[k].n && p->n_groups < p->max_groups; j++) {
+            char key[VG_KEY_MAX];
+            size_t len = 0;
+            const char *mem = vg_redis_due_member(&due[k], j, &len);
+            int32_t g;
+            if (!mem || len >= sizeof(key))
+                continue;
+            memcpy(key, mem, len);
+            key[len] = '\0';
+            g = vg_pipeline_group(p, key);
+            if (p->groups[g].first < 0)
+                p->groups[g].part = (int32_t)k;
         }
     }
+    return VG_OK;
+}
 
-    /* Load every customer's state in one round trip. */
+/* Load every customer's state in one round trip. */
+static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
+    if (!p->n_groups)
+        return VG_OK;
     for (size_t g = 0; g < p->n_groups; g++)
         p->keys[g] = p->groups[g].key;
-    if (p->n_groups &&
-        (err = vg_redis_load(p->redis, p->keys, p->n_groups, p->loaded, errstr, sizeof(errstr)))) {
-        atomic_fetch_add(&p->stats.redis_errors, 1);
-        vg_pipeline_abort(p, n, errstr);
-        vg_pipeline_wait_redis(p);
-        return VG_OK;
-    }
-    t0 = vg_now_us();
-    if (p->n_groups)
-        atomic_fetch_add(&p->stats.redis_round_trips, 1);
-    vg_hist_observe(&p->stats.lat_redis_load, t0 - t1);
+    if (vg_redis_load(p->redis, p->keys, p->n_groups, p->loaded, p->errstr, sizeof(p->errstr)))
+        return VG_ERR_REDIS;
+    atomic_fetch_add(&p->stats.redis_round_trips, 1);
+    return VG_OK;
+}
 
-    /* Apply each customer's events and deadlines in order; collect
-     * triggers. */
+/* The loaded state of group g, decoded; an unreadable one starts afresh. */
+static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
+    vg_state_t *st = &p->states[g];
+    char why[256];
+
+    if (!p->loaded[g].found) {
+        vg_state_init(st);
+        return;
+    }
+    if (vg_state_decode(st, p->loaded[g].data, p->loaded[g].len, why, sizeof(why))) {
+        /* Unreadable state would stop this customer forever: start afresh,
+         * keep the version for the CAS, and say so. */
+        VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", p->groups[g].key, why);
+        atomic_fetch_add(&p->stats.state_decode_errors, 1);
+        vg_state_init(st);
+        p->groups[g].dirty = true;
+    }
+    st->version = p->loaded[g].version;
+}
+
+/* Apply each customer's events and deadlines in order (vg_step_customer,
+ * the same code the oracle runs); collect triggers. */
+static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
+    vg_err_t err;
+
+    vg_pipeline_index_records(p, p->n_batch);
     for (size_t g = 0; g < p->n_groups; g++) {
-        vg_state_t *st = &p->states[g];
         vg_group_t *grp = &p->groups[g];
         const vg_part_t *gp = &p->parts[grp->part];
-        const vg_state_decision_t *replays[VG_STATE_MAX_DECISIONS];
-        size_t n_replays;
+        vg_step_batch_t sb = {gp->topic, gp->partition, p->recs + gp->first_rec, gp->n_recs,
+                              p->cfg.worker_id, p->cfg.topic_triggers};
+        vg_pipeline_sink_t sink = {p, (int32_t)g};
+        size_t n_mine = 0;
+        bool changed = false;
 
-        if (p->loaded[g].found) {
-            if (vg_state_decode(st, p->loaded[g].data, p->loaded[g].len, errstr, sizeof(errstr))) {
-                /* Unreadable state would stop this customer forever: start
-                 * afresh, keep the version for the CAS, and say so. */
-                VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", grp->key, errstr);
-                atomic_fetch_add(&p->stats.state_decode_errors, 1);
-                vg_state_init(st);
-                grp->dirty = true;
-            }
-            st->version = p->loaded[g].version;
-        } else {
-            vg_state_init(st);
-        }
-        if (vg_pipeline_identify(p, grp, st))
+        vg_pipeline_decode_state(p, g);
+        if (vg_pipeline_identify(p, grp, &p->states[g]))
             continue;
-        /* DESIGN rule 4: decisions below the batch are committed. */
-        {
-            uint32_t before = st->n_decisions;
-            vg_state_trim_decisions(st, gp->partition, gp->min_offset);
-            if (st->n_decisions != before)
-                grp->dirty = true; /* and its deadline index entry moves on */
-        }
-        /* Deadlines that fired in an abandoned run of these offsets. */
-        n_replays = vg_step_timer_replays(st, gp->partition, gp->min_offset, gp->max_offset,
-                                          replays, VG_STATE_MAX_DECISIONS);
-        for (size_t r = 0; r < n_replays; r++) {
-            if (vg_pipeline_emit(p, (int32_t)g, -1, replays[r]->trigger, replays[r]->len)) {
-                vg_pipeline_abort(p, n, "out of memory");
-                return VG_OK;
-            }
-            atomic_fetch_add(&p->stats.triggers_reemitted, 1);
-        }
-        for (int32_t i = grp->first; i >= 0; i = p->next[i]) {
-            const vg_kafka_msg_t *m = &p->msgs[i];
-            vg_step_ctx_t ctx = {p->cfg.worker_id, m->topic, p->cfg.topic_triggers, m->partition,
-                                 m->offset, m->timestamp_ms > 0 ? m->timestamp_ms : 0};
-
-            /* Deadlines the watermark passed up to this record fire first. */
-            if (vg_pipeline_deadlines(p, (int32_t)g, st, p->msg_part[i], i)) {
-                vg_pipeline_abort(p, n, "out of memory");
-                return VG_OK;
-            }
-            err = vg_step_apply(st, p->events[i], &p->model, &ctx, &p->step);
-            if (err) {
-                /* A decision that cannot be encoded is poison for this
-                 * event only; the customer's state moves on. */
-                if (vg_pipeline_dead_letter(p, m, "score", vg_err_str(err))) {
-                    vg_pipeline_abort(p, n, "dead-letter produce failed");
-                    return VG_OK;
-                }
-                vg_state_set_applied(st, m->partition, m->offset);
-                grp->dirty = true;
-                continue;
-            }
-            if (p->step.replayed) {
-                atomic_fetch_add(&p->stats.events_replayed, 1);
-                if (p->step.dead &&
-                    vg_pipeline_dead_letter(p, m, "score", "its decision cannot be encoded")) {
-                    vg_pipeline_abort(p, n, "dead-letter produce failed");
-                    return VG_OK;
-                }
-            } else if (p->step.duplicate) {
-                atomic_fetch_add(&p->stats.events_duplicate, 1);
-                grp->dirty = true; /* its offset is applied */
-            } else {
-                atomic_fetch_add(&p->stats.events_applied, 1);
-                grp->dirty = true;
-                if (m->len <= sizeof(st->last_event)) {
-                    memcpy(st->last_event, m->payload, m->len);
-                    st->last_event_len = (uint32_t)m->len;
-                }
-                vg_pipeline_count_verdicts(p, &p->step.score);
-            }
-            if (p->step.ring_evicted)
-                atomic_fetch_add(&p->stats.ring_evictions, 1);
-            if (p->step.fired) {
-                if (vg_pipeline_emit(p, (int32_t)g, i, p->step.trigger, p->step.len)) {
-                    vg_pipeline_abort(p, n, "out of memory");
-                    return VG_OK;
-                }
-                if (p->step.replayed)
-                    atomic_fetch_add(&p->stats.triggers_reemitted, 1);
-                else
-                    vg_pipeline_count_intervention(p, p->step.score.intervention);
-            }
-            /* A deadline this event set that is already behind the
-             * watermark (a late start) fires at this record. */
-            if (vg_pipeline_deadlines(p, (int32_t)g, st, p->msg_part[i], i)) {
-                vg_pipeline_abort(p, n, "out of memory");
-                return VG_OK;
-            }
-        }
-        /* The rest of the batch moved the watermark on. */
-        if (vg_pipeline_deadlines(p, (int32_t)g, st,
-                                  grp->last >= 0 ? p->msg_part[grp->last] : grp->part, -1)) {
-            vg_pipeline_abort(p, n, "out of memory");
-            return VG_OK;
+        for (int32_t i = grp->first; i >= 0; i = p->next[i])
+            p->mine[n_mine++] = p->rec_of[i];
+        err = vg_step_customer(&p->states[g], grp->tenant, grp->customer, &sb, p->mine, n_mine,
+                               &p->model, &p->step, vg_pipeline_sink, &sink, &changed);
+        grp->dirty |= changed;
+        if (err) {
+            vg_errstr_set(p->errstr, sizeof(p->errstr), "%s",
+                          err == VG_ERR_NOMEM ? "out of memory" : "dead-letter produce failed");
+            return err;
         }
     }
-    t1 = vg_now_us();
-    vg_hist_observe(&p->stats.lat_score, t1 - t0);
+    return VG_OK;
+}
 
-    /* Store the changed states, each with its version CAS and its entry in
-     * the partition's deadline index, before the Kafka commit (DESIGN
-     * rule 3). */
-    {
-        size_t used = 0;
-        for (size_t g = 0; g < p->n_groups; g++) {
-            size_t len = 0;
-            vg_state_t *st = &p->states[g];
-            if (!p->groups[g].dirty)
-                continue;
-            if (vg_pipeline_reserve(&p->enc_buf, &p->enc_cap, used + vg_state_encoded_max())) {
-                vg_pipeline_abort(p, n, "out of memory");
-                return VG_OK;
-            }
-            p->writes[n_writes].due_ms = vg_state_index_due(st);
-            /* The sealed id stays only while a deadline may need it. */
-            if (!p->writes[n_writes].due_ms) {
-                st->sealed_len = 0;
-            } else if (!st->sealed_len) {
-                size_t sl = 0;
-                if (vg_pseudo_seal(p->pseudo, p->groups[g].tenant, p->groups[g].customer,
-                                   st->sealed_identity, sizeof(st->sealed_identity), &sl) == VG_OK)
-                    st->sealed_len = (uint32_t)sl;
-            }
-            vg_state_encode(st, p->enc_buf + used, p->enc_cap - used, &len);
-            p->enc_off[n_writes] = used;
-            p->writes[n_writes].key = p->groups[g].key;
-            p->writes[n_writes].expect_version = st->version;
-            p->writes[n_writes].len = len;
-            p->writes[n_writes].due_key = p->parts[p->groups[g].part].due_key;
-            used += len;
-            n_writes++;
-        }
-        for (size_t w = 0; w < n_writes; w++)
-            p->writes[w].data = p->enc_buf + p->enc_off[w];
+/* Encode group g's state into p->writes[w] (its CAS and index entry). */
+static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, size_t *used) {
+    vg_state_t *st = &p->states[g];
+    vg_redis_write_t *wr = &p->writes[w];
+    size_t len = 0;
+    vg_err_t err;
+
+    if (vg_pipeline_reserve(&p->enc_buf, &p->enc_cap, *used + vg_state_encoded_max())) {
+        vg_errstr_set(p->errstr, sizeof(p->errstr), "out of memory");
+        return VG_ERR_NOMEM;
     }
-    if (n_writes && (err = vg_redis_store(p->redis, p->writes, n_writes, p->cfg.state_ttl_s * 1000,
-                                          p->results, errstr, sizeof(errstr)))) {
-        atomic_fetch_add(&p->stats.redis_errors, 1);
-        vg_pipeline_abort(p, n, errstr);
-        vg_pipeline_wait_redis(p);
+    wr->due_ms = vg_state_index_due(st);
+    /* The sealed id stays only while a deadline may need it. */
+    if (!wr->due_ms) {
+        st->sealed_len = 0;
+    } else if (!st->sealed_len) {
+        size_t sl = 0;
+        if (vg_pseudo_seal(p->pseudo, p->groups[g].tenant, p->groups[g].customer,
+                           st->sealed_identity, sizeof(st->sealed_identity), &sl) == VG_OK)
+            st->sealed_len = (uint32_t)sl;
+    }
+    if ((err = vg_state_encode(st, p->enc_buf + *used, p->enc_cap - *used, &len))) {
+        vg_errstr_set(p->errstr, sizeof(p->errstr), "state of %s: %s", p->groups[g].key,
+                      vg_err_str(err));
+        return err;
+    }
+    p->enc_off[w] = *used;
+    wr->key = p->groups[g].key;
+    wr->expect_version = st->version;
+    wr->len = len;
+    wr->due_key = p->parts[p->groups[g].part].due_key;
+    *used += len;
+    return VG_OK;
+}
+
+/* Store the changed states, each with its version CAS and its entry in the
+ * partition's deadline index, before the Kafka commit (DESIGN rule 3). */
+static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
+    size_t used = 0, n_writes = 0;
+    vg_err_t err;
+
+    for (size_t g = 0; g < p->n_groups; g++)
+        if (p->groups[g].dirty && (err = vg_pipeline_encode_state(p, g, n_writes++, &used)))
+            return err;
+    if (!n_writes)
         return VG_OK;
-    }
+    for (size_t w = 0; w < n_writes; w++)
+        p->writes[w].data = p->enc_buf + p->enc_off[w];
+    if (vg_redis_store(p->redis, p->writes, n_writes, p->cfg.state_ttl_s * 1000, p->results,
+                       p->errstr, sizeof(p->errstr)))
+        return VG_ERR_REDIS;
+    atomic_fetch_add(&p->stats.redis_round_trips, 1);
     for (size_t w = 0; w < n_writes; w++) {
         if (p->results[w] == VG_ERR_CONFLICT) {
             /* Someone else wrote this customer since we loaded it: another
              * worker owns the partition now, or we are a zombie. Nothing of
              * this batch may be published; the rewind reloads. */
-            atomic_fetch_add(&p->stats.cas_conflicts, 1);
-            snprintf(errstr, sizeof(errstr), "version conflict on %s", p->writes[w].key);
-            vg_pipeline_abort(p, n, errstr);
-            vg_sleep_ms(100);
-            return VG_OK;
+            vg_errstr_set(p->errstr, sizeof(p->errstr), "version conflict on %s",
+                          p->writes[w].key);
+            return VG_ERR_CONFLICT;
         }
     }
-    t0 = vg_now_us();
-    if (n_writes)
-        atomic_fetch_add(&p->stats.redis_round_trips, 1);
-    vg_hist_observe(&p->stats.lat_redis_store, t0 - t1);
+    return VG_OK;
+}
 
-    /* Publish, then commit the positions, each with its partition's
-     * watermark in the commit metadata: the watermark is committed
-     * atomically with the offset it belongs to. */
+/* Produce the triggers, keyed by customer. */
+static vg_err_t vg_pipeline_stage_publish(vg_pipeline_t *p) {
     for (size_t k = 0; k < p->n_outs; k++) {
         const vg_group_t *grp = &p->groups[p->outs[k].group];
         if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, grp->customer,
                                    strlen(grp->customer), p->out_buf + p->outs[k].off,
                                    p->outs[k].len, NULL, 0)) {
             atomic_fetch_add(&p->stats.kafka_errors, 1);
-            vg_pipeline_abort(p, n, "trigger produce failed");
-            return VG_OK;
+            vg_errstr_set(p->errstr, sizeof(p->errstr), "trigger produce failed");
+            return VG_ERR_KAFKA;
         }
     }
-    {
-        char md[VG_PARTS_MAX][32];
-        const char *mdp[VG_PARTS_MAX];
-        for (size_t i = 0; i < p->n_parts; i++) {
-            commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
-                                            p->parts[i].max_offset + 1};
-            snprintf(md[i], sizeof(md[i]), "wm=%" PRId64, p->parts[i].wm);
-            mdp[i] = md[i];
-        }
-        if (eos) {
-            err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->n_parts,
-                                              vg_kafka_consumer_group_metadata(p->consumer),
-                                              (int)p->cfg.txn_timeout_ms, errstr, sizeof(errstr));
-            if (err) {
-                atomic_fetch_add(&p->stats.kafka_errors, 1);
-                if (err == VG_ERR_FENCED) {
-                    VG_ERROR(p->log, "pipeline", "fenced: %s", errstr);
-                    vg_pipeline_reset_batch(p, n);
-                    return err;
-                }
-                vg_pipeline_dead_letters_undelivered(p, errstr);
-                vg_pipeline_abort(p, n, errstr);
-                return VG_OK;
-            }
+    return VG_OK;
+}
+
+/* Commit the positions, each with its partition's watermark in the commit
+ * metadata ("wm=<ms>"), atomically with the offset it belongs to: inside
+ * the transaction (exactly_once) or after a flush (at_least_once). */
+static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
+    vg_kafka_offset_t commit[VG_PARTS_MAX];
+    char md[VG_PARTS_MAX][32];
+    const char *mdp[VG_PARTS_MAX];
+    vg_err_t err;
+
+    for (size_t i = 0; i < p->n_parts; i++) {
+        commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
+                                        p->parts[i].max_offset + 1};
+        vg_keys_commit_metadata(md[i], sizeof(md[i]), p->parts[i].wm);
+        mdp[i] = md[i];
+    }
+    if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
+        err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->n_parts,
+                                          vg_kafka_consumer_group_metadata(p->consumer),
+                                          (int)p->cfg.txn_timeout_ms, p->errstr,
+                                          sizeof(p->errstr));
+        if (!err)
             atomic_fetch_add(&p->stats.txn_committed, 1);
-        } else {
-            if ((err = vg_kafka_producer_flush(p->producer, 60000, NULL, errstr, sizeof(errstr))) ||
-                (err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->n_parts, errstr,
-                                                   sizeof(errstr)))) {
-                atomic_fetch_add(&p->stats.kafka_errors, 1);
-                vg_pipeline_dead_letters_undelivered(p, errstr);
-                vg_pipeline_abort(p, n, errstr);
-                return VG_OK;
-            }
-        }
+    } else if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->errstr,
+                                               sizeof(p->errstr)))) {
+        err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->n_parts, p->errstr,
+                                          sizeof(p->errstr));
+    }
+    if (err) {
+        atomic_fetch_add(&p->stats.kafka_errors, 1);
+        vg_pipeline_dead_letters_undelivered(p, p->errstr);
+        return err;
     }
     for (size_t i = 0; i < p->n_parts; i++)
         vg_pipeline_wm_committed(p, &p->parts[i]);
-    t1 = vg_now_us();
-    vg_hist_observe(&p->stats.lat_commit, t1 - t0);
+    return VG_OK;
+}
+
+/* The batch is committed: count it, then forget it. */
+static void vg_pipeline_account(vg_pipeline_t *p) {
+    int64_t now = vg_wall_ms();
+
     atomic_fetch_add(&p->stats.triggers_emitted, p->n_outs);
     vg_pipeline_count_commit(p);
-    {
-        int64_t now = vg_wall_ms();
-        for (size_t k = 0; k < p->n_outs; k++) {
-            int64_t ts = p->outs[k].msg >= 0 ? p->msgs[p->outs[k].msg].timestamp_ms : -1;
-            if (ts > 0 && now >= ts)
-                vg_hist_observe(&p->stats.lat_e2e, (uint64_t)(now - ts) * 1000u);
-        }
+    for (size_t k = 0; k < p->n_outs; k++) {
+        int64_t ts = p->outs[k].msg >= 0 ? p->msgs[p->outs[k].msg].timestamp_ms : -1;
+        if (ts > 0 && now >= ts)
+            vg_hist_observe(&p->stats.lat_e2e, (uint64_t)(now - ts) * 1000u);
     }
     atomic_fetch_add(&p->stats.batches, 1);
-    vg_pipeline_reset_batch(p, n);
+    vg_pipeline_reset_batch(p, p->n_batch);
+}
+
+/* What a failed stage means. Fenced: another instance owns our
+ * transactional id; stop (drain). Redis down: abandon the batch and wait
+ * for it. A version conflict: abandon, back off, reload. Anything else:
+ * abandon the batch and rewind; the replay rule makes the retry exact. */
+static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
+    switch (err) {
+    case VG_ERR_FENCED:
+        VG_ERROR(p->log, "pipeline", "fenced: %s", p->errstr);
+        vg_pipeline_reset_batch(p, p->n_batch);
+        return err;
+    case VG_ERR_REDIS:
+        atomic_fetch_add(&p->stats.redis_errors, 1);
+        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        vg_pipeline_wait_redis(p);
+        return VG_OK;
+    case VG_ERR_CONFLICT:
+        atomic_fetch_add(&p->stats.cas_conflicts, 1);
+        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        vg_sleep_ms(100);
+        return VG_OK;
+    default:
+        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        return VG_OK;
+    }
+}
+
+/* Run stage s, timed into histogram h (NULL: untimed). */
+#define VG_STAGE(p, s, h)                                                                         \
+    do {                                                                                          \
+        uint64_t t_ = vg_now_us();                                                                \
+        vg_err_t e_ = (s)(p);                                                                     \
+        if ((h) != NULL)                                                                          \
+            vg_hist_observe((h), vg_now_us() - t_);                                               \
+        if (e_)                                                                                   \
+            return vg_pipeline_recover((p), e_);                                                  \
+    } while (0)
+
+vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
+    vg_pipeline_stats_t *s = &p->stats;
+
+    vg_pipeline_swap_model(p);
+    p->n_batch = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max,
+                                              (int)p->cfg.batch_max_wait_ms);
+    vg_pipeline_probe(p);
+    if (p->n_batch == 0)
+        return VG_OK;
+    atomic_fetch_add(&s->events_consumed, p->n_batch);
+    vg_hist_observe(&s->batch_size, p->n_batch);
+    p->errstr[0] = '\0';
+
+    VG_STAGE(p, vg_pipeline_stage_begin, (vg_hist_t *)NULL);
+    VG_STAGE(p, vg_pipeline_stage_decode, &s->lat_decode);
+    VG_STAGE(p, vg_pipeline_stage_due, &s->lat_redis_load);
+    VG_STAGE(p, vg_pipeline_stage_load, &s->lat_redis_load);
+    VG_STAGE(p, vg_pipeline_stage_apply, &s->lat_score);
+    VG_STAGE(p, vg_pipeline_stage_store, &s->lat_redis_store);
+    VG_STAGE(p, vg_pipeline_stage_publish, &s->lat_commit);
+    VG_STAGE(p, vg_pipeline_stage_commit, &s->lat_commit);
+    vg_pipeline_account(p);
     return VG_OK;
 }
 

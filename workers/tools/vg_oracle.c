@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "vg_event.h"
+#include "vg_hash.h"
 #include "vg_step.h"
 
 typedef struct vg_oracle_entry_s {
@@ -33,14 +34,6 @@ struct vg_oracle_s {
     char (*fired)[33];        /* every trigger id, in firing order */
     size_t n_fired, cap_fired;
 };
-
-static uint64_t vg_oracle_hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
 
 vg_oracle_t *vg_oracle_new(const vg_model_t *model) {
     vg_oracle_t *o = calloc(1, sizeof(*o));
@@ -75,7 +68,7 @@ void vg_oracle_destroy(vg_oracle_t *o) {
 }
 
 static vg_oracle_entry_t *vg_oracle_find(const vg_oracle_t *o, const char *id) {
-    size_t i = (size_t)vg_oracle_hash(id) & (o->cap - 1);
+    size_t i = (size_t)vg_hash_str(id) & (o->cap - 1);
 
     while (o->tab[i].id) {
         if (strcmp(o->tab[i].id, id) == 0)
@@ -118,26 +111,43 @@ static void vg_oracle_record(vg_oracle_t *o, const char *id) {
     o->triggers++;
 }
 
-/* Fire e's deadlines that the partition's watermark passed, at the
- * partition's current record (offset). */
-static void vg_oracle_expire(vg_oracle_t *o, vg_oracle_entry_t *e, int32_t partition,
-                             const vg_oracle_part_t *pp, int64_t offset) {
+/* What vg_step_customer() decided: the oracle only records trigger ids
+ * (replays cannot happen here: it never fails). */
+typedef struct vg_oracle_sink_s {
+    vg_oracle_t *o;
+    bool own_fired;           /* the record's own event fired */
+    char own_id[33];
+} vg_oracle_sink_t;
+
+static vg_err_t vg_oracle_sink(void *opaque, vg_step_what_t what, const vg_step_record_t *rec,
+                               const vg_step_result_t *res, vg_err_t err) {
+    vg_oracle_sink_t *sk = opaque;
+
+    (void)rec;
+    (void)err;
+    if (!res->fired || what == VG_STEP_TIMER_REPLAY || res->replayed)
+        return VG_OK;
+    vg_oracle_record(sk->o, res->trigger_id);
+    if (what == VG_STEP_DEADLINE) {
+        sk->o->deadline_triggers++;
+    } else if (what == VG_STEP_EVENT) {
+        sk->own_fired = true;
+        memcpy(sk->own_id, res->trigger_id, 33);
+    }
+    return VG_OK;
+}
+
+/* Run one customer's step for the record (mine: whether it is theirs). */
+static void vg_oracle_step(vg_oracle_t *o, vg_oracle_entry_t *e, const vg_step_batch_t *b,
+                           bool mine, vg_oracle_sink_t *sk) {
     const char *sep = strchr(e->id, '\x1f');
     char tenant[VG_EVENT_ID_MAX + 1];
-    int64_t d;
+    static const uint32_t first = 0;
+    bool changed = false;
 
     snprintf(tenant, sizeof(tenant), "%.*s", (int)(sep - e->id), e->id);
-    while ((d = vg_state_next_due(e->st)) > 0 && d <= pp->wm) {
-        vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", partition, offset, 0};
-        if (vg_step_expire(e->st, tenant, sep + 1, pp->wm, &o->model, &ctx, &o->step) != VG_OK)
-            break;
-        if (o->step.fired) {
-            vg_oracle_record(o, o->step.trigger_id);
-            o->deadline_triggers++;
-        }
-        if (vg_state_next_due(e->st) == d)
-            break;
-    }
+    vg_step_customer(e->st, tenant, sep + 1, b, &first, mine ? 1 : 0, &o->model, &o->step,
+                     vg_oracle_sink, sk, &changed);
 }
 
 static void vg_oracle_watch(vg_oracle_part_t *pp, vg_oracle_entry_t *e) {
@@ -160,8 +170,11 @@ static void vg_oracle_watch(vg_oracle_part_t *pp, vg_oracle_entry_t *e) {
 bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_t key_len,
                        const void *payload, size_t len, bool *fired, char trigger_id[33]) {
     vg_event_t *ev = NULL;
-    vg_oracle_entry_t *e;
+    vg_oracle_entry_t *e = NULL;
     vg_oracle_part_t *pp;
+    vg_oracle_sink_t sk = {o, false, ""};
+    vg_step_record_t rec;
+    vg_step_batch_t b;
     char id[2 * VG_EVENT_ID_MAX + 2];
     int64_t offset;
     bool valid = true;
@@ -176,8 +189,6 @@ bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_
         o->dead++;
         valid = false;
     } else {
-        vg_step_ctx_t ctx = {"oracle", "oracle", "oracle", partition, offset, 0};
-
         snprintf(id, sizeof(id), "%s\x1f%s", ev->tenant, ev->customer_id);
         if ((o->n + 1) * 2 > o->cap && !vg_oracle_grow(o)) {
             fprintf(stderr, "oracle: out of memory\n");
@@ -192,24 +203,22 @@ bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_
         }
         if (ev->event_time_ms > pp->wm)
             pp->wm = ev->event_time_ms;
-        /* The worker's order: deadlines this record's watermark passed,
-         * the event, then a deadline the event set behind the watermark. */
-        vg_oracle_expire(o, e, partition, pp, offset);
-        if (vg_step_apply(e->st, ev, &o->model, &ctx, &o->step) == VG_OK && o->step.fired) {
-            *fired = true;
-            memcpy(trigger_id, o->step.trigger_id, 33);
-            vg_oracle_record(o, o->step.trigger_id);
-        }
-        vg_oracle_expire(o, e, partition, pp, offset);
+    }
+    /* The record as a batch of one: the worker's order, by the same code. */
+    rec = (vg_step_record_t){ev, payload, len, offset, 0, pp->wm, 0};
+    b = (vg_step_batch_t){"oracle", partition, &rec, 1, "oracle", "oracle"};
+    if (valid) {
+        vg_oracle_step(o, e, &b, true, &sk);
         vg_oracle_watch(pp, e);
-        vg_event_free(ev, NULL);
+        *fired = sk.own_fired;
+        memcpy(trigger_id, sk.own_id, 33);
     }
     /* Everyone else on the partition whose deadline the watermark passed. */
     for (size_t i = 0; i < pp->n_pending;) {
         vg_oracle_entry_t *pe = vg_oracle_find(o, pp->pending[i]);
         int64_t d = vg_state_next_due(pe->st);
         if (d > 0 && d <= pp->wm)
-            vg_oracle_expire(o, pe, partition, pp, offset);
+            vg_oracle_step(o, pe, &b, false, &sk);
         if (!vg_state_next_due(pe->st)) {
             pe->pending = false;
             free(pp->pending[i]);
@@ -218,11 +227,7 @@ bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_
             i++;
         }
     }
-    /* Keep the rings from filling: the oracle commits every record. */
-    if (valid) {
-        e = vg_oracle_find(o, id);
-        vg_state_trim_decisions(e->st, partition, offset);
-    }
+    vg_event_free(ev, NULL);
     return valid;
 }
 

@@ -1,0 +1,29 @@
+/*
+ * vg_keys.h - the names of what Vigil keeps outside itself, written once:
+ * Redis keys, the offset commit metadata. docs/guarantees.md and
+ * docs/internals.md describe the layout.
+ *
+ *   state of a customer   <prefix>:{<pseudonym>}
+ *   deadline index        <prefix>:due:<topic>:<partition>  (sorted set:
+ *                         member = state key, score = earliest due ms)
+ *   commit metadata       wm=<ms>  (the partition's event-time watermark,
+ *                         committed with its offset)
+ */
+#ifndef VG_KEYS_H
+#define VG_KEYS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The longest key Vigil makes (prefix up to 63 bytes, topic up to 255). */
+#define VG_KEYS_MAX 352
+
+/* Each returns the length written, or -1 if size was too small. */
+int vg_keys_state(char *out, size_t size, const char *prefix, const char *pseudonym);
+int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition);
+int vg_keys_commit_metadata(char *out, size_t size, int64_t watermark_ms);
+
+/* The watermark in commit metadata, or 0 when there is none. */
+int64_t vg_keys_parse_commit_metadata(const char *md);
+
+#endif

@@ -1,0 +1,159 @@
+/* vigilctl state, explain, model check: what Redis holds and why. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vigilctl.h"
+#include "vg_explain.h"
+#include "vg_json.h"
+#include "vg_keys.h"
+#include "vg_model.h"
+#include "vg_pseudo.h"
+#include "vg_redis.h"
+#include "vg_state.h"
+#include "vigil/v1/state.pb-c.h"
+
+/* Connect to Redis and load the stored state of (tenant, customer): the
+ * key is <prefix>:{<pseudonym>}. Returns 0 with *r (caller destroys) and
+ * *st (valid while *r lives), or the exit status after saying why: 1
+ * Redis, 2 setup, 3 no state for this customer. */
+static int vg_ctl_fetch_state(const vg_ctl_t *c, const char *cmd, const char *customer,
+                              const char *tenant, char *key, size_t key_size, vg_redis_t **r,
+                              vg_redis_state_t *st) {
+    const char *key_secret = c->cfg.pseudonym_key[0] ? c->cfg.pseudonym_key : VG_PSEUDO_DEV_KEY;
+    vg_redis_conf_t rc = {c->cfg.redis_host, (int)c->cfg.redis_port,
+                          c->cfg.redis_user[0] ? c->cfg.redis_user : NULL,
+                          c->cfg.redis_password[0] ? c->cfg.redis_password : NULL,
+                          (int)c->cfg.redis_db, (int)c->cfg.redis_timeout_ms};
+    char err[512], pseudo[VG_PSEUDO_LEN];
+    const char *keys[1] = {key};
+    vg_pseudo_t *ps;
+
+    if (!(ps = vg_pseudo_new(key_secret, strlen(key_secret), err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
+        return 2;
+    }
+    vg_pseudo_id(ps, tenant, customer, pseudo);
+    vg_pseudo_destroy(ps);
+    vg_keys_state(key, key_size, c->cfg.redis_key_prefix, pseudo);
+    if (!(*r = vg_redis_new(&rc, NULL, err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
+        return 1;
+    }
+    if (vg_redis_load(*r, keys, 1, st, err, sizeof(err))) {
+        fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
+        vg_redis_destroy(*r);
+        return 1;
+    }
+    if (!st->found) {
+        fprintf(stderr, "vigilctl %s: no state for this customer (key %s)\n", cmd, key);
+        vg_redis_destroy(*r);
+        return 3;
+    }
+    return 0;
+}
+
+int vg_ctl_state(vg_ctl_t *c) {
+    const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
+    char key[256];
+    vg_redis_t *r;
+    vg_redis_state_t st;
+    Vigil__V1__CustomerState *m;
+    char *json;
+    int rc_exit;
+
+    if (!customer) {
+        fprintf(stderr, "usage: vigilctl state CUSTOMER [--tenant T]\n");
+        return 2;
+    }
+    if ((rc_exit = vg_ctl_fetch_state(c, "state", customer, vg_ctl_opt(c, "--tenant", "acme"),
+                                      key, sizeof(key), &r, &st)))
+        return rc_exit;
+    m = vigil__v1__customer_state__unpack(NULL, st.len, st.data);
+    json = m ? vg_json_from_state(m) : NULL;
+    if (json) {
+        printf("{\"key\":\"%s\",\"stored_version\":%" PRIu64 ",\"state\":%s}\n", key,
+               st.version, json);
+    } else {
+        fprintf(stderr, "vigilctl state: stored state is not a CustomerState\n");
+        rc_exit = 1;
+    }
+    free(json);
+    if (m)
+        vigil__v1__customer_state__free_unpacked(m, NULL);
+    vg_redis_destroy(r);
+    return rc_exit;
+}
+
+/* --- model check and explain ------------------------------------------ */
+
+int vg_ctl_model(vg_ctl_t *c) {
+    char err[1024];
+    vg_model_t *m;
+
+    if (c->argc < 2 || strcmp(c->argv[0], "check") != 0) {
+        fprintf(stderr, "usage: vigilctl model check FILE\n");
+        return 2;
+    }
+    if (!(m = malloc(sizeof(*m))))
+        return 1;
+    if (vg_model_load(m, c->argv[1], err, sizeof(err))) {
+        fprintf(stderr, "%s\n", err);
+        free(m);
+        return 2;
+    }
+    printf("%s: valid\n", c->argv[1]);
+    vg_model_summary(m, stdout);
+    free(m);
+    return 0;
+}
+
+int vg_ctl_explain(vg_ctl_t *c) {
+    const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
+    const char *tenant = vg_ctl_opt(c, "--tenant", "acme");
+    char err[1024], key[256];
+    vg_redis_state_t loaded;
+    vg_redis_t *r;
+    vg_model_t *m = malloc(sizeof(*m));
+    vg_state_t *st = malloc(sizeof(*st));
+    int rc_exit = 0;
+
+    if (!customer || !m || !st) {
+        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--model FILE]\n");
+        free(m);
+        free(st);
+        return 2;
+    }
+    /* The model the workers run: model.file (or --model), or the built-in one. */
+    if (vg_model_load_or_default(m, vg_ctl_opt(c, "--model", c->cfg.model_file), err,
+                                 sizeof(err))) {
+        fprintf(stderr, "vigilctl: model: %s\n", err);
+        rc_exit = 2;
+    } else if (!(rc_exit = vg_ctl_fetch_state(c, "explain", customer, tenant, key, sizeof(key),
+                                               &r, &loaded))) {
+        vg_err_t e;
+        if (vg_state_decode(st, loaded.data, loaded.len, err, sizeof(err))) {
+            fprintf(stderr, "vigilctl explain: stored state: %s\n", err);
+            rc_exit = 1;
+        } else {
+            printf("customer   %s (tenant %s, key %s)\n", customer, tenant, key);
+            if ((e = vg_explain(st, m, stdout))) {
+                fprintf(stderr, "vigilctl explain: %s\n",
+                        e == VG_ERR_NOT_FOUND ? "the state holds no latest event to explain"
+                                              : vg_err_str(e));
+                rc_exit = 3;
+            }
+        }
+        vg_redis_destroy(r);
+    }
+    free(st);
+    free(m);
+    return rc_exit;
+}
+
