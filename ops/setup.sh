@@ -43,7 +43,16 @@ PACKAGES=(
 # Python tools from PyPI, in a venv of their own under the cache (neither
 # Debian's python, which is externally managed, nor the user's is touched).
 #   kubernetes-validate: Kubernetes' JSON schemas, offline (ops/validate.sh)
-PY_TOOLS=(kubernetes-validate==1.37.0)
+#   confluent-kafka, protobuf, grpcio-tools, pytest: the contract suite
+#     (tests/contract: a Kafka client, the protobuf runtime, protoc for the
+#     Python classes it generates from schemas/ at test time, its runner)
+PY_TOOLS=(
+  kubernetes-validate==1.37.0
+  confluent-kafka==2.16.1
+  protobuf==7.36.2
+  grpcio-tools==1.85.1
+  pytest==9.2.0
+)
 
 # --- Debian packages ---------------------------------------------------------
 missing_packages() {
@@ -91,8 +100,17 @@ fi
 
 # --- Python tools from PyPI ----------------------------------------------------
 PY_VENV="${VIGIL_CACHE:-$HOME/.cache/vigil}/venv"
-if ((FORCE == 0)) && [[ -x "$PY_VENV/bin/kubernetes-validate" ]] &&
-  "$PY_VENV/bin/pip" freeze 2>/dev/null | grep -qxF "${PY_TOOLS[0]}"; then
+# True if every pinned tool is in the venv at its version (pip freeze spells
+# names its own way: compare lower-cased, with "-" for "_").
+py_tools_installed() {
+  local have tool
+  [[ -x "$PY_VENV/bin/pip" ]] || return 1
+  have="$("$PY_VENV/bin/pip" freeze 2>/dev/null | tr 'A-Z_' 'a-z-')" || return 1
+  for tool in "${PY_TOOLS[@]}"; do
+    grep -qxF "$(tr 'A-Z_' 'a-z-' <<<"$tool")" <<<"$have" || return 1
+  done
+}
+if ((FORCE == 0)) && [[ -x "$PY_VENV/bin/kubernetes-validate" ]] && py_tools_installed; then
   log "pypi: ${PY_TOOLS[*]} already in $PY_VENV (skipped)"
 else
   need_cmd python3

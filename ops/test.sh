@@ -32,7 +32,7 @@ if [[ "${VIGIL_TEST_SANITIZE:-1}" != 0 && $# -eq 0 ]]; then
         -DVIGIL_BENCHMARKS=OFF >/dev/null
   cmake --build "$SAN_DIR" -j2
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$SAN_DIR" --output-on-failure -j1 -L 'unit|integration' || rc=$?
+    ctest --test-dir "$SAN_DIR" --output-on-failure -j1 -L 'unit|integration|contract' || rc=$?
   [[ $rc -eq 0 ]] || echo "[test] sanitizer pass FAILED" >&2
 fi
 

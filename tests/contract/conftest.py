@@ -1,0 +1,93 @@
+"""pytest wiring of the contract suite: one session runs the whole scenario
+once against one vigil-worker (in the mode given by --vigil-mode) and the
+tests in test_contract.py assert on what came out.
+
+Run it through run.py (ctest does), which checks the tools, generates the
+Python protobuf classes from schemas/ and passes the options below.
+"""
+
+import os
+import time
+
+import pytest
+
+import vgc_harness as h
+import vgc_scenario as sc
+import vgc_wire as wire
+
+
+def pytest_addoption(parser):
+    parser.addoption("--vigil-mode", default="exactly_once",
+                     choices=["exactly_once", "at_least_once"])
+    parser.addoption("--vigil-out", default=None, help="folder for worker logs")
+
+
+class Results:
+    pass
+
+
+def _decode_all(msgs, trigger_pb2):
+    out = []
+    for m in msgs:
+        t = trigger_pb2.InterventionTrigger()
+        try:
+            t.ParseFromString(m.value)   # upb validates UTF-8 of every string
+            out.append((m, t, None))
+        except Exception as e:  # DecodeError: keep it, test_every_trigger_decodes reports it
+            out.append((m, None, "%s: %s" % (type(e).__name__, e)))
+    return out
+
+
+@pytest.fixture(scope="session")
+def event_pb2():
+    from vigil.v1 import event_pb2 as m
+    return m
+
+
+@pytest.fixture(scope="session")
+def run(request):
+    from vigil.v1 import trigger_pb2
+
+    mode = request.config.getoption("--vigil-mode")
+    repo = os.environ["VIGIL_REPO"]
+    out_dir = request.config.getoption("--vigil-out") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "vigil-contract")
+    r = Results()
+    r.mode = mode
+    r.validity = h.model_validity(os.path.join(repo, "workers", "models", "default.yaml"))
+    t0 = time.monotonic()
+    run = h.Run(mode, os.environ["VIGIL_STACK_ENV"], os.environ["VIGIL_WORKER_BIN"], repo,
+                out_dir)
+    r.run = run
+    # T: the Kafka timestamp of every record, a little before now.
+    r.sc = sc.Scenario(h.now_ms() - 5000, wire.encode_event)
+    try:
+        run.create_topics()
+        run.start_worker()
+        run.produce(r.sc.phase1)
+        r.processed1 = run.wait_processed(60)
+        print("phase 1: %d records, processed=%s (%.1f s)"
+              % (len(r.sc.phase1), r.processed1[0], time.monotonic() - t0), flush=True)
+        # Before phase 2, while the states are as phase 1 left them.
+        r.state = {c: run.vigilctl("state", c, "--tenant", sc.TENANT)
+                   for c in ("s", "dup", "a2")}
+        r.explain_a2 = run.vigilctl("explain", "a2", "--tenant", sc.TENANT)
+        run.produce(r.sc.phase2)
+        r.processed2 = run.wait_processed(30)
+        print("phase 2: %d records, processed=%s (%.1f s)"
+              % (len(r.sc.phase2), r.processed2[0], time.monotonic() - t0), flush=True)
+        r.trigger_msgs = run.read_all(run.topic_triggers)
+        r.dlq = run.read_all(run.topic_dlq)
+        r.triggers = _decode_all(r.trigger_msgs, trigger_pb2)
+        r.exit_code = run.stop_worker(30)
+        print("read %d triggers, %d dead letters; worker exit %s (%.1f s in all)"
+              % (len(r.trigger_msgs), len(r.dlq), r.exit_code, time.monotonic() - t0),
+              flush=True)
+    except Exception:
+        print("worker log tail:\n" + run.log_tail(), flush=True)
+        raise
+    finally:
+        run.kill_worker()
+    r.worker_log_tail = run.log_tail(40)
+    r.runtime_s = time.monotonic() - t0
+    return r
