@@ -502,7 +502,7 @@ typedef struct vg_bench_runner_s {
 static void *vg_bench_runner_main(void *arg) {
     vg_bench_runner_t *r = arg;
 
-    r->err = vg_pipeline_run(r->p);
+    r->err = vg_pipeline_run(r->p, NULL, NULL);
     return NULL;
 }
 

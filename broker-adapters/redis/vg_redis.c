@@ -23,7 +23,6 @@ static const char vg_redis_cas_script[] =
     "end\n"
     "return 1\n";
 
-#define VG_REDIS_PIPE_MAX 4096
 
 struct vg_redis_s {
     redisContext *c;
@@ -191,8 +190,11 @@ vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redi
                        char *errstr, size_t errstr_size) {
     vg_err_t err;
 
-    if (n > VG_REDIS_PIPE_MAX)
+    if (n > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu keys in one round trip, more than %d", n,
+                      VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
+    }
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
         return err;
     for (size_t i = 0; i < n; i++) {
@@ -232,8 +234,11 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int6
     vg_err_t err;
     bool retried = false;
 
-    if (n > VG_REDIS_PIPE_MAX)
+    if (n > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu keys in one round trip, more than %d", n,
+                      VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
+    }
 again:
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
         return err;
@@ -321,8 +326,11 @@ vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_
     char lim[24];
     vg_err_t err;
 
-    if (n > VG_REDIS_PIPE_MAX)
+    if (n > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu keys in one round trip, more than %d", n,
+                      VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
+    }
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
         return err;
     snprintf(lim, sizeof(lim), "%zu", limit);

@@ -19,6 +19,10 @@
 #include "vg_err.h"
 #include "vg_log.h"
 
+/* The most commands Vigil sends in one pipelined round trip (keys loaded
+ * or stored per batch). */
+#define VG_REDIS_PIPE_MAX 4096
+
 typedef struct vg_redis_s vg_redis_t;
 
 typedef struct vg_redis_conf_s {

@@ -25,19 +25,6 @@ const char *vg_err_str(vg_err_t err) {
     return vg_err_names[err];
 }
 
-bool vg_err_is_retriable(vg_err_t err) {
-    switch (err) {
-    case VG_ERR_IO:
-    case VG_ERR_TIMEOUT:
-    case VG_ERR_KAFKA:
-    case VG_ERR_REDIS:
-    case VG_ERR_CONFLICT:
-        return true;
-    default:
-        return false;
-    }
-}
-
 void vg_errstr_set(char *errstr, size_t errstr_size, const char *fmt, ...) {
     va_list ap;
 

@@ -30,9 +30,6 @@ typedef enum vg_err_e {
 /* A short static description of err; never NULL. */
 const char *vg_err_str(vg_err_t err);
 
-/* True when retrying the same operation later may succeed. */
-bool vg_err_is_retriable(vg_err_t err);
-
 /* Format into a caller's errstr buffer; always NUL-terminates. */
 void vg_errstr_set(char *errstr, size_t errstr_size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

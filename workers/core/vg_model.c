@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "vg_event.h"
+#include "vg_names.h"
 #include "vg_model_default.h" /* generated: vg_model_default_yaml[] */
 
 /* --- a small checked view over libyaml's document tree ----------------- */
@@ -183,22 +184,13 @@ static bool vg_mp_each(vg_mp_t *p, yaml_node_t *n, vg_mp_each_fn fn, void *arg, 
 
 /* --- enum names ----------------------------------------------------------- */
 
-static const char *const vg_outcomes[] = {"unspecified", "success", "failure", "abandoned",
-                                          "pending", "timeout", NULL};
-static const char *const vg_channels[] = {"unspecified", "web", "app", "chat", "phone",
-                                          "payment", "email", "store", NULL};
-static const char *const vg_detections[] = {"unspecified", "frustration", "anger", "confusion",
-                                            "urgency", "detractor", NULL};
-static const char *const vg_tiers[] = {"unspecified", "bronze", "silver", "gold", "platinum",
-                                       NULL};
+#define vg_outcomes vg_names_outcome
+#define vg_channels vg_names_channel
+#define vg_detections vg_names_signal
+#define vg_tiers vg_names_value_tier
 static const char *const vg_levels[] = {"none", "coincidence", "pattern", "trend", NULL};
 
-static int vg_enum(const char *const *names, const char *s) {
-    for (int i = 0; s && names[i]; i++)
-        if (strcmp(names[i], s) == 0)
-            return i;
-    return -1;
-}
+#define vg_enum vg_names_find
 
 typedef struct vg_mask_arg_s {
     const char *const *names;

@@ -45,7 +45,7 @@ static const vg_config_row_t vg_config_table[] = {
      "exactly_once: Kafka transactions + Redis version CAS; at_least_once: cheaper, duplicates only as repeats of a trigger id."},
     {"delivery.transactional_id_prefix", VG_S(transactional_id_prefix), 0, 0, "vigil", NULL,
      "Prefix of the transactional.id (prefix-worker.id) in exactly_once mode."},
-    {"batch.max_events", VG_I(batch_max_events), 1, 4096, "500", NULL,
+    {"batch.max_events", VG_I(batch_max_events), 1, VG_CONFIG_BATCH_MAX, "500", NULL,
      "Most events processed in one batch (one Redis round trip each way, one transaction)."},
     {"batch.max_wait_ms", VG_I(batch_max_wait_ms), 1, 10000, "50", NULL,
      "Longest wait for a batch to fill before processing what arrived."},
@@ -486,4 +486,13 @@ void vg_config_doc(FILE *out) {
                 r->def[0] ? "`" : "", r->def[0] ? r->def : "(empty)", r->def[0] ? "`" : "", r->doc,
                 vg_config_is_reloadable(r->name) ? " Reloaded on SIGHUP." : "");
     }
+}
+
+void vg_config_derive_worker_id(vg_config_t *cfg) {
+    char host[64] = "worker";
+
+    if (cfg->worker_id[0])
+        return;
+    gethostname(host, sizeof(host) - 1);
+    snprintf(cfg->worker_id, sizeof(cfg->worker_id), "%s-%d", host, (int)getpid());
 }

@@ -22,6 +22,10 @@
 #include "vg_err.h"
 
 #define VG_CONFIG_KAFKA_MAX 48
+/* The largest batch.max_events: the Redis round trip of a batch carries
+ * its customers and up to 256 more woken by deadlines (vg_pipeline.c
+ * checks the sum against VG_REDIS_PIPE_MAX at compile time). */
+#define VG_CONFIG_BATCH_MAX 3840
 
 typedef enum vg_delivery_e { VG_DELIVERY_AT_LEAST_ONCE = 0, VG_DELIVERY_EXACTLY_ONCE = 1 } vg_delivery_t;
 
@@ -83,6 +87,9 @@ void vg_config_dump(const vg_config_t *cfg, FILE *out);
  * names gets their names, comma-separated. */
 bool vg_config_differs_static(const vg_config_t *a, const vg_config_t *b, char *names,
                               size_t names_size);
+
+/* Set worker.id to "<hostname>-<pid>" when it is not configured. */
+void vg_config_derive_worker_id(vg_config_t *cfg);
 
 /* Print the reference documentation (Markdown) generated from the table. */
 void vg_config_doc(FILE *out);

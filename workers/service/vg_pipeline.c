@@ -21,6 +21,8 @@
 #define VG_KEY_MAX VG_KEYS_MAX
 #define VG_PARTS_MAX 256
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
+_Static_assert(VG_CONFIG_BATCH_MAX + VG_TIMER_GROUPS_MAX <= VG_REDIS_PIPE_MAX,
+               "a batch's keys fit one Redis round trip");
 #define VG_WM_CACHE_MAX 1024      /* committed watermarks of assigned partitions */
 #define VG_STOPPED_MAX 64         /* partitions stopped on an unsendable dead letter */
 #define VG_DL_PREFIX_MAX 65536    /* bytes of a too-large record kept in its dead letter */
@@ -272,11 +274,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
         vg_model_default(&p->model);
     p->stats.started_ms = vg_wall_ms();
     vg_pipeline_register_model(p);
-    if (!p->cfg.worker_id[0]) {
-        char host[64] = "worker";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(p->cfg.worker_id, sizeof(p->cfg.worker_id), "%s-%d", host, (int)getpid());
-    }
+    vg_config_derive_worker_id(&p->cfg);
     for (int i = 0; i < p->cfg.n_kafka; i++)
         vg_kafka_props_add(&p->props, p->cfg.kafka_keys[i], p->cfg.kafka_vals[i]);
 
@@ -741,6 +739,8 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
     }
     vg_kafka_consumer_rewind_all(p->consumer);
+    if (atomic_load(&p->stop))
+        return; /* stopping: nothing was done, nothing is committed */
     vg_kafka_consumer_pause(p->consumer, false);
     vg_pipeline_repause_stopped(p);
     atomic_store(&p->stats.redis_ok, true);
@@ -1339,12 +1339,14 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     return VG_OK;
 }
 
-vg_err_t vg_pipeline_run(vg_pipeline_t *p) {
+vg_err_t vg_pipeline_run(vg_pipeline_t *p, vg_pipeline_between_cb_t *between, void *opaque) {
     vg_err_t err = VG_OK;
 
     while (!atomic_load(&p->stop)) {
         if ((err = vg_pipeline_run_once(p)) == VG_ERR_FENCED)
             break;
+        if (between)
+            between(p, opaque);
     }
     /* The last batch is committed; leaving the group now hands the
      * partitions over at once instead of after the session timeout. */

@@ -106,7 +106,11 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
 vg_err_t vg_pipeline_run_once(vg_pipeline_t *p);
 
 /* Run batches until vg_pipeline_stop(); then commit and leave the group. */
-vg_err_t vg_pipeline_run(vg_pipeline_t *p);
+/* Called between batches by vg_pipeline_run() (a model reload, a signal
+ * that asks to stop: call vg_pipeline_stop()). */
+typedef void(vg_pipeline_between_cb_t)(vg_pipeline_t *p, void *opaque);
+
+vg_err_t vg_pipeline_run(vg_pipeline_t *p, vg_pipeline_between_cb_t *between, void *opaque);
 
 /* Ask the loop to stop after the current batch. Async-signal-safe. */
 void vg_pipeline_stop(vg_pipeline_t *p);

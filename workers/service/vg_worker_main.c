@@ -23,10 +23,15 @@ extern char **environ;
 
 /* Signal handlers only set flags (STYLE rule 7); the main loop acts. */
 static volatile sig_atomic_t vg_sig_term, vg_sig_hup;
+/* The running pipeline: SIGTERM stops it at once, even inside a wait
+ * (for Redis, say), not only between batches. */
+static vg_pipeline_t *volatile vg_running;
 
 static void vg_on_term(int sig) {
     (void)sig;
     vg_sig_term = 1;
+    if (vg_running)
+        vg_pipeline_stop(vg_running); /* an atomic store: async-signal-safe */
 }
 
 /* The drain deadline passed: leave now, loudly. Only async-signal-safe
@@ -133,141 +138,182 @@ static void vg_reload(vg_pipeline_t *p, vg_log_t *log, const vg_config_t *runnin
     free(cfg);
 }
 
-int main(int argc, char **argv) {
+/* What the command line asked for, besides settings. */
+typedef struct vg_main_s {
+    const char *config_file;
+    bool embedded, check;
+    int argc;
+    char **argv;
     vg_config_t cfg;
-    char errstr[1024];
-    const char *config_file = NULL;
-    bool embedded = false, check = false;
-    vg_kafka_mock_t *mock = NULL;
-    vg_pipeline_t *p;
-    vg_http_t *http = NULL;
+    vg_kafka_mock_t *mock;
     vg_log_t *log;
-    vg_err_t err = VG_OK;
-    struct sigaction sa;
+    bool draining;
+} vg_main_t;
 
-    vg_model_t *model = NULL;
+/* Parse the command line and load the settings. Returns -1 to go on, or
+ * the exit status. */
+static int vg_main_args(vg_main_t *w) {
+    char errstr[1024];
 
     /* First pass: the file, so later --set and env override it. */
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") && i + 1 < argc)
-            config_file = argv[++i];
-        else if (!strcmp(argv[i], "--config-doc")) {
+    for (int i = 1; i < w->argc; i++) {
+        if (!strcmp(w->argv[i], "--config") && i + 1 < w->argc) {
+            w->config_file = w->argv[++i];
+        } else if (!strcmp(w->argv[i], "--config-doc")) {
             vg_config_doc(stdout);
             return 0;
-        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+        } else if (!strcmp(w->argv[i], "--help") || !strcmp(w->argv[i], "-h")) {
             vg_usage(stdout);
             return 0;
         }
     }
-    if (vg_load_settings(&cfg, config_file, argc, argv, errstr, sizeof(errstr))) {
+    if (vg_load_settings(&w->cfg, w->config_file, w->argc, w->argv, errstr, sizeof(errstr))) {
         fprintf(stderr, "vigil-worker: %s\n", errstr);
         return 2;
     }
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--config") || !strcmp(argv[i], "--set")) {
+    for (int i = 1; i < w->argc; i++) {
+        if (!strcmp(w->argv[i], "--config") || !strcmp(w->argv[i], "--set")) {
             i++;
-        } else if (!strcmp(argv[i], "--embedded-kafka")) {
-            embedded = true;
-        } else if (!strcmp(argv[i], "--check-config")) {
-            check = true;
+        } else if (!strcmp(w->argv[i], "--embedded-kafka")) {
+            w->embedded = true;
+        } else if (!strcmp(w->argv[i], "--check-config")) {
+            w->check = true;
         } else {
-            fprintf(stderr, "vigil-worker: unknown argument %s\n", argv[i]);
+            fprintf(stderr, "vigil-worker: unknown argument %s\n", w->argv[i]);
             vg_usage(stderr);
             return 2;
         }
     }
+    return -1;
+}
 
-    if (embedded) {
-        /* The in-process mock cluster (no JVM): for the demo only. It
-         * cannot store transactional offsets, hence at_least_once. */
-        mock = vg_kafka_mock_new(1, errstr, sizeof(errstr));
-        if (!mock) {
-            fprintf(stderr, "vigil-worker: embedded kafka: %s\n", errstr);
-            return 1;
-        }
-        vg_kafka_mock_create_topic(mock, cfg.topic_events, 4, 1);
-        vg_kafka_mock_create_topic(mock, cfg.topic_triggers, 4, 1);
-        vg_kafka_mock_create_topic(mock, cfg.topic_dead_letter, 1, 1);
-        vg_config_set(&cfg, "kafka.bootstrap.servers", vg_kafka_mock_bootstrap(mock), "embedded",
-                      NULL, 0);
-        cfg.delivery = VG_DELIVERY_AT_LEAST_ONCE;
-        printf("embedded kafka: %s\n", vg_kafka_mock_bootstrap(mock));
-        fflush(stdout);
-    }
-    if (vg_config_validate(&cfg, errstr, sizeof(errstr))) {
-        fprintf(stderr, "vigil-worker: %s\n", errstr);
-        vg_kafka_mock_destroy(mock);
-        return 2;
-    }
-    /* A model that does not load is refused here, with its line. */
-    if (!(model = vg_load_model(&cfg, errstr, sizeof(errstr)))) {
-        fprintf(stderr, "vigil-worker: model: %s\n", errstr);
-        vg_kafka_mock_destroy(mock);
-        return 2;
-    }
-    if (check) {
-        vg_config_dump(&cfg, stdout);
-        printf("model: %s version %s (%s)\n", model->id, model->version,
-               cfg.model_file[0] ? cfg.model_file : "built-in");
-        free(model);
-        vg_kafka_mock_destroy(mock);
-        return 0;
-    }
+/* The in-process mock cluster (no JVM): for the demo only. It cannot
+ * store transactional offsets, hence at_least_once. */
+static int vg_main_embedded(vg_main_t *w) {
+    char errstr[512];
 
-    if (!cfg.worker_id[0]) {
-        char host[64] = "worker";
-        gethostname(host, sizeof(host) - 1);
-        snprintf(cfg.worker_id, sizeof(cfg.worker_id), "%s-%d", host, (int)getpid());
+    if (!(w->mock = vg_kafka_mock_new(1, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "vigil-worker: embedded kafka: %s\n", errstr);
+        return 1;
     }
-    log = vg_log_new(cfg.worker_id, (vg_log_level_t)vg_log_level_parse(cfg.log_level));
+    vg_kafka_mock_create_topic(w->mock, w->cfg.topic_events, 4, 1);
+    vg_kafka_mock_create_topic(w->mock, w->cfg.topic_triggers, 4, 1);
+    vg_kafka_mock_create_topic(w->mock, w->cfg.topic_dead_letter, 1, 1);
+    vg_config_set(&w->cfg, "kafka.bootstrap.servers", vg_kafka_mock_bootstrap(w->mock),
+                  "embedded", NULL, 0);
+    w->cfg.delivery = VG_DELIVERY_AT_LEAST_ONCE;
+    printf("embedded kafka: %s\n", vg_kafka_mock_bootstrap(w->mock));
+    fflush(stdout);
+    return -1;
+}
+
+static void vg_main_signals(void) {
+    struct sigaction sa;
+
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = vg_on_term;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     sa.sa_handler = vg_on_hup;
     sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    p = vg_pipeline_new(&cfg, model, log, errstr, sizeof(errstr));
-    free(model);
-    if (!p) {
-        VG_ERROR(log, "main", "start failed: %s", errstr);
-        vg_log_destroy(log);
-        vg_kafka_mock_destroy(mock);
-        return 1;
-    }
-    if (cfg.http_port > 0) {
-        http = vg_http_new(cfg.http_bind, (int)cfg.http_port, p, errstr, sizeof(errstr));
-        if (!http) {
-            VG_ERROR(log, "main", "%s", errstr);
-            vg_pipeline_destroy(p);
-            vg_log_destroy(log);
-            vg_kafka_mock_destroy(mock);
-            return 1;
-        }
-        VG_INFO(log, "main", "http on %s:%d (/metrics, /healthz, /readyz)", cfg.http_bind,
-                vg_http_port(http));
-    }
-    while (!vg_sig_term) {
-        if (vg_sig_hup) {
-            vg_sig_hup = 0;
-            vg_reload(p, log, &cfg, config_file, argc, argv);
-        }
-        if ((err = vg_pipeline_run_once(p)) == VG_ERR_FENCED)
-            break;
-    }
-    VG_INFO(log, "main", "%s: draining (deadline %lld ms)", vg_sig_term ? "SIGTERM" : "fenced",
-            (long long)cfg.drain_timeout_ms);
-    /* The batch in flight is finished (run_once returned); leaving the group
-     * must not take longer than the orchestrator's grace period. */
     sa.sa_handler = vg_on_alarm;
     sigaction(SIGALRM, &sa, NULL);
-    alarm((unsigned)((cfg.drain_timeout_ms + 999) / 1000));
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* The batch in flight is finished; leaving the group and shutting down
+ * must not take longer than the orchestrator's grace period. */
+static void vg_main_drain(vg_main_t *w, const char *why) {
+    if (w->draining)
+        return;
+    w->draining = true;
+    VG_INFO(w->log, "main", "%s: draining (deadline %lld ms)", why,
+            (long long)w->cfg.drain_timeout_ms);
+    alarm((unsigned)((w->cfg.drain_timeout_ms + 999) / 1000));
+}
+
+/* Between batches: SIGHUP reloads, SIGTERM starts the drain. */
+static void vg_main_between(vg_pipeline_t *p, void *opaque) {
+    vg_main_t *w = opaque;
+
+    if (vg_sig_hup) {
+        vg_sig_hup = 0;
+        vg_reload(p, w->log, &w->cfg, w->config_file, w->argc, w->argv);
+    }
+    if (vg_sig_term) {
+        vg_main_drain(w, "SIGTERM");
+        vg_pipeline_stop(p);
+    }
+}
+
+/* Start the pipeline and the HTTP side port, run until stopped, drain. */
+static int vg_main_serve(vg_main_t *w, const vg_model_t *model) {
+    char errstr[1024];
+    vg_http_t *http = NULL;
+    vg_pipeline_t *p;
+    vg_err_t err;
+
+    if (!(p = vg_pipeline_new(&w->cfg, model, w->log, errstr, sizeof(errstr)))) {
+        VG_ERROR(w->log, "main", "start failed: %s", errstr);
+        return 1;
+    }
+    if (w->cfg.http_port > 0) {
+        http = vg_http_new(w->cfg.http_bind, (int)w->cfg.http_port, p, errstr, sizeof(errstr));
+        if (!http) {
+            VG_ERROR(w->log, "main", "%s", errstr);
+            vg_pipeline_destroy(p);
+            return 1;
+        }
+        VG_INFO(w->log, "main", "http on %s:%d (/metrics, /healthz, /readyz)", w->cfg.http_bind,
+                vg_http_port(http));
+    }
+    vg_running = p;
+    if (vg_sig_term)
+        vg_pipeline_stop(p);
+    err = vg_pipeline_run(p, vg_main_between, w);
+    vg_running = NULL;
+    vg_main_drain(w, err == VG_ERR_FENCED ? "fenced" : "SIGTERM");
     vg_http_destroy(http);
-    vg_pipeline_destroy(p); /* leaves the group: partitions move at once */
+    vg_pipeline_destroy(p);
     alarm(0);
-    VG_INFO(log, "main", "stopped");
-    vg_log_destroy(log);
-    vg_kafka_mock_destroy(mock);
+    VG_INFO(w->log, "main", "stopped");
     return err == VG_ERR_FENCED ? 3 : 0;
+}
+
+int main(int argc, char **argv) {
+    static vg_main_t w;
+    char errstr[1024];
+    vg_model_t *model;
+    int rc;
+
+    w.argc = argc;
+    w.argv = argv;
+    if ((rc = vg_main_args(&w)) >= 0 || (w.embedded && (rc = vg_main_embedded(&w)) >= 0))
+        return rc;
+    if (vg_config_validate(&w.cfg, errstr, sizeof(errstr))) {
+        fprintf(stderr, "vigil-worker: %s\n", errstr);
+        vg_kafka_mock_destroy(w.mock);
+        return 2;
+    }
+    /* A model that does not load is refused here, with its line. */
+    if (!(model = vg_load_model(&w.cfg, errstr, sizeof(errstr)))) {
+        fprintf(stderr, "vigil-worker: model: %s\n", errstr);
+        vg_kafka_mock_destroy(w.mock);
+        return 2;
+    }
+    if (w.check) {
+        vg_config_dump(&w.cfg, stdout);
+        printf("model: %s version %s (%s)\n", model->id, model->version,
+               w.cfg.model_file[0] ? w.cfg.model_file : "built-in");
+        rc = 0;
+    } else {
+        vg_config_derive_worker_id(&w.cfg);
+        w.log = vg_log_new(w.cfg.worker_id, (vg_log_level_t)vg_log_level_parse(w.cfg.log_level));
+        vg_main_signals();
+        rc = vg_main_serve(&w, model);
+        vg_log_destroy(w.log);
+    }
+    free(model);
+    vg_kafka_mock_destroy(w.mock);
+    return rc;
 }

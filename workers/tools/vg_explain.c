@@ -6,14 +6,13 @@
 #include <time.h>
 
 #include "vg_event.h"
+#include "vg_names.h"
 #include "vg_score.h"
 
-static const char *const vg_x_channels[] = {"unspecified", "web",     "app",   "chat",
-                                            "phone",       "payment", "email", "store"};
 static const char *const vg_x_ladder[] = {"none", "coincidence", "pattern", "trend"};
 
 static const char *vg_x_channel(int32_t c) {
-    return c >= 0 && c < 8 ? vg_x_channels[c] : "?";
+    return vg_names_get(vg_names_channel, VG_NAMES_CHANNEL_N, c);
 }
 
 static void vg_x_time(int64_t ms, char *buf, size_t size) {
@@ -202,12 +201,7 @@ vg_err_t vg_explain(const vg_state_t *stored, const vg_model_t *m, FILE *out) {
     vg_x_time(ev->event_time_ms, when, sizeof(when));
     fprintf(out, "model      %s version %s\n", m->id, m->version);
     fprintf(out, "event      %s at %s: %s/%s on %s%s\n", ev->event_id, when, ev->event_type,
-            ev->outcome == 1   ? "success"
-            : ev->outcome == 2 ? "failure"
-            : ev->outcome == 3 ? "abandoned"
-            : ev->outcome == 4 ? "pending"
-            : ev->outcome == 5 ? "timeout"
-                               : "unspecified",
+            vg_names_get(vg_names_outcome, VG_NAMES_OUTCOME_N, (int)ev->outcome),
             vg_x_channel((int32_t)ev->channel), tr.late ? " (LATE: not counted, decides nothing)" : "");
     vg_x_print(st, ev, &tr, s, m, out);
     free(st);

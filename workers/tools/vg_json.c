@@ -2,6 +2,7 @@
  * vg_json.c - JSON <-> protobuf with jansson (see vg_json.h for the shape).
  */
 #include "vg_json.h"
+#include "vg_names.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,29 +24,17 @@ typedef struct vg_json_enum_s {
     const char *expected; /* for error messages: the values people type */
 } vg_json_enum_t;
 
-static const char *const vg_json_channel_names[] = {
-    "unspecified", "web", "app", "chat", "phone", "payment", "email", "store"};
-static const char *const vg_json_outcome_names[] = {
-    "unspecified", "success", "failure", "abandoned", "pending", "timeout"};
-static const char *const vg_json_signal_names[] = {
-    "unspecified", "frustration", "anger", "confusion", "urgency", "detractor"};
-static const char *const vg_json_tier_names[] = {
-    "unspecified", "bronze", "silver", "gold", "platinum"};
-static const char *const vg_json_priority_names[] = {
-    "unspecified", "low", "medium", "high", "critical"};
-
-#define VG_JSON_ENUM(arr, exp) {arr, sizeof(arr) / sizeof(arr[0]), exp}
-
-static const vg_json_enum_t vg_json_channel = VG_JSON_ENUM(
-    vg_json_channel_names, "web, app, chat, phone, payment, email, store");
-static const vg_json_enum_t vg_json_outcome = VG_JSON_ENUM(
-    vg_json_outcome_names, "success, failure, abandoned, pending, timeout");
-static const vg_json_enum_t vg_json_signal = VG_JSON_ENUM(
-    vg_json_signal_names, "frustration, anger, confusion, urgency, detractor");
-static const vg_json_enum_t vg_json_tier =
-    VG_JSON_ENUM(vg_json_tier_names, "bronze, silver, gold, platinum");
-static const vg_json_enum_t vg_json_priority =
-    VG_JSON_ENUM(vg_json_priority_names, "low, medium, high, critical");
+/* The names are core's (vg_names.h); here only what people may type. */
+static const vg_json_enum_t vg_json_channel = {
+    vg_names_channel, VG_NAMES_CHANNEL_N, "web, app, chat, phone, payment, email, store"};
+static const vg_json_enum_t vg_json_outcome = {
+    vg_names_outcome, VG_NAMES_OUTCOME_N, "success, failure, abandoned, pending, timeout"};
+static const vg_json_enum_t vg_json_signal = {
+    vg_names_signal, VG_NAMES_SIGNAL_N, "frustration, anger, confusion, urgency, detractor"};
+static const vg_json_enum_t vg_json_tier = {vg_names_value_tier, VG_NAMES_VALUE_TIER_N,
+                                            "bronze, silver, gold, platinum"};
+static const vg_json_enum_t vg_json_priority = {vg_names_priority, VG_NAMES_PRIORITY_N,
+                                                "low, medium, high, critical"};
 
 /* ---- JSON -> event ---------------------------------------------------- */
 

@@ -40,7 +40,7 @@ static int vg_ctl_count_cmp(const void *a, const void *b) {
 }
 
 static void *vg_ctl_pipeline_thread(void *arg) {
-    vg_pipeline_run(arg);
+    vg_pipeline_run(arg, NULL, NULL);
     return NULL;
 }
 
