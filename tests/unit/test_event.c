@@ -291,3 +291,16 @@ Test(event, oversized_record) {
     cr_expect_eq(decode_raw(buf, len, 0, err, sizeof(err), &ev), VG_ERR_INVALID);
     cr_expect(strstr(err, "larger than 65536") != NULL, "%s", err);
 }
+
+Test(event, attribute_key_required) {
+    vg_tev_t t;
+    uint8_t buf[1024], sub[64];
+    char err[256] = "";
+    vg_event_t *ev;
+    size_t len = pack(vg_tev(&t, 1, 0, "payment", FAIL, NOSIG, NULL, GOLD, 0.3), buf);
+    size_t sl = append_str(sub, 0, 2, "v", 1); /* a value, no key */
+
+    len = append_str(buf, len, 12, sub, sl);
+    cr_expect_eq(decode_raw(buf, len, 0, err, sizeof(err), &ev), VG_ERR_INVALID);
+    cr_expect(strstr(err, "\"attributes[0].key\": required but empty") != NULL, "%s", err);
+}

@@ -1,5 +1,6 @@
 #include "vg_event.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -182,10 +183,12 @@ static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, c
     int rc;
 
     char path[48];
+    bool has_key = false;
 
     while ((rc = vg_wire_next(&w, &f)) > 0) {
         if (f.type != 2 || (f.number != 1 && f.number != 2))
             continue;
+        has_key |= f.number == 1 && f.len > 0;
         snprintf(path, sizeof(path), "attributes[%ld].%s", idx, f.number == 1 ? "key" : "value");
         if ((err = vg_event_check_text(path, -1, f.data, f.len,
                                        f.number == 1 ? VG_EVENT_ATTR_KEY_MAX
@@ -193,7 +196,14 @@ static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, c
                                        errstr, errstr_size)))
             return err;
     }
-    return rc < 0 ? vg_wire_malformed("field \"attributes\"", errstr, errstr_size) : VG_OK;
+    if (rc < 0)
+        return vg_wire_malformed("field \"attributes\"", errstr, errstr_size);
+    if (!has_key) {
+        vg_errstr_set(errstr, errstr_size, "field \"attributes[%ld].key\": required but empty",
+                      idx);
+        return VG_ERR_INVALID;
+    }
+    return VG_OK;
 }
 
 vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t errstr_size) {
