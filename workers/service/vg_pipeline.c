@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vg_arena.h"
+#include "vg_batch.h"
 #include "vg_event.h"
 #include "vg_hash.h"
 #include "vg_kafka_consumer.h"
@@ -18,8 +19,6 @@
 #include "vg_redis.h"
 #include "vg_step.h"
 
-#define VG_KEY_MAX VG_KEYS_MAX
-#define VG_PARTS_MAX 256
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
 _Static_assert(VG_CONFIG_BATCH_MAX + VG_TIMER_GROUPS_MAX <= VG_REDIS_PIPE_MAX,
                "a batch's keys fit one Redis round trip");
@@ -39,24 +38,6 @@ typedef struct vg_poison_s {
 } vg_poison_t;
 
 
-typedef struct vg_group_s {
-    char key[VG_KEY_MAX];     /* Redis key: <prefix>:{<pseudonym>} */
-    int32_t first, last;      /* message indexes, linked by next[]; -1: woken by a deadline */
-    int32_t part;             /* index into parts of its partition */
-    bool dirty;
-    char tenant[VG_EVENT_ID_MAX + 1];
-    char customer[VG_EVENT_ID_MAX + 1];
-} vg_group_t;
-
-typedef struct vg_part_s {
-    const char *topic;
-    int32_t partition;
-    int64_t min_offset, max_offset;
-    int64_t wm;               /* event-time watermark so far; -1 until known */
-    size_t first_rec, n_recs; /* its records in p->recs */
-    char due_key[VG_KEY_MAX]; /* its deadline index: <prefix>:due:<topic>:<partition> */
-} vg_part_t;
-
 /* The committed watermark of a partition, as last committed or read back
  * from its offset's commit metadata. */
 typedef struct vg_wm_s {
@@ -70,11 +51,6 @@ typedef struct vg_pipeline_sink_s {
     int32_t g;                /* the group vg_step_customer() works on */
 } vg_pipeline_sink_t;
 
-typedef struct vg_out_s {
-    int32_t msg;              /* the deciding record, -1 for a replayed deadline */
-    int32_t group;            /* the customer (Kafka key) */
-    size_t off, len;          /* in p->out_buf */
-} vg_out_t;
 
 struct vg_pipeline_s {
     vg_config_t cfg;
@@ -84,40 +60,16 @@ struct vg_pipeline_s {
     vg_kafka_producer_t *producer;
     vg_redis_t *redis;
     vg_pseudo_t *pseudo;
-    vg_arena_t *arena;
     _Atomic bool stop;
+    vg_batch_t *b;            /* the batch in hand (vg_batch.h) */
 
     pthread_mutex_t model_lock;
     vg_model_t model;
     vg_model_t pending_model;
     bool model_pending;
 
-    size_t max, max_groups, n_batch;
-    vg_kafka_msg_t *msgs;
-    int32_t *msg_part;        /* index into parts, per record */
-    int64_t *wm_at;           /* the partition's watermark after each record */
     vg_wm_t wms[VG_WM_CACHE_MAX];
     size_t n_wms;
-    vg_event_t **events;
-    int32_t *next;            /* next message of the same customer, -1 */
-    int32_t *htab;            /* open addressing: group index + 1 */
-    size_t hcap;
-    vg_group_t *groups;
-    size_t n_groups;
-    vg_state_t *states;
-    vg_redis_state_t *loaded;
-    const char **keys;
-    vg_redis_write_t *writes;
-    vg_err_t *results;
-    size_t *enc_off;
-    uint8_t *enc_buf;
-    size_t enc_cap;
-    vg_out_t *outs;
-    size_t n_outs;
-    uint8_t *out_buf;
-    size_t out_cap, out_len;
-    vg_part_t parts[VG_PARTS_MAX];
-    size_t n_parts;
     vg_step_result_t step;
     struct {                  /* this batch's outcomes, added to stats at commit */
         uint64_t dead[3];
@@ -129,12 +81,6 @@ struct vg_pipeline_s {
     int backoff_ms;
     uint64_t last_probe_us, last_redis_probe_us;
     size_t dl_budget;         /* largest dead-letter value sent whole */
-    char errstr[512];         /* why the current stage failed */
-    int32_t *dl_msgs;         /* this batch's dead-lettered records */
-    vg_step_record_t *recs;   /* the batch's records per partition (vg_step_customer) */
-    uint32_t *rec_of;         /* record i's place among its partition's */
-    uint32_t *mine;           /* one customer's records, scratch */
-    size_t n_dl;
     vg_poison_t poison[VG_STOPPED_MAX];
     size_t n_poison;
 
@@ -246,19 +192,10 @@ static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                              : atomic_load(&p->stats.assigned_partitions));
 }
 
-static void *vg_xcalloc(size_t n, size_t size, bool *ok) {
-    void *v = calloc(n ? n : 1, size);
-
-    if (!v)
-        *ok = false;
-    return v;
-}
-
 vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, vg_log_t *log,
                                char *errstr, size_t errstr_size) {
     vg_pipeline_t *p = calloc(1, sizeof(*p));
     vg_redis_conf_t rc = {0};
-    bool ok = true;
     char txn_id[300];
 
     if (!p) {
@@ -278,34 +215,9 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     for (int i = 0; i < p->cfg.n_kafka; i++)
         vg_kafka_props_add(&p->props, p->cfg.kafka_keys[i], p->cfg.kafka_vals[i]);
 
-    p->max = (size_t)p->cfg.batch_max_events;
-    p->max_groups = p->max + VG_TIMER_GROUPS_MAX;
-    p->hcap = 16;
-    while (p->hcap < p->max_groups * 2)
-        p->hcap <<= 1;
-    p->msgs = vg_xcalloc(p->max, sizeof(*p->msgs), &ok);
-    p->msg_part = vg_xcalloc(p->max, sizeof(*p->msg_part), &ok);
-    p->wm_at = vg_xcalloc(p->max, sizeof(*p->wm_at), &ok);
-    p->events = vg_xcalloc(p->max, sizeof(*p->events), &ok);
-    p->next = vg_xcalloc(p->max, sizeof(*p->next), &ok);
-    p->htab = vg_xcalloc(p->hcap, sizeof(*p->htab), &ok);
-    p->groups = vg_xcalloc(p->max_groups, sizeof(*p->groups), &ok);
-    p->states = vg_xcalloc(p->max_groups, sizeof(*p->states), &ok);
-    p->dl_msgs = vg_xcalloc(p->max, sizeof(*p->dl_msgs), &ok);
-    p->recs = vg_xcalloc(p->max, sizeof(*p->recs), &ok);
-    p->rec_of = vg_xcalloc(p->max, sizeof(*p->rec_of), &ok);
-    p->mine = vg_xcalloc(p->max, sizeof(*p->mine), &ok);
-    p->loaded = vg_xcalloc(p->max_groups, sizeof(*p->loaded), &ok);
-    p->keys = vg_xcalloc(p->max_groups, sizeof(*p->keys), &ok);
-    p->writes = vg_xcalloc(p->max_groups, sizeof(*p->writes), &ok);
-    p->results = vg_xcalloc(p->max_groups, sizeof(*p->results), &ok);
-    p->enc_off = vg_xcalloc(p->max_groups, sizeof(*p->enc_off), &ok);
-    /* A record fires at most one trigger, and so does each deadline
-     * resolution and replay; bounded by records + woken customers x ring. */
-    p->outs = vg_xcalloc(p->max + p->max_groups * (VG_STATE_MAX_DECISIONS + 2), sizeof(*p->outs),
-                         &ok);
-    p->arena = vg_arena_new(256 * 1024);
-    if (!ok || !p->arena) {
+    p->b = vg_batch_new((size_t)p->cfg.batch_max_events,
+                        (size_t)p->cfg.batch_max_events + VG_TIMER_GROUPS_MAX);
+    if (!p->b) {
         vg_errstr_set(errstr, errstr_size, "out of memory");
         goto fail;
     }
@@ -376,27 +288,7 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     vg_kafka_producer_destroy(p->producer);
     vg_redis_destroy(p->redis);
     vg_pseudo_destroy(p->pseudo);
-    vg_arena_destroy(p->arena);
-    free(p->msgs);
-    free(p->msg_part);
-    free(p->wm_at);
-    free(p->events);
-    free(p->next);
-    free(p->htab);
-    free(p->groups);
-    free(p->states);
-    free(p->dl_msgs);
-    free(p->recs);
-    free(p->rec_of);
-    free(p->mine);
-    free(p->loaded);
-    free(p->keys);
-    free(p->writes);
-    free(p->results);
-    free(p->enc_off);
-    free(p->enc_buf);
-    free(p->outs);
-    free(p->out_buf);
+    vg_batch_destroy(p->b);
     pthread_mutex_destroy(&p->model_lock);
     free(p);
 }
@@ -495,46 +387,11 @@ static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const vg_kafka_msg_
 static void vg_pipeline_dead_letters_undelivered(vg_pipeline_t *p, const char *why) {
     if (!vg_kafka_producer_failed_to(p->producer, p->cfg.topic_dead_letter))
         return;
-    for (size_t k = 0; k < p->n_dl; k++)
-        vg_pipeline_dead_letter_failed(p, &p->msgs[p->dl_msgs[k]], why);
+    for (size_t k = 0; k < p->b->n_dl; k++)
+        vg_pipeline_dead_letter_failed(p, &p->b->msgs[p->b->dl_msgs[k]], why);
 }
 
 /* --- one batch ---------------------------------------------------------- */
-
-/* Index of the group of key, created if new. */
-static int32_t vg_pipeline_group(vg_pipeline_t *p, const char *key) {
-    size_t mask = p->hcap - 1, i = (size_t)vg_hash_str(key) & mask;
-
-    for (;; i = (i + 1) & mask) {
-        int32_t g = p->htab[i];
-        if (g == 0) {
-            vg_group_t *grp = &p->groups[p->n_groups];
-            snprintf(grp->key, sizeof(grp->key), "%s", key);
-            grp->first = grp->last = -1;
-            grp->dirty = false;
-            p->htab[i] = (int32_t)++p->n_groups;
-            return (int32_t)p->n_groups - 1;
-        }
-        if (strcmp(p->groups[g - 1].key, key) == 0)
-            return g - 1;
-    }
-}
-
-static vg_part_t *vg_pipeline_part(vg_pipeline_t *p, const vg_kafka_msg_t *m) {
-    for (size_t i = 0; i < p->n_parts; i++)
-        if (p->parts[i].partition == m->partition && strcmp(p->parts[i].topic, m->topic) == 0)
-            return &p->parts[i];
-    if (p->n_parts == VG_PARTS_MAX)
-        return NULL;
-    p->parts[p->n_parts].topic = m->topic;
-    p->parts[p->n_parts].partition = m->partition;
-    p->parts[p->n_parts].min_offset = p->parts[p->n_parts].max_offset = m->offset;
-    p->parts[p->n_parts].wm = -1;
-    p->parts[p->n_parts].n_recs = 0;
-    vg_keys_due(p->parts[p->n_parts].due_key, sizeof(p->parts[p->n_parts].due_key),
-                p->cfg.redis_key_prefix, m->topic, m->partition);
-    return &p->parts[p->n_parts++];
-}
 
 /* Every eligible intervention that did not fire, by why (metrics). */
 static void vg_pipeline_count_verdicts(vg_pipeline_t *p, const vg_score_t *sc) {
@@ -646,42 +503,16 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
                                  m->payload, len, h, nh);
     if (err)
         vg_pipeline_dead_letter_failed(p, m, vg_err_str(err));
-    else if (p->n_dl < p->max)
-        p->dl_msgs[p->n_dl++] = (int32_t)(m - p->msgs);
+    else if (p->b->n_dl < p->b->max)
+        p->b->dl_msgs[p->b->n_dl++] = (int32_t)(m - p->b->msgs);
     return err;
-}
-
-static vg_err_t vg_pipeline_reserve(uint8_t **buf, size_t *cap, size_t need) {
-    uint8_t *nb;
-    size_t nc;
-
-    if (need <= *cap)
-        return VG_OK;
-    nc = *cap ? *cap : 65536;
-    while (nc < need)
-        nc *= 2;
-    nb = realloc(*buf, nc);
-    if (!nb)
-        return VG_ERR_NOMEM;
-    *buf = nb;
-    *cap = nc;
-    return VG_OK;
 }
 
 /* Forget everything of the batch but keep the buffers. */
 static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        vg_event_free(p->events[i], vg_arena_allocator(p->arena));
-        p->events[i] = NULL;
-    }
-    vg_kafka_consumer_release(p->consumer, p->msgs, n);
-    vg_arena_reset(p->arena);
-    memset(p->htab, 0, p->hcap * sizeof(*p->htab));
-    p->n_groups = 0;
-    p->n_parts = 0;
-    p->n_outs = 0;
-    p->out_len = 0;
-    p->n_dl = 0;
+    vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
+    p->b->n = n;
+    vg_batch_reset(p->b);
     memset(&p->bc, 0, sizeof(p->bc));
 }
 
@@ -729,10 +560,10 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
     atomic_store(&p->stats.redis_ok, false);
     vg_kafka_consumer_pause(p->consumer, true);
     while (!atomic_load(&p->stop)) {
-        size_t n = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max, backoff);
+        size_t n = vg_kafka_consumer_poll_batch(p->consumer, p->b->msgs, p->b->max, backoff);
         /* Paused partitions deliver nothing new; anything already fetched
          * is given back and fetched again after the rewind. */
-        vg_kafka_consumer_release(p->consumer, p->msgs, n);
+        vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
         if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK)
             break;
         VG_WARN(p->log, "pipeline", "redis unavailable, retrying in %d ms: %s", backoff, errstr);
@@ -791,23 +622,6 @@ static void vg_pipeline_wm_committed(vg_pipeline_t *p, const vg_part_t *part) {
     p->wms[w].wm = part->wm;
 }
 
-/* Queue a trigger for publication, keyed by the group's customer. */
-static vg_err_t vg_pipeline_emit(vg_pipeline_t *p, int32_t g, int32_t msg, const uint8_t *bytes,
-                                 size_t len) {
-    vg_out_t *o = &p->outs[p->n_outs];
-
-    if (vg_pipeline_reserve(&p->out_buf, &p->out_cap, p->out_len + len))
-        return VG_ERR_NOMEM;
-    o->msg = msg;
-    o->group = g;
-    o->off = p->out_len;
-    o->len = len;
-    memcpy(p->out_buf + p->out_len, bytes, len);
-    p->out_len += len;
-    p->n_outs++;
-    return VG_OK;
-}
-
 /* Who the group is: from its first event, or, for a customer woken by a
  * deadline alone, from the identity sealed in its state. Returns nonzero
  * when there is nothing to do for the group. */
@@ -815,14 +629,14 @@ static int vg_pipeline_identify(vg_pipeline_t *p, vg_group_t *grp, vg_state_t *s
     char errstr[256];
 
     if (grp->first >= 0) {
-        const vg_event_t *ev = p->events[grp->first];
+        const vg_event_t *ev = p->b->events[grp->first];
         snprintf(grp->tenant, sizeof(grp->tenant), "%s", ev->tenant);
         snprintf(grp->customer, sizeof(grp->customer), "%s", ev->customer_id);
         return 0;
     }
-    if (!p->loaded[grp - p->groups].found) {
+    if (!p->b->loaded[grp - p->b->groups].found) {
         /* The state expired (TTL) with a deadline pending: forget it. */
-        if (vg_redis_unindex(p->redis, p->parts[grp->part].due_key, grp->key, errstr,
+        if (vg_redis_unindex(p->redis, p->b->parts[grp->part].due_key, grp->key, errstr,
                              sizeof(errstr)))
             VG_WARN(p->log, "pipeline", "deadline index of %s: %s", grp->key, errstr);
         return 1;
@@ -842,43 +656,13 @@ static int vg_pipeline_identify(vg_pipeline_t *p, vg_group_t *grp, vg_state_t *s
     return 0;
 }
 
-/* Lay the batch's records out per partition, in offset order, as
- * vg_step_customer() reads them; rec_of[i] is record i's place there. */
-static void vg_pipeline_index_records(vg_pipeline_t *p, size_t n) {
-    size_t at = 0;
-
-    for (size_t k = 0; k < p->n_parts; k++) {
-        p->parts[k].first_rec = at;
-        at += p->parts[k].n_recs;
-        p->parts[k].n_recs = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const vg_kafka_msg_t *m = &p->msgs[i];
-        vg_part_t *part;
-        vg_step_record_t *r;
-
-        if (p->msg_part[i] < 0)
-            continue; /* a stopped partition's */
-        part = &p->parts[p->msg_part[i]];
-        r = &p->recs[part->first_rec + part->n_recs];
-        p->rec_of[i] = (uint32_t)part->n_recs++;
-        r->ev = p->events[i];
-        r->payload = m->payload;
-        r->len = m->len;
-        r->offset = m->offset;
-        r->record_ms = m->timestamp_ms > 0 ? m->timestamp_ms : 0;
-        r->wm = p->wm_at[i];
-        r->ref = (int32_t)i;
-    }
-}
-
 /* What vg_step_customer() decided for group g: count it, publish it,
  * dead-letter it. */
 static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_step_record_t *rec,
                                  const vg_step_result_t *res, vg_err_t err) {
     vg_pipeline_sink_t *sk = opaque;
     vg_pipeline_t *p = sk->p;
-    const vg_group_t *grp = &p->groups[sk->g];
+    const vg_group_t *grp = &p->b->groups[sk->g];
     int32_t msg = rec ? rec->ref : -1;
 
     if (res->ring_evicted)
@@ -886,7 +670,7 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
     switch (what) {
     case VG_STEP_TIMER_REPLAY:
         atomic_fetch_add(&p->stats.triggers_reemitted, 1);
-        return vg_pipeline_emit(p, sk->g, -1, res->trigger, res->len);
+        return vg_batch_emit(p->b, sk->g, -1, res->trigger, res->len);
     case VG_STEP_DEADLINE_DROPPED:
         VG_ERROR(p->log, "pipeline", "deadline of %s: %s; dropped", grp->key, vg_err_str(err));
         return VG_OK;
@@ -895,15 +679,15 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
         VG_DBG(p->log, "pipeline",
                "deadline of %s fired at [%" PRId32 "] @%" PRId64 " (watermark %" PRId64
                ", %" PRId64 " ms after it by the wall clock)%s",
-               grp->key, p->msgs[msg].partition, rec->offset, rec->wm, vg_wall_ms() - rec->wm,
+               grp->key, p->b->msgs[msg].partition, rec->offset, rec->wm, vg_wall_ms() - rec->wm,
                res->fired ? "" : "; nothing to publish");
         if (!res->fired)
             return VG_OK;
         p->bc.absences++;
         vg_pipeline_count_intervention(p, res->score.intervention);
-        return vg_pipeline_emit(p, sk->g, msg, res->trigger, res->len);
+        return vg_batch_emit(p->b, sk->g, msg, res->trigger, res->len);
     case VG_STEP_EVENT_FAILED:
-        return vg_pipeline_dead_letter(p, &p->msgs[msg], "score", vg_err_str(err)) ? VG_ERR_KAFKA
+        return vg_pipeline_dead_letter(p, &p->b->msgs[msg], "score", vg_err_str(err)) ? VG_ERR_KAFKA
                                                                                   : VG_OK;
     case VG_STEP_EVENT:
         break;
@@ -911,7 +695,7 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
     if (res->replayed) {
         atomic_fetch_add(&p->stats.events_replayed, 1);
         if (res->dead &&
-            vg_pipeline_dead_letter(p, &p->msgs[msg], "score", "its decision cannot be encoded"))
+            vg_pipeline_dead_letter(p, &p->b->msgs[msg], "score", "its decision cannot be encoded"))
             return VG_ERR_KAFKA;
     } else if (res->duplicate) {
         atomic_fetch_add(&p->stats.events_duplicate, 1);
@@ -925,12 +709,12 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
         atomic_fetch_add(&p->stats.triggers_reemitted, 1);
     else
         vg_pipeline_count_intervention(p, res->score.intervention);
-    return vg_pipeline_emit(p, sk->g, msg, res->trigger, res->len);
+    return vg_batch_emit(p->b, sk->g, msg, res->trigger, res->len);
 }
 
 /* --- the stages of a batch (docs/internals.md, "A batch") ---------------
  *
- * Each stage returns VG_OK or an error with its reason in p->errstr; one
+ * Each stage returns VG_OK or an error with its reason in p->b->errstr; one
  * function, vg_pipeline_recover(), decides what an error means. */
 
 /* A reloaded model takes effect between batches, never inside one. */
@@ -963,7 +747,7 @@ static void vg_pipeline_probe(vg_pipeline_t *p) {
     }
     if (!atomic_load(&p->stats.redis_ok) && now - p->last_redis_probe_us > 1000000) {
         p->last_redis_probe_us = now;
-        if (vg_redis_ping(p->redis, p->errstr, sizeof(p->errstr)) == VG_OK) {
+        if (vg_redis_ping(p->redis, p->b->errstr, sizeof(p->b->errstr)) == VG_OK) {
             atomic_store(&p->stats.redis_ok, true);
             VG_INFO(p->log, "pipeline", "redis reachable");
         }
@@ -973,74 +757,74 @@ static void vg_pipeline_probe(vg_pipeline_t *p) {
 static vg_err_t vg_pipeline_stage_begin(vg_pipeline_t *p) {
     if (p->cfg.delivery != VG_DELIVERY_EXACTLY_ONCE)
         return VG_OK;
-    return vg_kafka_producer_begin(p->producer, p->errstr, sizeof(p->errstr));
+    return vg_kafka_producer_begin(p->producer, p->b->errstr, sizeof(p->b->errstr));
 }
 
 /* Group record i under the customer whose Redis key it maps to. */
 static void vg_pipeline_add_to_group(vg_pipeline_t *p, size_t i) {
-    char key[VG_KEY_MAX], pseudo[VG_PSEUDO_LEN];
+    char key[VG_KEYS_MAX], pseudo[VG_PSEUDO_LEN];
     int32_t g;
 
-    vg_pseudo_id(p->pseudo, p->events[i]->tenant, p->events[i]->customer_id, pseudo);
+    vg_pseudo_id(p->pseudo, p->b->events[i]->tenant, p->b->events[i]->customer_id, pseudo);
     vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, pseudo);
-    g = vg_pipeline_group(p, key);
-    if (p->groups[g].last >= 0) {
-        p->next[p->groups[g].last] = (int32_t)i;
+    g = vg_batch_group(p->b, key);
+    if (p->b->groups[g].last >= 0) {
+        p->b->next[p->b->groups[g].last] = (int32_t)i;
     } else {
-        p->groups[g].first = (int32_t)i;
-        p->groups[g].part = p->msg_part[i];
+        p->b->groups[g].first = (int32_t)i;
+        p->b->groups[g].part = p->b->msg_part[i];
     }
-    p->groups[g].last = (int32_t)i;
+    p->b->groups[g].last = (int32_t)i;
 }
 
 /* Decode and validate; dead-letter what is bad; group the good records by
  * customer, in order; follow each partition's event-time watermark record
  * by record (valid events only move it). */
 static vg_err_t vg_pipeline_stage_decode(vg_pipeline_t *p) {
-    ProtobufCAllocator *alloc = vg_arena_allocator(p->arena);
+    ProtobufCAllocator *alloc = vg_arena_allocator(p->b->arena);
     char why[512];
     vg_err_t err;
 
-    for (size_t i = 0; i < p->n_batch; i++) {
-        const vg_kafka_msg_t *m = &p->msgs[i];
+    for (size_t i = 0; i < p->b->n; i++) {
+        const vg_kafka_msg_t *m = &p->b->msgs[i];
         vg_part_t *part;
         int64_t not_after;
 
-        p->next[i] = -1;
-        p->events[i] = NULL;
-        p->msg_part[i] = -1;
+        p->b->next[i] = -1;
+        p->b->events[i] = NULL;
+        p->b->msg_part[i] = -1;
         if (p->n_poison && vg_pipeline_stopped(p, m->topic, m->partition))
             continue; /* fetched before the pause: left for after the restart */
-        if (!(part = vg_pipeline_part(p, m))) {
-            vg_errstr_set(p->errstr, sizeof(p->errstr), "more than %d partitions in one batch",
-                          VG_PARTS_MAX);
+        if (!(part = vg_batch_part(p->b, m, p->cfg.redis_key_prefix))) {
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "more than %d partitions in one batch",
+                          VG_BATCH_PARTS_MAX);
             return VG_ERR_OVERFLOW;
         }
-        if (part->wm < 0 && (err = vg_pipeline_wm_start(p, part, p->errstr, sizeof(p->errstr))))
+        if (part->wm < 0 && (err = vg_pipeline_wm_start(p, part, p->b->errstr, sizeof(p->b->errstr))))
             return err;
         if (m->offset < part->min_offset)
             part->min_offset = m->offset;
         if (m->offset > part->max_offset)
             part->max_offset = m->offset;
-        p->msg_part[i] = (int32_t)(part - p->parts);
+        p->b->msg_part[i] = (int32_t)(part - p->b->parts);
         part->n_recs++;
         /* An event far ahead of its record would drag the partition's
          * watermark forward and fire (or drop) every deadline early. */
         not_after = m->timestamp_ms > 0 ? m->timestamp_ms + p->cfg.event_max_future_ms : 0;
         err = vg_event_decode(m->payload, m->len, m->key, m->key_len, not_after, alloc,
-                              &p->events[i], why, sizeof(why));
+                              &p->b->events[i], why, sizeof(why));
         if (err) {
-            p->wm_at[i] = part->wm;
+            p->b->wm_at[i] = part->wm;
             if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate", why)) {
-                vg_errstr_set(p->errstr, sizeof(p->errstr), "dead-letter produce failed");
+                vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "dead-letter produce failed");
                 return VG_ERR_KAFKA;
             }
             continue;
         }
         p->bc.decoded++;
-        if (p->events[i]->event_time_ms > part->wm)
-            part->wm = p->events[i]->event_time_ms;
-        p->wm_at[i] = part->wm;
+        if (p->b->events[i]->event_time_ms > part->wm)
+            part->wm = p->b->events[i]->event_time_ms;
+        p->b->wm_at[i] = part->wm;
         vg_pipeline_add_to_group(p, i);
     }
     return VG_OK;
@@ -1049,23 +833,23 @@ static vg_err_t vg_pipeline_stage_decode(vg_pipeline_t *p) {
 /* Customers whose deadlines the watermarks passed, with or without an
  * event here: from each partition's deadline index, in one round trip. */
 static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
-    const char *ik[VG_PARTS_MAX];
-    int64_t upto[VG_PARTS_MAX];
-    vg_redis_due_t due[VG_PARTS_MAX];
+    const char *ik[VG_BATCH_PARTS_MAX];
+    int64_t upto[VG_BATCH_PARTS_MAX];
+    vg_redis_due_t due[VG_BATCH_PARTS_MAX];
 
-    if (!p->model.n_absences || !p->n_parts)
+    if (!p->model.n_absences || !p->b->n_parts)
         return VG_OK;
-    for (size_t k = 0; k < p->n_parts; k++) {
-        ik[k] = p->parts[k].due_key;
-        upto[k] = p->parts[k].wm;
+    for (size_t k = 0; k < p->b->n_parts; k++) {
+        ik[k] = p->b->parts[k].due_key;
+        upto[k] = p->b->parts[k].wm;
     }
-    if (vg_redis_due(p->redis, ik, upto, p->n_parts, VG_TIMER_GROUPS_MAX, due, p->errstr,
-                     sizeof(p->errstr)))
+    if (vg_redis_due(p->redis, ik, upto, p->b->n_parts, VG_TIMER_GROUPS_MAX, due, p->b->errstr,
+                     sizeof(p->b->errstr)))
         return VG_ERR_REDIS;
     atomic_fetch_add(&p->stats.redis_round_trips, 1);
-    for (size_t k = 0; k < p->n_parts; k++) {
-        for (size_t j = 0; j < due[k].n && p->n_groups < p->max_groups; j++) {
-            char key[VG_KEY_MAX];
+    for (size_t k = 0; k < p->b->n_parts; k++) {
+        for (size_t j = 0; j < due[k].n && p->b->n_groups < p->b->max_groups; j++) {
+            char key[VG_KEYS_MAX];
             size_t len = 0;
             const char *mem = vg_redis_due_member(&due[k], j, &len);
             int32_t g;
@@ -1073,9 +857,9 @@ static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
                 continue;
             memcpy(key, mem, len);
             key[len] = '\0';
-            g = vg_pipeline_group(p, key);
-            if (p->groups[g].first < 0)
-                p->groups[g].part = (int32_t)k;
+            g = vg_batch_group(p->b, key);
+            if (p->b->groups[g].first < 0)
+                p->b->groups[g].part = (int32_t)k;
         }
     }
     return VG_OK;
@@ -1083,11 +867,11 @@ static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
 
 /* Load every customer's state in one round trip. */
 static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
-    if (!p->n_groups)
+    if (!p->b->n_groups)
         return VG_OK;
-    for (size_t g = 0; g < p->n_groups; g++)
-        p->keys[g] = p->groups[g].key;
-    if (vg_redis_load(p->redis, p->keys, p->n_groups, p->loaded, p->errstr, sizeof(p->errstr)))
+    for (size_t g = 0; g < p->b->n_groups; g++)
+        p->b->keys[g] = p->b->groups[g].key;
+    if (vg_redis_load(p->redis, p->b->keys, p->b->n_groups, p->b->loaded, p->b->errstr, sizeof(p->b->errstr)))
         return VG_ERR_REDIS;
     atomic_fetch_add(&p->stats.redis_round_trips, 1);
     return VG_OK;
@@ -1095,22 +879,22 @@ static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
 
 /* The loaded state of group g, decoded; an unreadable one starts afresh. */
 static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
-    vg_state_t *st = &p->states[g];
+    vg_state_t *st = &p->b->states[g];
     char why[256];
 
-    if (!p->loaded[g].found) {
+    if (!p->b->loaded[g].found) {
         vg_state_init(st);
         return;
     }
-    if (vg_state_decode(st, p->loaded[g].data, p->loaded[g].len, why, sizeof(why))) {
+    if (vg_state_decode(st, p->b->loaded[g].data, p->b->loaded[g].len, why, sizeof(why))) {
         /* Unreadable state would stop this customer forever: start afresh,
          * keep the version for the CAS, and say so. */
-        VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", p->groups[g].key, why);
+        VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", p->b->groups[g].key, why);
         atomic_fetch_add(&p->stats.state_decode_errors, 1);
         vg_state_init(st);
-        p->groups[g].dirty = true;
+        p->b->groups[g].dirty = true;
     }
-    st->version = p->loaded[g].version;
+    st->version = p->b->loaded[g].version;
 }
 
 /* Apply each customer's events and deadlines in order (vg_step_customer,
@@ -1118,26 +902,26 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
 static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     vg_err_t err;
 
-    vg_pipeline_index_records(p, p->n_batch);
-    for (size_t g = 0; g < p->n_groups; g++) {
-        vg_group_t *grp = &p->groups[g];
-        const vg_part_t *gp = &p->parts[grp->part];
-        vg_step_batch_t sb = {gp->topic, gp->partition, p->recs + gp->first_rec, gp->n_recs,
+    vg_batch_index_records(p->b);
+    for (size_t g = 0; g < p->b->n_groups; g++) {
+        vg_group_t *grp = &p->b->groups[g];
+        const vg_part_t *gp = &p->b->parts[grp->part];
+        vg_step_batch_t sb = {gp->topic, gp->partition, p->b->recs + gp->first_rec, gp->n_recs,
                               p->cfg.worker_id, p->cfg.topic_triggers};
         vg_pipeline_sink_t sink = {p, (int32_t)g};
         size_t n_mine = 0;
         bool changed = false;
 
         vg_pipeline_decode_state(p, g);
-        if (vg_pipeline_identify(p, grp, &p->states[g]))
+        if (vg_pipeline_identify(p, grp, &p->b->states[g]))
             continue;
-        for (int32_t i = grp->first; i >= 0; i = p->next[i])
-            p->mine[n_mine++] = p->rec_of[i];
-        err = vg_step_customer(&p->states[g], grp->tenant, grp->customer, &sb, p->mine, n_mine,
+        for (int32_t i = grp->first; i >= 0; i = p->b->next[i])
+            p->b->mine[n_mine++] = p->b->rec_of[i];
+        err = vg_step_customer(&p->b->states[g], grp->tenant, grp->customer, &sb, p->b->mine, n_mine,
                                &p->model, &p->step, vg_pipeline_sink, &sink, &changed);
         grp->dirty |= changed;
         if (err) {
-            vg_errstr_set(p->errstr, sizeof(p->errstr), "%s",
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "%s",
                           err == VG_ERR_NOMEM ? "out of memory" : "dead-letter produce failed");
             return err;
         }
@@ -1145,15 +929,15 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     return VG_OK;
 }
 
-/* Encode group g's state into p->writes[w] (its CAS and index entry). */
+/* Encode group g's state into p->b->writes[w] (its CAS and index entry). */
 static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, size_t *used) {
-    vg_state_t *st = &p->states[g];
-    vg_redis_write_t *wr = &p->writes[w];
+    vg_state_t *st = &p->b->states[g];
+    vg_redis_write_t *wr = &p->b->writes[w];
     size_t len = 0;
     vg_err_t err;
 
-    if (vg_pipeline_reserve(&p->enc_buf, &p->enc_cap, *used + vg_state_encoded_max())) {
-        vg_errstr_set(p->errstr, sizeof(p->errstr), "out of memory");
+    if (vg_batch_reserve(&p->b->enc_buf, &p->b->enc_cap, *used + vg_state_encoded_max())) {
+        vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "out of memory");
         return VG_ERR_NOMEM;
     }
     wr->due_ms = vg_state_index_due(st);
@@ -1162,20 +946,20 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
         st->sealed_len = 0;
     } else if (!st->sealed_len) {
         size_t sl = 0;
-        if (vg_pseudo_seal(p->pseudo, p->groups[g].tenant, p->groups[g].customer,
+        if (vg_pseudo_seal(p->pseudo, p->b->groups[g].tenant, p->b->groups[g].customer,
                            st->sealed_identity, sizeof(st->sealed_identity), &sl) == VG_OK)
             st->sealed_len = (uint32_t)sl;
     }
-    if ((err = vg_state_encode(st, p->enc_buf + *used, p->enc_cap - *used, &len))) {
-        vg_errstr_set(p->errstr, sizeof(p->errstr), "state of %s: %s", p->groups[g].key,
+    if ((err = vg_state_encode(st, p->b->enc_buf + *used, p->b->enc_cap - *used, &len))) {
+        vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "state of %s: %s", p->b->groups[g].key,
                       vg_err_str(err));
         return err;
     }
-    p->enc_off[w] = *used;
-    wr->key = p->groups[g].key;
+    p->b->enc_off[w] = *used;
+    wr->key = p->b->groups[g].key;
     wr->expect_version = st->version;
     wr->len = len;
-    wr->due_key = p->parts[p->groups[g].part].due_key;
+    wr->due_key = p->b->parts[p->b->groups[g].part].due_key;
     *used += len;
     return VG_OK;
 }
@@ -1186,24 +970,24 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
     size_t used = 0, n_writes = 0;
     vg_err_t err;
 
-    for (size_t g = 0; g < p->n_groups; g++)
-        if (p->groups[g].dirty && (err = vg_pipeline_encode_state(p, g, n_writes++, &used)))
+    for (size_t g = 0; g < p->b->n_groups; g++)
+        if (p->b->groups[g].dirty && (err = vg_pipeline_encode_state(p, g, n_writes++, &used)))
             return err;
     if (!n_writes)
         return VG_OK;
     for (size_t w = 0; w < n_writes; w++)
-        p->writes[w].data = p->enc_buf + p->enc_off[w];
-    if (vg_redis_store(p->redis, p->writes, n_writes, p->cfg.state_ttl_s * 1000, p->results,
-                       p->errstr, sizeof(p->errstr)))
+        p->b->writes[w].data = p->b->enc_buf + p->b->enc_off[w];
+    if (vg_redis_store(p->redis, p->b->writes, n_writes, p->cfg.state_ttl_s * 1000, p->b->results,
+                       p->b->errstr, sizeof(p->b->errstr)))
         return VG_ERR_REDIS;
     atomic_fetch_add(&p->stats.redis_round_trips, 1);
     for (size_t w = 0; w < n_writes; w++) {
-        if (p->results[w] == VG_ERR_CONFLICT) {
+        if (p->b->results[w] == VG_ERR_CONFLICT) {
             /* Someone else wrote this customer since we loaded it: another
              * worker owns the partition now, or we are a zombie. Nothing of
              * this batch may be published; the rewind reloads. */
-            vg_errstr_set(p->errstr, sizeof(p->errstr), "version conflict on %s",
-                          p->writes[w].key);
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "version conflict on %s",
+                          p->b->writes[w].key);
             return VG_ERR_CONFLICT;
         }
     }
@@ -1212,13 +996,13 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
 
 /* Produce the triggers, keyed by customer. */
 static vg_err_t vg_pipeline_stage_publish(vg_pipeline_t *p) {
-    for (size_t k = 0; k < p->n_outs; k++) {
-        const vg_group_t *grp = &p->groups[p->outs[k].group];
+    for (size_t k = 0; k < p->b->n_outs; k++) {
+        const vg_group_t *grp = &p->b->groups[p->b->outs[k].group];
         if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, grp->customer,
-                                   strlen(grp->customer), p->out_buf + p->outs[k].off,
-                                   p->outs[k].len, NULL, 0)) {
+                                   strlen(grp->customer), p->b->out_buf + p->b->outs[k].off,
+                                   p->b->outs[k].len, NULL, 0)) {
             atomic_fetch_add(&p->stats.kafka_errors, 1);
-            vg_errstr_set(p->errstr, sizeof(p->errstr), "trigger produce failed");
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "trigger produce failed");
             return VG_ERR_KAFKA;
         }
     }
@@ -1229,36 +1013,36 @@ static vg_err_t vg_pipeline_stage_publish(vg_pipeline_t *p) {
  * metadata ("wm=<ms>"), atomically with the offset it belongs to: inside
  * the transaction (exactly_once) or after a flush (at_least_once). */
 static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
-    vg_kafka_offset_t commit[VG_PARTS_MAX];
-    char md[VG_PARTS_MAX][32];
-    const char *mdp[VG_PARTS_MAX];
+    vg_kafka_offset_t commit[VG_BATCH_PARTS_MAX];
+    char md[VG_BATCH_PARTS_MAX][32];
+    const char *mdp[VG_BATCH_PARTS_MAX];
     vg_err_t err;
 
-    for (size_t i = 0; i < p->n_parts; i++) {
-        commit[i] = (vg_kafka_offset_t){p->parts[i].topic, p->parts[i].partition,
-                                        p->parts[i].max_offset + 1};
-        vg_keys_commit_metadata(md[i], sizeof(md[i]), p->parts[i].wm);
+    for (size_t i = 0; i < p->b->n_parts; i++) {
+        commit[i] = (vg_kafka_offset_t){p->b->parts[i].topic, p->b->parts[i].partition,
+                                        p->b->parts[i].max_offset + 1};
+        vg_keys_commit_metadata(md[i], sizeof(md[i]), p->b->parts[i].wm);
         mdp[i] = md[i];
     }
     if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
-        err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->n_parts,
+        err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->b->n_parts,
                                           vg_kafka_consumer_group_metadata(p->consumer),
-                                          (int)p->cfg.txn_timeout_ms, p->errstr,
-                                          sizeof(p->errstr));
+                                          (int)p->cfg.txn_timeout_ms, p->b->errstr,
+                                          sizeof(p->b->errstr));
         if (!err)
             atomic_fetch_add(&p->stats.txn_committed, 1);
-    } else if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->errstr,
-                                               sizeof(p->errstr)))) {
-        err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->n_parts, p->errstr,
-                                          sizeof(p->errstr));
+    } else if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
+                                               sizeof(p->b->errstr)))) {
+        err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->b->n_parts, p->b->errstr,
+                                          sizeof(p->b->errstr));
     }
     if (err) {
         atomic_fetch_add(&p->stats.kafka_errors, 1);
-        vg_pipeline_dead_letters_undelivered(p, p->errstr);
+        vg_pipeline_dead_letters_undelivered(p, p->b->errstr);
         return err;
     }
-    for (size_t i = 0; i < p->n_parts; i++)
-        vg_pipeline_wm_committed(p, &p->parts[i]);
+    for (size_t i = 0; i < p->b->n_parts; i++)
+        vg_pipeline_wm_committed(p, &p->b->parts[i]);
     return VG_OK;
 }
 
@@ -1266,15 +1050,15 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
 static void vg_pipeline_account(vg_pipeline_t *p) {
     int64_t now = vg_wall_ms();
 
-    atomic_fetch_add(&p->stats.triggers_emitted, p->n_outs);
+    atomic_fetch_add(&p->stats.triggers_emitted, p->b->n_outs);
     vg_pipeline_count_commit(p);
-    for (size_t k = 0; k < p->n_outs; k++) {
-        int64_t ts = p->outs[k].msg >= 0 ? p->msgs[p->outs[k].msg].timestamp_ms : -1;
+    for (size_t k = 0; k < p->b->n_outs; k++) {
+        int64_t ts = p->b->outs[k].msg >= 0 ? p->b->msgs[p->b->outs[k].msg].timestamp_ms : -1;
         if (ts > 0 && now >= ts)
             vg_hist_observe(&p->stats.lat_e2e, (uint64_t)(now - ts) * 1000u);
     }
     atomic_fetch_add(&p->stats.batches, 1);
-    vg_pipeline_reset_batch(p, p->n_batch);
+    vg_pipeline_reset_batch(p, p->b->n);
 }
 
 /* What a failed stage means. Fenced: another instance owns our
@@ -1284,21 +1068,21 @@ static void vg_pipeline_account(vg_pipeline_t *p) {
 static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
     switch (err) {
     case VG_ERR_FENCED:
-        VG_ERROR(p->log, "pipeline", "fenced: %s", p->errstr);
-        vg_pipeline_reset_batch(p, p->n_batch);
+        VG_ERROR(p->log, "pipeline", "fenced: %s", p->b->errstr);
+        vg_pipeline_reset_batch(p, p->b->n);
         return err;
     case VG_ERR_REDIS:
         atomic_fetch_add(&p->stats.redis_errors, 1);
-        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        vg_pipeline_abort(p, p->b->n, p->b->errstr);
         vg_pipeline_wait_redis(p);
         return VG_OK;
     case VG_ERR_CONFLICT:
         atomic_fetch_add(&p->stats.cas_conflicts, 1);
-        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        vg_pipeline_abort(p, p->b->n, p->b->errstr);
         vg_sleep_ms(100);
         return VG_OK;
     default:
-        vg_pipeline_abort(p, p->n_batch, p->errstr);
+        vg_pipeline_abort(p, p->b->n, p->b->errstr);
         return VG_OK;
     }
 }
@@ -1318,14 +1102,14 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     vg_pipeline_stats_t *s = &p->stats;
 
     vg_pipeline_swap_model(p);
-    p->n_batch = vg_kafka_consumer_poll_batch(p->consumer, p->msgs, p->max,
+    p->b->n = vg_kafka_consumer_poll_batch(p->consumer, p->b->msgs, p->b->max,
                                               (int)p->cfg.batch_max_wait_ms);
     vg_pipeline_probe(p);
-    if (p->n_batch == 0)
+    if (p->b->n == 0)
         return VG_OK;
-    atomic_fetch_add(&s->events_consumed, p->n_batch);
-    vg_hist_observe(&s->batch_size, p->n_batch);
-    p->errstr[0] = '\0';
+    atomic_fetch_add(&s->events_consumed, p->b->n);
+    vg_hist_observe(&s->batch_size, p->b->n);
+    p->b->errstr[0] = '\0';
 
     VG_STAGE(p, vg_pipeline_stage_begin, (vg_hist_t *)NULL);
     VG_STAGE(p, vg_pipeline_stage_decode, &s->lat_decode);
