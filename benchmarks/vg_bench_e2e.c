@@ -75,6 +75,7 @@
 #include "vg_kafka_producer.h"
 #include "vg_log.h"
 #include "vg_pipeline.h"
+#include "vg_time.h"
 #include "vigil/v1/trigger.pb-c.h"
 
 #define VG_BENCH_PARTITIONS 4
@@ -105,26 +106,9 @@ typedef struct vg_bench_s {
 
 /* --- small helpers ------------------------------------------------------- */
 
-static uint64_t vg_bench_now_us(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-/* Wall clock, the clock librdkafka stamps CreateTime with. */
-static int64_t vg_bench_wall_us(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void vg_bench_sleep_us(long us) {
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-
-    nanosleep(&ts, NULL);
-}
+#define vg_bench_now_us vg_time_mono_us
+#define vg_bench_wall_us vg_time_wall_us
+#define vg_bench_sleep_us vg_time_sleep_us
 
 static void vg_bench_die(const char *what, const char *why) {
     fprintf(stderr, "vg_bench_e2e: FAIL: %s: %s\n", what, why ? why : "");

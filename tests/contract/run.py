@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Run the contract suite (tests/contract/README.md).
 
-    run.py [--mode exactly_once|at_least_once] [--out DIR] [PYTEST_ARGS...]
+    run.py [--mode exactly_once|at_least_once] [--suite hostile|stopped_partition]
+           [--out DIR] [PYTEST_ARGS...]
 
 Needs, from the environment (ctest sets them): VIGIL_STACK_ENV (the stack
 fixture's stack.env), VIGIL_WORKER_BIN (vigilctl is next to it) and
@@ -9,7 +10,8 @@ VIGIL_REPO. Starts with any python3, then re-executes itself with the venv
 ops/setup.sh makes (${VIGIL_CACHE:-~/.cache/vigil}/venv, or
 VIGIL_CONTRACT_PYTHON), which has confluent-kafka, protobuf, grpcio-tools
 and pytest from PyPI. Generates the Python protobuf classes from schemas/
-into DIR/gen (never into the source tree), then runs pytest.
+into DIR/gen (never into the source tree), then runs pytest on the suite's
+file: test_contract.py (hostile, the default) or test_stopped_partition.py.
 
 Exit status: 0 passed, 1 failed, 77 skipped (no stack, no venv or a tool
 missing from it; always said why), 2 bad usage.
@@ -23,6 +25,7 @@ import sys
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODULES = ("confluent_kafka", "google.protobuf", "grpc_tools", "pytest")
+SUITES = {"hostile": "test_contract.py", "stopped_partition": "test_stopped_partition.py"}
 
 
 def skip(why):
@@ -41,6 +44,7 @@ def venv_python():
 def main():
     ap = argparse.ArgumentParser(usage=__doc__)
     ap.add_argument("--mode", default="exactly_once", choices=["exactly_once", "at_least_once"])
+    ap.add_argument("--suite", default="hostile", choices=sorted(SUITES))
     ap.add_argument("--out", default=None, help="generated classes and worker logs")
     args, pytest_args = ap.parse_known_args()
 
@@ -88,7 +92,7 @@ def main():
     sys.dont_write_bytecode = True     # no __pycache__ in the source tree
     sys.path[:0] = [gen, HERE]
     import pytest
-    rc = pytest.main([os.path.join(HERE, "test_contract.py"), "--rootdir", HERE,
+    rc = pytest.main([os.path.join(HERE, SUITES[args.suite]), "--rootdir", HERE,
                       "-p", "no:cacheprovider", "-v", "-s", "-rfEs", "--tb=short",
                       "--vigil-mode", args.mode, "--vigil-out", out] + pytest_args)
     # pytest: 0 passed, 1 failed, 2 interrupted, 3 internal error, 4 usage,

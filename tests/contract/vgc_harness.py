@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -83,6 +84,18 @@ def model_validity(model_path):
     return out
 
 
+def wait_for(probe, timeout_s, interval_s=0.2):
+    """Ask probe() -> (done, detail) until done or timeout_s passed;
+    returns (done, the last detail, seconds waited). A condition, never a
+    fixed sleep: the interval only paces the asking."""
+    start = mono()
+    while True:
+        done, detail = probe()
+        if done or mono() - start > timeout_s:
+            return done, detail, mono() - start
+        time.sleep(interval_s)
+
+
 class Msg:
     """One record read back: key, value, headers (dict, last wins) and where."""
 
@@ -102,7 +115,8 @@ class Run:
     """One run of the suite in one delivery mode: its own topics, group,
     Redis key prefix and worker."""
 
-    def __init__(self, mode, stack_env_path, worker_bin, repo, out_dir, partitions=4):
+    def __init__(self, mode, stack_env_path, worker_bin, repo, out_dir, partitions=4,
+                 name="contract"):
         env = parse_stack_env(stack_env_path)
         self.bootstrap = env.get("VIGIL_KAFKA_BOOTSTRAP")
         redis = env.get("VIGIL_REDIS_ADDR", "")
@@ -115,16 +129,17 @@ class Run:
         self.vigilctl_bin = os.path.join(os.path.dirname(worker_bin), "vigilctl")
         self.repo = repo
         self.partitions = partitions
-        self.suffix = "contract-%s-%d-%d" % (mode.replace("_", "-"), os.getpid(), int(time.time()))
+        self.suffix = "%s-%s-%d-%d" % (name, mode.replace("_", "-"), os.getpid(), int(time.time()))
         self.topic_events = "events." + self.suffix
         self.topic_triggers = "triggers." + self.suffix
         self.topic_dlq = "dlq." + self.suffix
         self.group = "workers." + self.suffix
         self.prefix = "vigil-contract:" + self.suffix
-        self.worker_id = "contract-" + mode.replace("_", "-")
+        self.worker_id = "%s-%s" % (name, mode.replace("_", "-"))
         os.makedirs(out_dir, exist_ok=True)
         self.log_path = os.path.join(out_dir, "worker-%s.log" % self.suffix)
         self.worker = None
+        self.drain_timeout_ms = 20000
         self.http_port = free_port()
         self.props = {"bootstrap.servers": self.bootstrap}
         print("contract %s: kafka %s, redis %s:%d, topics *.%s, worker log %s"
@@ -132,9 +147,12 @@ class Run:
                  self.log_path), flush=True)
 
     # --- topics -------------------------------------------------------------
-    def create_topics(self):
+    def create_topics(self, configs=None):
+        """The three topics of the run; configs: {topic: {topic config}}."""
         admin = AdminClient(self.props)
-        topics = [NewTopic(t, num_partitions=self.partitions, replication_factor=1)
+        configs = configs or {}
+        topics = [NewTopic(t, num_partitions=self.partitions, replication_factor=1,
+                           config=configs.get(t, {}))
                   for t in (self.topic_events, self.topic_triggers, self.topic_dlq)]
         for name, fut in admin.create_topics(topics, operation_timeout=30).items():
             fut.result(timeout=60)
@@ -162,7 +180,8 @@ class Run:
             "pseudonym.key=%s" % PSEUDONYM_KEY,
         ]
 
-    def start_worker(self):
+    def start_worker(self, extra=()):
+        """Start vigil-worker on the run's topics; extra: more --set settings."""
         args = [self.worker_bin]
         for s in self.worker_settings() + [
             "topic.events=%s" % self.topic_events,
@@ -172,8 +191,8 @@ class Run:
             "worker.id=%s" % self.worker_id,
             "delivery.mode=%s" % self.mode,
             "http.port=%d" % self.http_port,
-            "shutdown.drain_timeout_ms=20000",
-        ]:
+            "shutdown.drain_timeout_ms=%d" % self.drain_timeout_ms,
+        ] + list(extra):
             args += ["--set", s]
         self.log = open(self.log_path, "ab")
         self.worker = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
@@ -216,6 +235,40 @@ class Run:
         if self.worker and self.worker.poll() is None:
             self.worker.kill()
             self.worker.wait()
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_lines(self, needle):
+        return [ln for ln in self.log_text().splitlines() if needle in ln]
+
+    # --- the HTTP side port -------------------------------------------------------
+    def http_get(self, path, timeout_s=2):
+        """(status, body) of GET path on the worker's HTTP port; (None, why)
+        when it does not answer."""
+        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as r:
+                return r.status, r.read().decode("utf-8", "replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode("utf-8", "replace")
+        except OSError as e:
+            return None, str(e)
+
+    def metric(self, name):
+        """The value of an unlabelled metric from /metrics (None: absent)."""
+        status, body = self.http_get("/metrics")
+        if status != 200:
+            return None
+        for line in body.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0] == name:
+                return float(parts[1])
+        return None
 
     def log_tail(self, n=30):
         try:
@@ -274,6 +327,8 @@ class Run:
             c.close()
 
     def committed(self):
+        """{partition: the worker group's committed offset} of the events
+        topic (a negative offset: nothing committed)."""
         c = Consumer(dict(self.props, **{"group.id": self.group, "enable.auto.commit": False}))
         try:
             tps = c.committed([TopicPartition(self.topic_events, p)
@@ -282,11 +337,13 @@ class Run:
         finally:
             c.close()
 
-    def wait_processed(self, timeout_s):
+    def wait_processed(self, timeout_s, partitions=None):
         """True once the worker group has committed every record of the
         events topic (so every trigger and dead letter of them is written
-        and, in exactly_once, committed)."""
+        and, in exactly_once, committed); partitions: only those."""
         end = self.end_offsets(self.topic_events)
+        if partitions is not None:
+            end = {p: o for p, o in end.items() if p in partitions}
         deadline = mono() + timeout_s
         got = {}
         while mono() < deadline:

@@ -301,3 +301,60 @@ class Scenario:
                  dead=DeadLetter("event_id", must_truncate=True))
         self.ladder("after1", "after1", 1, phase=2)
         self.ladder("after2", "after2", 2, phase=2)
+
+
+class StoppedPartitionScenario(Scenario):
+    """The traffic of test_stopped_partition.py: a record whose dead letter
+    the broker refuses stops its partition (P0); P1 and P2 keep moving.
+
+      phase 1  P0: ladder pre0 (offsets 0-2); P1: ladder pre1. Both fire,
+               and the group commits P0 up to 3 before the bad record.
+      phase 2  P0: `bad` at offset 3, an event whose event_id is 3,000
+               random letters and digits (over the 128-byte limit, so it
+               is dead-lettered whole, and the dead letter is over the
+               dead-letter topic's max.message.bytes of 2000), then ladder
+               mid0. P1: ladder mid1; P2: ladder mid2.
+      phase 3  (produced once P0 is stopped) P0: ladder late0; P1: late1;
+               P2: late2.
+
+    The bad event_id is random text, not one letter repeated: the worker's
+    producer compresses with lz4, and a run of one letter would shrink
+    below the 2000 bytes the broker checks, so the broker would take it.
+    """
+
+    BAD_ID_BYTES = 3000
+
+    def __init__(self, t_ms, encode):
+        self.phases = {1: [], 2: [], 3: []}
+        Scenario.__init__(self, t_ms, encode)
+
+    def add(self, label, partition, ev, phase=1, value=None, key=None, dead=None):
+        if label in self.by_label:
+            raise ValueError("duplicate label " + label)
+        value = value if value is not None else self.encode(ev)
+        if key is None:
+            key = ev["customer_id"] if ev else b""
+        rec = Record(label, partition, key, value, ev, self.T)
+        self.phases[phase].append(rec)
+        self.by_label[label] = rec
+        if dead:
+            self.dead[label] = dead
+        return rec
+
+    def build(self):
+        import random
+        import string
+        self.ladder("pre0", "pre0", 0, phase=1)
+        self.ladder("pre1", "pre1", 1, phase=1)
+        rnd = random.Random(8)   # fixed: the same bytes every run
+        bad_id = "".join(rnd.choice(string.ascii_letters + string.digits)
+                         for _ in range(self.BAD_ID_BYTES))
+        self.add("bad", 0, self.ev(bad_id, "bad", -10 * MIN, WEB, "page_view", SUCCESS),
+                 phase=2, dead=DeadLetter("event_id"))
+        self.ladder("mid0", "mid0", 0, phase=2, expect=False)
+        self.ladder("mid1", "mid1", 1, phase=2)
+        self.ladder("mid2", "mid2", 2, phase=2)
+        self.ladder("late0", "late0", 0, phase=3, expect=False)
+        self.ladder("late1", "late1", 1, phase=3)
+        self.ladder("late2", "late2", 2, phase=3)
+        self.silent += [(TENANT, "mid0"), (TENANT, "late0"), (TENANT, "bad")]

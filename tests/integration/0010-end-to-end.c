@@ -21,14 +21,12 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "exactly_once";
     size_t count = argc > 2 ? strtoul(argv[2], NULL, 10) : 20000;
     vg_itest_t t;
-    vg_gen_conf_t gc;
     vg_gen_t *gen;
-    vg_model_t model;
     vg_oracle_t *oracle;
     vg_idset_t want = {0}, got = {0}, dlq_src = {0};
     vg_itest_produced_t prod;
     size_t dups, missing, extra, dlq = 0, dlq_reason = 0, dlq_dups = 0;
-    char mode_set[64], err[256];
+    char mode_set[64];
     const char *extra_sets[] = {mode_set, "batch.max_events=200", "log.level=info", NULL};
     pid_t w1, w2;
     int rc1, rc2, failures = 0;
@@ -39,24 +37,13 @@ int main(int argc, char **argv) {
     snprintf(mode_set, sizeof(mode_set), "delivery.mode=%s", mode);
     vg_itest_create_topics(&t, 4, 1);
 
-    vg_gen_conf_init(&gc);
-    /* Event time starts now, as upstream would stamp it (stale cut-off). */
-    gc.start_ms = (int64_t)time(NULL) * 1000;
-    gc.seed = 42;
-    /* 100 ms of event time per record: 20000 records span 33 minutes, so
+    /* Event time starts now, as upstream would stamp it (stale cut-off);
+     * 100 ms of event time per record: 20000 records span 33 minutes, so
      * 10-minute absence deadlines (checkout abandoned) come due. */
-    gc.step_ms = 100;
-    gc.customers = 2000;
-    gc.events = count;
-    gc.trouble_rate = 0.10;
-    gc.malformed_rate = 0.005;
-    gc.tenant = "acme";
-    gen = vg_gen_new(&gc, err, sizeof(err));
-    vg_model_default(&model);
-    oracle = vg_oracle_new(&model);
-    if (!gen || !oracle) {
-        fprintf(stderr, "FAIL: setup: %s\n", err);
-        return 1;
+    {
+        vg_itest_traffic_t tr = {42, 2000, count, 100, 0.10, 0.005};
+        if (vg_itest_traffic(&tr, &gen, &oracle))
+            return 1;
     }
 
     /* Workers first, so the traffic meets a live group. */

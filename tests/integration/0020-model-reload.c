@@ -36,14 +36,12 @@ static void write_model(const char *path, const char *version) {
 int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 8000;
     vg_itest_t t;
-    vg_gen_conf_t gc;
     vg_gen_t *gen;
-    vg_model_t model;
     vg_oracle_t *oracle;
     vg_idset_t want = {0}, want_b = {0}, got = {0}, got_b = {0};
     vg_itest_produced_t p1, p2;
     size_t dups, missing, extra, missing_b, extra_b;
-    char path[1200], log[1200], model_set[1300], err[256];
+    char path[1200], log[1200], model_set[1300];
     const char *sets[] = {"delivery.mode=exactly_once", "batch.max_events=200", model_set, NULL};
     pid_t w;
     int rc, failures = 0;
@@ -57,22 +55,11 @@ int main(int argc, char **argv) {
     snprintf(model_set, sizeof(model_set), "model.file=%s", path);
     write_model(path, "reload-A");
 
-    vg_gen_conf_init(&gc);
-    gc.start_ms = (int64_t)time(NULL) * 1000;
-    gc.seed = 7;
-    gc.step_ms = 100;
-    gc.customers = 1000;
-    gc.events = 2 * count;
-    gc.trouble_rate = 0.10;
-    gc.malformed_rate = 0.002;
-    gc.tenant = "acme";
-    gen = vg_gen_new(&gc, err, sizeof(err));
     /* Same scoring in both versions: the oracle needs one model. */
-    vg_model_default(&model);
-    oracle = vg_oracle_new(&model);
-    if (!gen || !oracle) {
-        fprintf(stderr, "FAIL: setup: %s\n", err);
-        return 1;
+    {
+        vg_itest_traffic_t tr = {7, 1000, 2 * count, 100, 0.10, 0.002};
+        if (vg_itest_traffic(&tr, &gen, &oracle))
+            return 1;
     }
     w = vg_itest_worker_start(&t, "w1", sets);
 

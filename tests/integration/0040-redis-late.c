@@ -19,14 +19,12 @@ int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "exactly_once";
     size_t count = argc > 2 ? strtoul(argv[2], NULL, 10) : 3000;
     vg_itest_t t;
-    vg_gen_conf_t gc;
     vg_gen_t *gen;
-    vg_model_t model;
     vg_oracle_t *oracle;
     vg_idset_t want = {0}, got = {0};
     vg_itest_produced_t prod;
     size_t dups, missing, extra;
-    char mode_set[64], port_set[64], log[1200], err[256], portstr[16];
+    char mode_set[64], port_set[64], log[1200], portstr[16];
     const char *sets[] = {mode_set, port_set, NULL};
     int port = vg_itest_free_port(), failures = 0, rc;
     pid_t w, redis;
@@ -41,16 +39,11 @@ int main(int argc, char **argv) {
     snprintf(port_set, sizeof(port_set), "redis.port=%d", port);
     snprintf(log, sizeof(log), "%s/%s-w1.log", t.stack_dir, t.name);
     vg_itest_create_topics(&t, 4, 1);
-    vg_gen_conf_init(&gc);
-    gc.start_ms = (int64_t)time(NULL) * 1000;
-    gc.seed = 11;
-    gc.customers = 500;
-    gc.events = count;
-    gc.trouble_rate = 0.2;
-    gc.tenant = "acme";
-    gen = vg_gen_new(&gc, err, sizeof(err));
-    vg_model_default(&model);
-    oracle = vg_oracle_new(&model);
+    {
+        vg_itest_traffic_t tr = {11, 500, count, 0, 0.2, 0.001};
+        if (vg_itest_traffic(&tr, &gen, &oracle))
+            return 1;
+    }
 
     /* No Redis on that port yet. */
     w = vg_itest_worker_start(&t, "w1", sets);

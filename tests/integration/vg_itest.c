@@ -581,3 +581,31 @@ int vg_itest_free_port(void) {
         close(fd);
     return port;
 }
+
+int vg_itest_traffic(const vg_itest_traffic_t *tr, vg_gen_t **gen, vg_oracle_t **oracle) {
+    vg_gen_conf_t gc;
+    vg_model_t model;
+    char err[256] = "";
+
+    vg_gen_conf_init(&gc);
+    gc.start_ms = (int64_t)time(NULL) * 1000;
+    gc.seed = tr->seed;
+    gc.customers = tr->customers;
+    gc.events = tr->events;
+    if (tr->step_ms)
+        gc.step_ms = tr->step_ms;
+    gc.trouble_rate = tr->trouble_rate;
+    gc.malformed_rate = tr->malformed_rate;
+    gc.tenant = "acme";
+    *gen = vg_gen_new(&gc, err, sizeof(err));
+    vg_model_default(&model);
+    *oracle = vg_oracle_new(&model);
+    if (*gen && *oracle)
+        return 0;
+    fprintf(stderr, "FAIL: setup: %s\n", *gen ? "oracle: out of memory" : err);
+    vg_gen_destroy(*gen);
+    vg_oracle_destroy(*oracle);
+    *gen = NULL;
+    *oracle = NULL;
+    return 1;
+}

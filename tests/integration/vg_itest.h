@@ -138,6 +138,18 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
 /* A loopback TCP port free right now (the kernel's pick), or -1. */
 int vg_itest_free_port(void);
 
+/* Generated traffic as upstream stamps it (event time starts now, tenant
+ * "acme", step_ms of event time per record) and its oracle under the
+ * default model. Returns 0, or says why on stderr and returns 1. */
+typedef struct vg_itest_traffic_s {
+    uint64_t seed;
+    size_t customers, events;
+    int64_t step_ms;          /* 0: the generator's default */
+    double trouble_rate, malformed_rate;
+} vg_itest_traffic_t;
+
+int vg_itest_traffic(const vg_itest_traffic_t *tr, vg_gen_t **gen, vg_oracle_t **oracle);
+
 /* Milliseconds of monotonic time. */
 long long vg_itest_now_ms(void);
 

@@ -322,15 +322,13 @@ static double vg_prom_wait(int port, const char *promql, double want, int timeou
 int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 5000;
     const char *repo = getenv("VIGIL_REPO"), *prom_env = getenv("VIGIL_PROMETHEUS_BIN");
-    char prom_bin[1024], dir[1400], cfgpath[1500], err[256], port_set[64];
+    char prom_bin[1024], dir[1400], cfgpath[1500], port_set[64];
     char model_path[1500], model_set[1600], model_src[1200], *model_text;
     char q_up[128], q_consumed[128], q_dlq[128], q_trig[128], q_aborted[160], q_committed[160];
     const char *extra_sets[] = {port_set,   "http.bind=127.0.0.1", "delivery.mode=exactly_once",
                                 "batch.max_events=200", "log.level=info", model_set, NULL};
     vg_itest_t t;
-    vg_gen_conf_t gc;
     vg_gen_t *gen;
-    vg_model_t model;
     vg_oracle_t *oracle;
     vg_idset_t want = {0}, got = {0};
     vg_itest_produced_t prod;
@@ -402,20 +400,10 @@ int main(int argc, char **argv) {
         return 1;
     }
 
-    vg_gen_conf_init(&gc);
-    gc.start_ms = (int64_t)time(NULL) * 1000;
-    gc.seed = 5;
-    gc.customers = 400;
-    gc.events = count;
-    gc.trouble_rate = 0.10;
-    gc.malformed_rate = 0.01;
-    gc.tenant = "acme";
-    gen = vg_gen_new(&gc, err, sizeof(err));
-    vg_model_default(&model);
-    oracle = vg_oracle_new(&model);
-    if (!gen || !oracle) {
-        fprintf(stderr, "FAIL: setup: %s\n", gen ? "oracle" : err);
-        return 1;
+    {
+        vg_itest_traffic_t tr = {5, 400, count, 0, 0.10, 0.01};
+        if (vg_itest_traffic(&tr, &gen, &oracle))
+            return 1;
     }
 
     worker = vg_itest_worker_spawn(&t, "w1", extra_sets);

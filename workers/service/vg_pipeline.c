@@ -18,6 +18,7 @@
 #include "vg_pseudo.h"
 #include "vg_redis.h"
 #include "vg_step.h"
+#include "vg_time.h"
 
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
 _Static_assert(VG_CONFIG_BATCH_MAX + VG_TIMER_GROUPS_MAX <= VG_REDIS_PIPE_MAX,
@@ -116,25 +117,9 @@ double vg_hist_quantile(const vg_hist_t *h, double q) {
     return (double)(1ULL << (VG_HIST_BUCKETS - 1));
 }
 
-static uint64_t vg_now_us(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
-static int64_t vg_wall_ms(void) {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void vg_sleep_ms(int ms) {
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-    nanosleep(&ts, NULL);
-}
+#define vg_now_us vg_time_mono_us
+#define vg_wall_ms vg_time_wall_ms
+#define vg_sleep_ms(ms) vg_time_sleep_us((long)(ms) * 1000L)
 
 /* --- setup ------------------------------------------------------------ */
 

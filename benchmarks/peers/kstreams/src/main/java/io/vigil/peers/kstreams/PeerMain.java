@@ -1,0 +1,1 @@
+package io.vigil.peers.kstreams; public class PeerMain { public static void main(String[] a) {} }
