@@ -155,6 +155,11 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "1000"},
         {"fetch.wait.max.ms", "50"},
+        /* The prefetch queue is librdkafka's, not bounded by the batch:
+         * 64 MB by default, the largest part of a worker's memory while it
+         * catches up on a backlog. 8 MB keeps the fetcher ahead of the
+         * batch loop (several full batches) at a fraction of it. */
+        {"queued.max.messages.kbytes", "8192"},
     };
     vg_kafka_consumer_t *c;
     rd_kafka_conf_t *conf;
@@ -233,8 +238,11 @@ size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs
         max = sizeof(c->rkmsgs) / sizeof(c->rkmsgs[0]);
     c->revoked = rd_kafka_topic_partition_list_new(8);
     c->collected = 0;
+    /* Wait up to timeout_ms for the first record only, then take what has
+     * already arrived: a batch grows with the load and shrinks to one
+     * record when idle, and no record waits for others to fill it. */
     while (got < max) {
-        long long left = deadline - vg_kafka_now_ms();
+        long long left = got ? 0 : deadline - vg_kafka_now_ms();
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, left > 0 ? (int)left : 0);
         if (!m) {
             if (left <= 0)

@@ -28,7 +28,8 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
                                            vg_kafka_rebalance_cb_t *cb, void *opaque,
                                            char *errstr, size_t errstr_size);
 
-/* Wait up to timeout_ms for records; fill msgs[0..max) and return how many.
+/* Wait up to timeout_ms for a first record, then take the records that
+ * have already arrived, up to max; fill msgs[0..max) and return how many.
  * Rebalance callbacks run inside this call. */
 size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
                                     int timeout_ms);

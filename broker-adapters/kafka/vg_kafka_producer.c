@@ -78,6 +78,8 @@ vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
         {"linger.ms", "5"},
         {"compression.type", "lz4"},
         {"message.timeout.ms", "60000"},
+        /* Triggers in flight are one batch's: 32 MB is ample (default 1 GB). */
+        {"queue.buffering.max.kbytes", "32768"},
     };
     vg_kafka_producer_t *p = calloc(1, sizeof(*p));
     rd_kafka_conf_t *conf;
@@ -198,8 +200,7 @@ vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t 
     }
     if (failed)
         *failed = p->failed;
-    p->failed = 0;
-    p->n_failed_topics = 0;
+    p->failed = 0; /* the topics stay until vg_kafka_producer_clear_failed() */
     p->first_error[0] = '\0';
     return ret;
 }
@@ -252,7 +253,6 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
     }
     p->in_txn = false;
     p->failed = 0;
-    p->n_failed_topics = 0;
     return VG_OK;
 }
 
@@ -270,7 +270,6 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
     error = rd_kafka_abort_transaction(p->rk, timeout_ms);
 
     p->failed = 0;
-    p->n_failed_topics = 0;
     if (error)
         return vg_kafka_producer_txn_err(p, error, "abort_transaction", errstr, errstr_size);
     p->in_txn = false;
@@ -299,7 +298,12 @@ vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int t
 
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
 
-bool vg_kafka_producer_failed_to(const vg_kafka_producer_t *p, const char *topic) {
+void vg_kafka_producer_clear_failed(vg_kafka_producer_t *p) { p->n_failed_topics = 0; }
+
+bool vg_kafka_producer_failed_to(vg_kafka_producer_t *p, const char *topic) {
+    /* Serve the delivery reports already in: a failed transaction commit
+     * names the refused records, but their reports wait for a poll. */
+    rd_kafka_poll(p->rk, 0);
     for (size_t i = 0; i < p->n_failed_topics; i++)
         if (strcmp(p->failed_topics[i], topic) == 0)
             return true;

@@ -71,9 +71,11 @@ bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p);
  * does not wait for the lookup. */
 vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int timeout_ms);
 
-/* True when a record to topic failed delivery since the last flush,
- * commit or abort (read it before the abort). */
-bool vg_kafka_producer_failed_to(const vg_kafka_producer_t *p, const char *topic);
+/* True when a record to topic failed delivery since the last
+ * vg_kafka_producer_clear_failed() (delivery reports already in are
+ * served first). */
+bool vg_kafka_producer_failed_to(vg_kafka_producer_t *p, const char *topic);
+void vg_kafka_producer_clear_failed(vg_kafka_producer_t *p);
 
 /* The producer's message.max.bytes: no record larger than this (key,
  * value, headers and overhead) can be sent. */

@@ -7,22 +7,31 @@
 #include <string.h>
 #include <sys/time.h>
 
-/* Compare-and-set of one customer's state. Versions are compared as
- * strings: both sides are canonical decimals. With a second key, the
- * customer's entry in its partition's deadline index is set to ARGV[5]
- * (0: removed) in the same atomic step, so the index always mirrors the
- * stored states. */
+/* Compare-and-set of a batch of customers' states, all or nothing, in one
+ * script call (redis/redis#7382: a script's fixed cost is several times
+ * that of a call inside it, so one per batch rather than one per
+ * customer). KEYS: n state keys, then their n deadline index keys ("" for
+ * none). ARGV[1]: TTL in ms; then 4 per state: expected version, new
+ * version, bytes, due ms (0: removed from the index). Versions compare as
+ * strings: both sides are canonical decimals. Returns 0, or the 1-based
+ * index of the first state whose version moved (nothing written). */
 static const char vg_redis_cas_script[] =
-    "local v = redis.call('HGET', KEYS[1], 'v')\n"
-    "if (v or '0') ~= ARGV[1] then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'v', ARGV[2], 's', ARGV[3])\n"
-    "redis.call('PEXPIRE', KEYS[1], ARGV[4])\n"
-    "if KEYS[2] then\n"
-    "  if ARGV[5] ~= '0' then redis.call('ZADD', KEYS[2], ARGV[5], KEYS[1])\n"
-    "  else redis.call('ZREM', KEYS[2], KEYS[1]) end\n"
+    "local n = #KEYS / 2\n"
+    "for i = 1, n do\n"
+    "  local v = redis.call('HGET', KEYS[i], 'v')\n"
+    "  if (v or '0') ~= ARGV[(i - 1) * 4 + 2] then return i end\n"
     "end\n"
-    "return 1\n";
-
+    "for i = 1, n do\n"
+    "  local b = (i - 1) * 4 + 1\n"
+    "  redis.call('HSET', KEYS[i], 'v', ARGV[b + 2], 's', ARGV[b + 3])\n"
+    "  redis.call('PEXPIRE', KEYS[i], ARGV[1])\n"
+    "  local d = KEYS[n + i]\n"
+    "  if d ~= '' then\n"
+    "    if ARGV[b + 4] ~= '0' then redis.call('ZADD', d, ARGV[b + 4], KEYS[i])\n"
+    "    else redis.call('ZREM', d, KEYS[i]) end\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
 
 struct vg_redis_s {
     redisContext *c;
@@ -229,76 +238,89 @@ vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redi
 }
 
 vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
-                        vg_err_t *results, char *errstr, size_t errstr_size) {
-    char expect[24], next[24], ttl[24];
+                        size_t *conflict, char *errstr, size_t errstr_size) {
+    /* One EVALSHA: 3 + 2n keys + 1 + 4n arguments, the numbers formatted
+     * into one scratch buffer (24 bytes each). */
+    size_t argc = 4 + 6 * n, k;
+    const char **argv = NULL;
+    size_t *argvlen = NULL;
+    char *num = NULL, nkeys[24], ttl[24];
+    redisReply *rep;
     vg_err_t err;
     bool retried = false;
 
+    if (n == 0)
+        return VG_OK;
     if (n > VG_REDIS_PIPE_MAX) {
-        vg_errstr_set(errstr, errstr_size, "%zu keys in one round trip, more than %d", n,
+        vg_errstr_set(errstr, errstr_size, "%zu states in one script call, more than %d", n,
                       VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
     }
+    argv = malloc(argc * sizeof(*argv));
+    argvlen = malloc(argc * sizeof(*argvlen));
+    num = malloc(n * 3 * 24);
+    if (!argv || !argvlen || !num) {
+        vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+        err = VG_ERR_NOMEM;
+        goto done;
+    }
 again:
     if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        return err;
+        goto done;
+    snprintf(nkeys, sizeof(nkeys), "%zu", 2 * n);
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+    argv[0] = "EVALSHA", argvlen[0] = 7;
+    argv[1] = r->sha, argvlen[1] = 40;
+    argv[2] = nkeys, argvlen[2] = strlen(nkeys);
     for (size_t i = 0; i < n; i++) {
-        const char *argv[10];
-        size_t argvlen[10];
-        char due[24];
-        int argc = 8;
-        snprintf(expect, sizeof(expect), "%" PRIu64, w[i].expect_version);
-        snprintf(next, sizeof(next), "%" PRIu64, w[i].expect_version + 1);
-        argv[0] = "EVALSHA", argvlen[0] = 7;
-        argv[1] = r->sha, argvlen[1] = 40;
-        if (w[i].due_key) {
-            snprintf(due, sizeof(due), "%" PRId64, w[i].due_ms > 0 ? w[i].due_ms : 0);
-            argv[2] = "2", argvlen[2] = 1;
-            argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
-            argv[4] = w[i].due_key, argvlen[4] = strlen(w[i].due_key);
-            argc = 10;
-        } else {
-            argv[2] = "1", argvlen[2] = 1;
-            argv[3] = w[i].key, argvlen[3] = strlen(w[i].key);
-        }
-        {
-            int a = w[i].due_key ? 5 : 4;
-            argv[a] = expect, argvlen[a] = strlen(expect);
-            argv[a + 1] = next, argvlen[a + 1] = strlen(next);
-            argv[a + 2] = w[i].data, argvlen[a + 2] = w[i].len;
-            argv[a + 3] = ttl, argvlen[a + 3] = strlen(ttl);
-            if (w[i].due_key)
-                argv[a + 4] = due, argvlen[a + 4] = strlen(due);
-        }
-        /* hiredis copies the arguments into its output buffer here. */
-        if (redisAppendCommandArgv(r->c, argc, argv, argvlen) != REDIS_OK) {
-            vg_redis_drop(r);
-            return VG_ERR_NOMEM;
-        }
+        argv[3 + i] = w[i].key, argvlen[3 + i] = strlen(w[i].key);
+        argv[3 + n + i] = w[i].due_key ? w[i].due_key : "";
+        argvlen[3 + n + i] = w[i].due_key ? strlen(w[i].due_key) : 0;
     }
-    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
-        return err;
+    k = 3 + 2 * n;
+    argv[k] = ttl, argvlen[k] = strlen(ttl), k++;
     for (size_t i = 0; i < n; i++) {
-        redisReply *rep = r->replies[i];
-        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !retried) {
-            /* The server lost its script cache (it restarted between our
-             * connect and this pipeline): every EVALSHA of the pipeline
-             * failed alike and wrote nothing, so reconnecting (which loads
-             * the script again) and resending the pipeline is safe. */
-            retried = true;
-            vg_redis_drop(r);
-            goto again;
-        }
-        if (rep->type == REDIS_REPLY_INTEGER)
-            results[i] = rep->integer == 1 ? VG_OK : VG_ERR_CONFLICT;
-        else {
-            vg_errstr_set(errstr, errstr_size, "redis EVALSHA: %s",
-                          rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-            return VG_ERR_REDIS;
-        }
+        char *e = num + i * 3 * 24, *nx = e + 24, *d = e + 48;
+        snprintf(e, 24, "%" PRIu64, w[i].expect_version);
+        snprintf(nx, 24, "%" PRIu64, w[i].expect_version + 1);
+        snprintf(d, 24, "%" PRId64, w[i].due_key && w[i].due_ms > 0 ? w[i].due_ms : 0);
+        argv[k] = e, argvlen[k] = strlen(e), k++;
+        argv[k] = nx, argvlen[k] = strlen(nx), k++;
+        argv[k] = w[i].data, argvlen[k] = w[i].len, k++;
+        argv[k] = d, argvlen[k] = strlen(d), k++;
     }
-    return VG_OK;
+    /* hiredis copies the arguments into its output buffer here. */
+    if (redisAppendCommandArgv(r->c, (int)argc, argv, argvlen) != REDIS_OK) {
+        vg_redis_drop(r);
+        vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+        err = VG_ERR_NOMEM;
+        goto done;
+    }
+    if ((err = vg_redis_read(r, 1, errstr, errstr_size)))
+        goto done;
+    rep = r->replies[0];
+    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !retried) {
+        /* The server lost its script cache (it restarted between our
+         * connect and this call): nothing was written, so reconnecting
+         * (which loads the script again) and sending it again is safe. */
+        retried = true;
+        vg_redis_drop(r);
+        goto again;
+    }
+    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 || (size_t)rep->integer > n) {
+        vg_errstr_set(errstr, errstr_size, "redis EVALSHA: %s",
+                      rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
+        err = VG_ERR_REDIS;
+    } else if (rep->integer > 0) {
+        if (conflict)
+            *conflict = (size_t)rep->integer - 1;
+        err = VG_ERR_CONFLICT;
+    }
+done:
+    free(argv);
+    free(argvlen);
+    free(num);
+    return err;
 }
 
 /* One command in its own round trip; its reply is r->replies[0]. */

@@ -83,12 +83,14 @@ vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size);
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size);
 
-/* Store n states in one pipelined round trip, each with its own CAS;
- * results[i] is VG_OK or VG_ERR_CONFLICT. The new version is
- * expect_version + 1. Returns an error only if the round trip failed (then
- * no result is known and the caller must reload). */
+/* Store n states in one script call, all or nothing: every state's
+ * stored version must still be its expect_version (compare-and-set); then
+ * each is written with version expect_version + 1, its TTL and its
+ * deadline index entry. VG_ERR_CONFLICT (and *conflict, the index of the
+ * first write whose version moved): nothing was written. Any other error:
+ * the round trip failed and nothing is known; the caller must reload. */
 vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
-                        vg_err_t *results, char *errstr, size_t errstr_size);
+                        size_t *conflict, char *errstr, size_t errstr_size);
 
 /* For each of n deadline indexes, up to limit members with a score at or
  * below max_due_ms[i], in one pipelined round trip. out[i] is valid until

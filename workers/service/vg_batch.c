@@ -39,7 +39,6 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->loaded = vg_batch_calloc(max_groups, sizeof(*b->loaded), &ok);
     b->keys = vg_batch_calloc(max_groups, sizeof(*b->keys), &ok);
     b->writes = vg_batch_calloc(max_groups, sizeof(*b->writes), &ok);
-    b->results = vg_batch_calloc(max_groups, sizeof(*b->results), &ok);
     b->enc_off = vg_batch_calloc(max_groups, sizeof(*b->enc_off), &ok);
     /* A record fires at most one trigger, and so does each deadline
      * resolution and replay; bounded by records + woken customers x ring. */
@@ -71,7 +70,6 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->loaded);
     free(b->keys);
     free(b->writes);
-    free(b->results);
     free(b->enc_off);
     free(b->enc_buf);
     free(b->outs);

@@ -74,7 +74,6 @@ typedef struct vg_batch_s {
     vg_redis_state_t *loaded;
     const char **keys;
     vg_redis_write_t *writes;
-    vg_err_t *results;
     size_t *enc_off;
     uint8_t *enc_buf;
     size_t enc_cap;

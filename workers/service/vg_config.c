@@ -48,7 +48,8 @@ static const vg_config_row_t vg_config_table[] = {
     {"batch.max_events", VG_I(batch_max_events), 1, VG_CONFIG_BATCH_MAX, "500", NULL,
      "Most events processed in one batch (one Redis round trip each way, one transaction)."},
     {"batch.max_wait_ms", VG_I(batch_max_wait_ms), 1, 10000, "50", NULL,
-     "Longest wait for a batch to fill before processing what arrived."},
+     "Longest wait for the first record of a batch; then what has arrived (up to "
+     "batch.max_events) is processed at once, never waiting for more."},
     {"delivery.txn_timeout_ms", VG_I(txn_timeout_ms), 1000, 900000, "30000", NULL,
      "Timeout of a transaction commit or abort call."},
     {"redis.host", VG_S(redis_host), 0, 0, "127.0.0.1", NULL, "Redis host."},

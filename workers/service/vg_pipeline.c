@@ -496,6 +496,7 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
 /* Forget everything of the batch but keep the buffers. */
 static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
     vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
+    vg_kafka_producer_clear_failed(p->producer);
     p->b->n = n;
     vg_batch_reset(p->b);
     memset(&p->bc, 0, sizeof(p->bc));
@@ -952,7 +953,7 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
 /* Store the changed states, each with its version CAS and its entry in the
  * partition's deadline index, before the Kafka commit (DESIGN rule 3). */
 static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
-    size_t used = 0, n_writes = 0;
+    size_t used = 0, n_writes = 0, conflict = 0;
     vg_err_t err;
 
     for (size_t g = 0; g < p->b->n_groups; g++)
@@ -962,20 +963,20 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
         return VG_OK;
     for (size_t w = 0; w < n_writes; w++)
         p->b->writes[w].data = p->b->enc_buf + p->b->enc_off[w];
-    if (vg_redis_store(p->redis, p->b->writes, n_writes, p->cfg.state_ttl_s * 1000, p->b->results,
-                       p->b->errstr, sizeof(p->b->errstr)))
-        return VG_ERR_REDIS;
-    atomic_fetch_add(&p->stats.redis_round_trips, 1);
-    for (size_t w = 0; w < n_writes; w++) {
-        if (p->b->results[w] == VG_ERR_CONFLICT) {
-            /* Someone else wrote this customer since we loaded it: another
-             * worker owns the partition now, or we are a zombie. Nothing of
-             * this batch may be published; the rewind reloads. */
-            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "version conflict on %s",
-                          p->b->writes[w].key);
-            return VG_ERR_CONFLICT;
-        }
+    err = vg_redis_store(p->redis, p->b->writes, n_writes, p->cfg.state_ttl_s * 1000, &conflict,
+                         p->b->errstr, sizeof(p->b->errstr));
+    if (err == VG_ERR_CONFLICT) {
+        /* Someone else wrote this customer since we loaded it: another
+         * worker owns the partition now, or we are a zombie. Nothing of
+         * this batch was written, and nothing may be published; the
+         * rewind reloads. */
+        vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "version conflict on %s",
+                      p->b->writes[conflict].key);
+        return VG_ERR_CONFLICT;
     }
+    if (err)
+        return err == VG_ERR_NOMEM ? err : VG_ERR_REDIS;
+    atomic_fetch_add(&p->stats.redis_round_trips, 1);
     return VG_OK;
 }
 
@@ -1023,7 +1024,6 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     }
     if (err) {
         atomic_fetch_add(&p->stats.kafka_errors, 1);
-        vg_pipeline_dead_letters_undelivered(p, p->b->errstr);
         return err;
     }
     for (size_t i = 0; i < p->b->n_parts; i++)
@@ -1067,6 +1067,10 @@ static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
         vg_sleep_ms(100);
         return VG_OK;
     default:
+        /* Whatever failed first, a dead letter the broker refused
+         * (asynchronously) counts against its record, so that a record
+         * that can never be dead-lettered stops its partition. */
+        vg_pipeline_dead_letters_undelivered(p, p->b->errstr);
         vg_pipeline_abort(p, p->b->n, p->b->errstr);
         return VG_OK;
     }
