@@ -221,9 +221,10 @@ vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_
                                        errstr_size);
 }
 
-vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
-                                     const char *const *metadata, size_t n, void *group_metadata,
-                                     int timeout_ms, char *errstr, size_t errstr_size) {
+vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
+                                           const char *const *metadata, size_t n,
+                                           void *group_metadata, int timeout_ms, char *errstr,
+                                           size_t errstr_size) {
     rd_kafka_consumer_group_metadata_t *cgmd = group_metadata;
     rd_kafka_error_t *error = NULL;
 
@@ -237,6 +238,18 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
     if (error)
         return vg_kafka_producer_txn_err(p, error, "send_offsets_to_transaction", errstr,
                                          errstr_size);
+    return VG_OK;
+}
+
+vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
+                                     const char *const *metadata, size_t n, void *group_metadata,
+                                     int timeout_ms, char *errstr, size_t errstr_size) {
+    rd_kafka_error_t *error = NULL;
+    vg_err_t err;
+
+    if ((err = vg_kafka_producer_send_offsets_md(p, offs, metadata, n, group_metadata, timeout_ms,
+                                                 errstr, errstr_size)))
+        return err;
     error = rd_kafka_commit_transaction(p->rk, timeout_ms);
     if (error) {
         /* A retriable commit may be retried; anything else is aborted by

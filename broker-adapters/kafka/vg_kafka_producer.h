@@ -57,6 +57,12 @@ vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_
 vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
                                      const char *const *metadata, size_t n, void *group_metadata,
                                      int timeout_ms, char *errstr, size_t errstr_size);
+/* Add consumer positions (with commit metadata) to the open transaction,
+ * without committing it; takes ownership of group_metadata. */
+vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
+                                           const char *const *metadata, size_t n,
+                                           void *group_metadata, int timeout_ms, char *errstr,
+                                           size_t errstr_size);
 vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *errstr,
                                  size_t errstr_size);
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p);

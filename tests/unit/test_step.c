@@ -401,7 +401,7 @@ static void run_batch(vg_state_t *s, vg_step_record_t *recs, size_t n, seen_t *o
     uint32_t mine[16];
     size_t n_mine = 0;
     bool changed = false;
-    vg_step_batch_t b = {"events", 3, recs, n, "w1", "triggers"};
+    vg_step_batch_t b = {"events", 3, recs, n, "w1", "triggers", false, 0};
 
     for (size_t i = 0; i < n; i++)
         if (recs[i].ev)

@@ -319,8 +319,8 @@ vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *custom
 
     if (b->n == 0)
         return VG_OK;
-    /* DESIGN rule 4: decisions below the batch are committed. */
-    vg_state_trim_decisions(st, b->partition, b->recs[0].offset);
+    /* DESIGN rule 4: decisions below the floor are committed. */
+    vg_state_trim_decisions(st, b->partition, b->has_floor ? b->floor : b->recs[0].offset);
     if (st->n_decisions != before)
         *changed = true; /* and its deadline index entry moves on */
     /* Deadlines that fired in an abandoned run of these offsets. */

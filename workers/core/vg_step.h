@@ -91,6 +91,12 @@ typedef struct vg_step_batch_s {
     size_t n;
     const char *worker_id;
     const char *destination;
+    /* Decisions of the partition below floor are known committed (DESIGN
+     * rule 4) and trimmed; without has_floor, the first record's offset
+     * (the batch follows a commit). A transaction that spans batches
+     * passes its own start. */
+    bool has_floor;
+    int64_t floor;
 } vg_step_batch_t;
 
 typedef enum vg_step_what_e {

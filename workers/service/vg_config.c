@@ -50,6 +50,9 @@ static const vg_config_row_t vg_config_table[] = {
     {"batch.max_wait_ms", VG_I(batch_max_wait_ms), 1, 10000, "50", NULL,
      "Longest wait for the first record of a batch; then what has arrived (up to "
      "batch.max_events) is processed at once, never waiting for more."},
+    {"delivery.commit_interval_ms", VG_I(commit_interval_ms), 0, 60000, "100", NULL,
+     "exactly_once: one Kafka transaction spans the batches of this interval (0: one per "
+     "batch); it commits sooner when no record is waiting, and before partitions move."},
     {"delivery.txn_timeout_ms", VG_I(txn_timeout_ms), 1000, 900000, "30000", NULL,
      "Timeout of a transaction commit or abort call."},
     {"redis.host", VG_S(redis_host), 0, 0, "127.0.0.1", NULL, "Redis host."},

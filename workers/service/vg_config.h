@@ -40,6 +40,7 @@ typedef struct vg_config_s {
     int64_t batch_max_events;
     int64_t batch_max_wait_ms;
     int64_t txn_timeout_ms;
+    int64_t commit_interval_ms;
     char redis_host[256];
     int64_t redis_port;
     char redis_user[128];

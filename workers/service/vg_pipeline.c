@@ -29,6 +29,17 @@ _Static_assert(VG_CONFIG_BATCH_MAX + VG_TIMER_GROUPS_MAX <= VG_REDIS_PIPE_MAX,
 #define VG_DL_KEY_MAX 4096        /* bytes of a record key kept in its dead letter */
 #define VG_DL_OVERHEAD 16384      /* headers and record framing, generously */
 
+#define VG_TXN_PARTS_MAX 1024     /* partitions one open transaction spans */
+
+/* A partition in the open transaction: from where (floor: the committed
+ * position when the transaction began), to where, and its watermark. */
+typedef struct vg_txn_part_s {
+    char topic[256];
+    int32_t partition;
+    int64_t floor, next;
+    int64_t wm;
+} vg_txn_part_t;
+
 /* A record whose dead letter failed, and how often in a row. */
 typedef struct vg_poison_s {
     char topic[128];
@@ -63,6 +74,12 @@ struct vg_pipeline_s {
     vg_pseudo_t *pseudo;
     _Atomic bool stop;
     vg_batch_t *b;            /* the batch in hand (vg_batch.h) */
+    /* exactly_once: the open transaction, which may span the batches of
+     * delivery.commit_interval_ms; what it will commit, per partition. */
+    vg_txn_part_t txn[VG_TXN_PARTS_MAX];
+    size_t n_txn;
+    uint64_t txn_start_us;
+    bool txn_open, rewind_needed;
 
     pthread_mutex_t model_lock;
     vg_model_t model;
@@ -137,12 +154,27 @@ static vg_kafka_producer_t *vg_pipeline_producer(vg_pipeline_t *p, char *errstr,
                                  p->log, errstr, errstr_size);
 }
 
+static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t errstr_size);
+
 static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                                      const vg_kafka_offset_t *parts, size_t n) {
     vg_pipeline_t *p = opaque;
 
-    (void)lost;
     atomic_fetch_add(&p->stats.rebalances, 1);
+    /* Partitions leave: the open transaction (whole batches only, since
+     * this runs inside the poll between batches) commits while they are
+     * still ours. If it cannot, it is aborted and the next batch rewinds. */
+    if (!assigned && p->txn_open) {
+        char why[512];
+        if (lost || vg_pipeline_commit_txn(p, why, sizeof(why))) {
+            if (vg_kafka_producer_abort(p->producer, (int)p->cfg.txn_timeout_ms, why, sizeof(why)))
+                VG_ERROR(p->log, "pipeline", "abort at a rebalance: %s", why);
+            atomic_fetch_add(&p->stats.txn_aborted, 1);
+            p->txn_open = false;
+            p->n_txn = 0;
+            p->rewind_needed = true;
+        }
+    }
     /* A revoked partition's watermark is its next owner's to read back
      * from the commit metadata; an assigned one is read on first use. */
     for (size_t i = 0; i < n; i++) {
@@ -509,6 +541,11 @@ static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
 
     VG_WARN(p->log, "pipeline", "batch of %zu abandoned, will retry: %s", n, why);
     atomic_fetch_add(&p->stats.batch_retries, 1);
+    /* Everything since the last commit comes again: the open transaction
+     * (all its batches), and the watermarks it moved. */
+    p->txn_open = false;
+    p->n_txn = 0;
+    p->n_wms = 0;
     if (vg_kafka_producer_in_transaction(p->producer)) {
         if (vg_kafka_producer_abort(p->producer, (int)p->cfg.txn_timeout_ms, errstr,
                                     sizeof(errstr)))
@@ -741,9 +778,24 @@ static void vg_pipeline_probe(vg_pipeline_t *p) {
 }
 
 static vg_err_t vg_pipeline_stage_begin(vg_pipeline_t *p) {
-    if (p->cfg.delivery != VG_DELIVERY_EXACTLY_ONCE)
-        return VG_OK;
-    return vg_kafka_producer_begin(p->producer, p->b->errstr, sizeof(p->b->errstr));
+    vg_err_t err;
+
+    if (p->cfg.delivery != VG_DELIVERY_EXACTLY_ONCE || p->txn_open)
+        return VG_OK; /* at_least_once, or the open transaction goes on */
+    if ((err = vg_kafka_producer_begin(p->producer, p->b->errstr, sizeof(p->b->errstr))))
+        return err;
+    p->txn_open = true;
+    p->txn_start_us = vg_now_us();
+    p->n_txn = 0;
+    return VG_OK;
+}
+
+/* The open transaction's entry of (topic, partition), or NULL. */
+static vg_txn_part_t *vg_pipeline_txn_part(vg_pipeline_t *p, const char *topic, int32_t partition) {
+    for (size_t k = 0; k < p->n_txn; k++)
+        if (p->txn[k].partition == partition && strcmp(p->txn[k].topic, topic) == 0)
+            return &p->txn[k];
+    return NULL;
 }
 
 /* Group record i under the customer whose Redis key it maps to. */
@@ -892,8 +944,11 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     for (size_t g = 0; g < p->b->n_groups; g++) {
         vg_group_t *grp = &p->b->groups[g];
         const vg_part_t *gp = &p->b->parts[grp->part];
-        vg_step_batch_t sb = {gp->topic, gp->partition, p->b->recs + gp->first_rec, gp->n_recs,
-                              p->cfg.worker_id, p->cfg.topic_triggers};
+        const vg_txn_part_t *tp = p->txn_open ? vg_pipeline_txn_part(p, gp->topic, gp->partition)
+                                              : NULL;
+        vg_step_batch_t sb = {gp->topic,        gp->partition,          p->b->recs + gp->first_rec,
+                              gp->n_recs,       p->cfg.worker_id,       p->cfg.topic_triggers,
+                              tp != NULL,       tp ? tp->floor : 0};
         vg_pipeline_sink_t sink = {p, (int32_t)g};
         size_t n_mine = 0;
         bool changed = false;
@@ -995,40 +1050,93 @@ static vg_err_t vg_pipeline_stage_publish(vg_pipeline_t *p) {
     return VG_OK;
 }
 
-/* Commit the positions, each with its partition's watermark in the commit
- * metadata ("wm=<ms>"), atomically with the offset it belongs to: inside
- * the transaction (exactly_once) or after a flush (at_least_once). */
-static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
-    vg_kafka_offset_t commit[VG_BATCH_PARTS_MAX];
-    char md[VG_BATCH_PARTS_MAX][32];
-    const char *mdp[VG_BATCH_PARTS_MAX];
-    vg_err_t err;
-
-    for (size_t i = 0; i < p->b->n_parts; i++) {
-        commit[i] = (vg_kafka_offset_t){p->b->parts[i].topic, p->b->parts[i].partition,
-                                        p->b->parts[i].max_offset + 1};
-        vg_keys_commit_metadata(md[i], sizeof(md[i]), p->b->parts[i].wm);
+/* The offsets and watermarks of parts (n of them) to commit. */
+static void vg_pipeline_positions(const vg_txn_part_t *parts, size_t n, vg_kafka_offset_t *offs,
+                                  char (*md)[32], const char **mdp) {
+    for (size_t i = 0; i < n; i++) {
+        offs[i] = (vg_kafka_offset_t){parts[i].topic, parts[i].partition, parts[i].next};
+        vg_keys_commit_metadata(md[i], sizeof(md[i]), parts[i].wm);
         mdp[i] = md[i];
     }
-    if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
-        err = vg_kafka_producer_commit_md(p->producer, commit, mdp, p->b->n_parts,
-                                          vg_kafka_consumer_group_metadata(p->consumer),
-                                          (int)p->cfg.txn_timeout_ms, p->b->errstr,
-                                          sizeof(p->b->errstr));
-        if (!err)
-            atomic_fetch_add(&p->stats.txn_committed, 1);
-    } else if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
-                                               sizeof(p->b->errstr)))) {
-        err = vg_kafka_consumer_commit_md(p->consumer, commit, mdp, p->b->n_parts, p->b->errstr,
-                                          sizeof(p->b->errstr));
+}
+
+/* Remember the batch's positions in the open transaction (exactly_once)
+ * or in a one-batch list (at_least_once). */
+static vg_err_t vg_pipeline_note_positions(vg_pipeline_t *p) {
+    for (size_t i = 0; i < p->b->n_parts; i++) {
+        const vg_part_t *bp = &p->b->parts[i];
+        vg_txn_part_t *tp = vg_pipeline_txn_part(p, bp->topic, bp->partition);
+        if (!tp) {
+            if (p->n_txn == VG_TXN_PARTS_MAX) {
+                vg_errstr_set(p->b->errstr, sizeof(p->b->errstr),
+                              "more than %d partitions in one transaction", VG_TXN_PARTS_MAX);
+                return VG_ERR_OVERFLOW;
+            }
+            tp = &p->txn[p->n_txn++];
+            snprintf(tp->topic, sizeof(tp->topic), "%s", bp->topic);
+            tp->partition = bp->partition;
+            tp->floor = bp->min_offset;
+        }
+        tp->next = bp->max_offset + 1;
+        tp->wm = bp->wm;
+        /* The next batch of the transaction starts from this watermark. */
+        vg_pipeline_wm_committed(p, bp);
     }
+    return VG_OK;
+}
+
+/* Commit the open transaction: its positions, each with its partition's
+ * watermark in the commit metadata ("wm=<ms>"), atomically with it. */
+static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t errstr_size) {
+    vg_kafka_offset_t offs[VG_TXN_PARTS_MAX];
+    static char md[VG_TXN_PARTS_MAX][32];
+    const char *mdp[VG_TXN_PARTS_MAX];
+    vg_err_t err;
+
+    if (!p->txn_open)
+        return VG_OK;
+    vg_pipeline_positions(p->txn, p->n_txn, offs, md, mdp);
+    err = vg_kafka_producer_commit_md(p->producer, offs, mdp, p->n_txn,
+                                      vg_kafka_consumer_group_metadata(p->consumer),
+                                      (int)p->cfg.txn_timeout_ms, errstr, errstr_size);
     if (err) {
         atomic_fetch_add(&p->stats.kafka_errors, 1);
         return err;
     }
-    for (size_t i = 0; i < p->b->n_parts; i++)
-        vg_pipeline_wm_committed(p, &p->b->parts[i]);
+    atomic_fetch_add(&p->stats.txn_committed, 1);
+    p->txn_open = false;
+    p->n_txn = 0;
     return VG_OK;
+}
+
+/* Commit the positions: in exactly_once, the transaction when its
+ * interval is over (delivery.commit_interval_ms; the next batches join it
+ * otherwise); in at_least_once, after a flush, batch by batch. */
+static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
+    vg_kafka_offset_t offs[VG_BATCH_PARTS_MAX];
+    char md[VG_BATCH_PARTS_MAX][32];
+    const char *mdp[VG_BATCH_PARTS_MAX];
+    vg_err_t err;
+
+    if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
+        if ((err = vg_pipeline_note_positions(p)))
+            return err;
+        if (vg_now_us() - p->txn_start_us < (uint64_t)p->cfg.commit_interval_ms * 1000u)
+            return VG_OK;
+        return vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr));
+    }
+    p->n_txn = 0;
+    if ((err = vg_pipeline_note_positions(p)))
+        return err;
+    vg_pipeline_positions(p->txn, p->n_txn, offs, md, mdp);
+    p->n_txn = 0;
+    if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
+                                        sizeof(p->b->errstr))))
+        err = vg_kafka_consumer_commit_md(p->consumer, offs, mdp, p->b->n_parts, p->b->errstr,
+                                          sizeof(p->b->errstr));
+    if (err)
+        atomic_fetch_add(&p->stats.kafka_errors, 1);
+    return err;
 }
 
 /* The batch is committed: count it, then forget it. */
@@ -1054,6 +1162,7 @@ static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
     switch (err) {
     case VG_ERR_FENCED:
         VG_ERROR(p->log, "pipeline", "fenced: %s", p->b->errstr);
+        p->txn_open = false;
         vg_pipeline_reset_batch(p, p->b->n);
         return err;
     case VG_ERR_REDIS:
@@ -1094,8 +1203,20 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
     p->b->n = vg_kafka_consumer_poll_batch(p->consumer, p->b->msgs, p->b->max,
                                               (int)p->cfg.batch_max_wait_ms);
     vg_pipeline_probe(p);
-    if (p->b->n == 0)
+    if (p->rewind_needed) {
+        /* A transaction failed inside a rebalance: everything since the
+         * last commit comes again. */
+        p->rewind_needed = false;
+        vg_pipeline_abort(p, p->b->n, "transaction failed at a rebalance");
         return VG_OK;
+    }
+    if (p->b->n == 0) {
+        /* Nothing waiting: commit the open transaction now rather than at
+         * the end of its interval (a trigger is visible at commit). */
+        if (p->txn_open && vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr)))
+            return vg_pipeline_recover(p, VG_ERR_KAFKA);
+        return VG_OK;
+    }
     atomic_fetch_add(&s->events_consumed, p->b->n);
     vg_hist_observe(&s->batch_size, p->b->n);
     p->b->errstr[0] = '\0';
@@ -1121,8 +1242,11 @@ vg_err_t vg_pipeline_run(vg_pipeline_t *p, vg_pipeline_between_cb_t *between, vo
         if (between)
             between(p, opaque);
     }
-    /* The last batch is committed; leaving the group now hands the
+    /* The last batches are committed; leaving the group now hands the
      * partitions over at once instead of after the session timeout. */
+    if (err != VG_ERR_FENCED && p->txn_open &&
+        vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr)))
+        vg_pipeline_abort(p, 0, p->b->errstr);
     VG_INFO(p->log, "pipeline", "stopping: leaving the group");
     vg_kafka_consumer_close(p->consumer);
     return err;

@@ -206,7 +206,7 @@ bool vg_oracle_feed_at(vg_oracle_t *o, int32_t partition, const void *key, size_
     }
     /* The record as a batch of one: the worker's order, by the same code. */
     rec = (vg_step_record_t){ev, payload, len, offset, 0, pp->wm, 0};
-    b = (vg_step_batch_t){"oracle", partition, &rec, 1, "oracle", "oracle"};
+    b = (vg_step_batch_t){"oracle", partition, &rec, 1, "oracle", "oracle", false, 0};
     if (valid) {
         vg_oracle_step(o, e, &b, true, &sk);
         vg_oracle_watch(pp, e);
