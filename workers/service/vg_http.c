@@ -46,8 +46,18 @@ static enum MHD_Result vg_http_handle(void *cls, struct MHD_Connection *c, const
     if (strcmp(url, "/readyz") == 0) {
         if (vg_pipeline_ready(h->p))
             return vg_http_reply(c, 200, text, "ready\n", 6, MHD_RESPMEM_PERSISTENT);
-        return vg_http_reply(c, 503, text, "not ready: kafka or redis unavailable\n", 38,
-                             MHD_RESPMEM_PERSISTENT);
+        {
+            /* Say which: an SRE reads this at 3 a.m. */
+            const vg_pipeline_stats_t *s = vg_pipeline_stats(h->p);
+            static const char *const why[] = {
+                "not ready: kafka unavailable\n", "not ready: redis unavailable\n",
+                "not ready: a partition is stopped (its dead letter cannot be written; "
+                "see docs/runbook.md, VigilPartitionStopped)\n"};
+            const char *w = !atomic_load(&s->kafka_ok)   ? why[0]
+                            : !atomic_load(&s->redis_ok) ? why[1]
+                                                         : why[2];
+            return vg_http_reply(c, 503, text, (char *)w, strlen(w), MHD_RESPMEM_PERSISTENT);
+        }
     }
     if (strcmp(url, "/metrics") == 0) {
         size_t len = 0;
