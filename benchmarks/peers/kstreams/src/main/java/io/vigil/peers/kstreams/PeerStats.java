@@ -1,0 +1,36 @@
+package io.vigil.peers.kstreams;
+
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+
+/** Counters shared by the stream threads' processors and the main thread. */
+final class PeerStats {
+    final long expect;
+    final AtomicLong processed = new AtomicLong();
+    final LongAdder triggers = new LongAdder();
+    final LongAdder invalid = new LongAdder();
+    final LongAdder duplicates = new LongAdder();
+    private final AtomicLong firstNanos = new AtomicLong();
+
+    PeerStats(long expect) {
+        this.expect = expect;
+    }
+
+    /** The first record processed starts the clock. */
+    void started() {
+        if (firstNanos.get() == 0)
+            firstNanos.compareAndSet(0, System.nanoTime());
+    }
+
+    long firstNanos() {
+        return firstNanos.get();
+    }
+
+    void processed() {
+        processed.incrementAndGet();
+    }
+
+    boolean done() {
+        return processed.get() >= expect;
+    }
+}
