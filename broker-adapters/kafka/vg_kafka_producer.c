@@ -2,6 +2,7 @@
 #include "vg_kafka_int.h"
 
 #include <librdkafka/rdkafka.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +18,12 @@ struct vg_kafka_producer_s {
      * flush), so no lock is needed. */
     size_t failed;
     char first_error[256];
-    /* Topics with a failed delivery since the last flush, commit or abort. */
+    /* Topics with a failed delivery, and the tags of failed tagged
+     * records, since vg_kafka_producer_clear_failed(). */
     char failed_topics[4][256];
     size_t n_failed_topics;
+    uint64_t failed_tags[64];
+    size_t n_failed_tags;
 };
 
 static void vg_kafka_producer_note_failed(vg_kafka_producer_t *p, const char *topic) {
@@ -37,6 +41,8 @@ static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, vo
     if (!m->err)
         return;
     vg_kafka_producer_note_failed(p, rd_kafka_topic_name(m->rkt));
+    if (m->_private && p->n_failed_tags < sizeof(p->failed_tags) / sizeof(p->failed_tags[0]))
+        p->failed_tags[p->n_failed_tags++] = (uint64_t)(uintptr_t)m->_private;
     if (p->failed++ == 0)
         snprintf(p->first_error, sizeof(p->first_error), "%s [%d]: %s",
                  rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
@@ -146,10 +152,11 @@ vg_err_t vg_kafka_producer_send(vg_kafka_producer_t *p, const char *topic, const
                                      headers, n_headers);
 }
 
-vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, int32_t partition,
-                                   int64_t timestamp_ms, const void *key, size_t key_len,
-                                   const void *value, size_t len,
-                                   const vg_kafka_header_t *headers, size_t n_headers) {
+static vg_err_t vg_kafka_producer_produce(vg_kafka_producer_t *p, const char *topic,
+                                          int32_t partition, int64_t timestamp_ms,
+                                          const void *key, size_t key_len, const void *value,
+                                          size_t len, const vg_kafka_header_t *headers,
+                                          size_t n_headers, uint64_t tag) {
     rd_kafka_headers_t *hdrs = NULL;
     rd_kafka_resp_err_t err;
 
@@ -167,6 +174,7 @@ vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, in
                                 RD_KAFKA_V_KEY((void *)key, key_len),
                                 RD_KAFKA_V_VALUE((void *)value, len),
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
             break;
@@ -182,6 +190,31 @@ vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, in
     }
     rd_kafka_poll(p->rk, 0);
     return VG_OK;
+}
+
+vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, int32_t partition,
+                                   int64_t timestamp_ms, const void *key, size_t key_len,
+                                   const void *value, size_t len,
+                                   const vg_kafka_header_t *headers, size_t n_headers) {
+    return vg_kafka_producer_produce(p, topic, partition, timestamp_ms, key, key_len, value, len,
+                                     headers, n_headers, 0);
+}
+
+vg_err_t vg_kafka_producer_send_tagged(vg_kafka_producer_t *p, const char *topic, const void *key,
+                                       size_t key_len, const void *value, size_t len,
+                                       const vg_kafka_header_t *headers, size_t n_headers,
+                                       uint64_t tag) {
+    return vg_kafka_producer_produce(p, topic, VG_KAFKA_PARTITION_ANY, 0, key, key_len, value,
+                                     len, headers, n_headers, tag);
+}
+
+size_t vg_kafka_producer_failed_tags(vg_kafka_producer_t *p, uint64_t *out, size_t max) {
+    size_t n = 0;
+
+    rd_kafka_poll(p->rk, 0); /* reports already in */
+    for (; n < p->n_failed_tags && n < max; n++)
+        out[n] = p->failed_tags[n];
+    return n;
 }
 
 vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t *failed,
@@ -311,7 +344,10 @@ vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int t
 
 bool vg_kafka_producer_in_transaction(const vg_kafka_producer_t *p) { return p->in_txn; }
 
-void vg_kafka_producer_clear_failed(vg_kafka_producer_t *p) { p->n_failed_topics = 0; }
+void vg_kafka_producer_clear_failed(vg_kafka_producer_t *p) {
+    p->n_failed_topics = 0;
+    p->n_failed_tags = 0;
+}
 
 bool vg_kafka_producer_failed_to(vg_kafka_producer_t *p, const char *topic) {
     /* Serve the delivery reports already in: a failed transaction commit

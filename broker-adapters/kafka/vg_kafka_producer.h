@@ -8,6 +8,8 @@
 #define VG_KAFKA_PRODUCER_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "vg_kafka.h"
 
@@ -34,6 +36,18 @@ vg_err_t vg_kafka_producer_send_to(vg_kafka_producer_t *p, const char *topic, in
                                    int64_t timestamp_ms, const void *key, size_t key_len,
                                    const void *value, size_t len,
                                    const vg_kafka_header_t *headers, size_t n_headers);
+
+/* vg_kafka_producer_send() of a record tagged with a nonzero tag: if its
+ * delivery fails, vg_kafka_producer_failed_tags() lists the tag. */
+vg_err_t vg_kafka_producer_send_tagged(vg_kafka_producer_t *p, const char *topic, const void *key,
+                                       size_t key_len, const void *value, size_t len,
+                                       const vg_kafka_header_t *headers, size_t n_headers,
+                                       uint64_t tag);
+
+/* The tags of tagged records whose delivery failed since
+ * vg_kafka_producer_clear_failed() (up to max; reports already in are
+ * served first). */
+size_t vg_kafka_producer_failed_tags(vg_kafka_producer_t *p, uint64_t *out, size_t max);
 
 /* Wait until every enqueued record is delivered or failed. Returns VG_OK
  * only if all records since the previous flush were delivered; otherwise

@@ -35,7 +35,6 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->recs = vg_batch_calloc(max, sizeof(*b->recs), &ok);
     b->rec_of = vg_batch_calloc(max, sizeof(*b->rec_of), &ok);
     b->mine = vg_batch_calloc(max, sizeof(*b->mine), &ok);
-    b->dl_msgs = vg_batch_calloc(max, sizeof(*b->dl_msgs), &ok);
     b->loaded = vg_batch_calloc(max_groups, sizeof(*b->loaded), &ok);
     b->keys = vg_batch_calloc(max_groups, sizeof(*b->keys), &ok);
     b->writes = vg_batch_calloc(max_groups, sizeof(*b->writes), &ok);
@@ -66,7 +65,6 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->recs);
     free(b->rec_of);
     free(b->mine);
-    free(b->dl_msgs);
     free(b->loaded);
     free(b->keys);
     free(b->writes);
@@ -90,7 +88,6 @@ void vg_batch_reset(vg_batch_t *b) {
     b->n_parts = 0;
     b->n_outs = 0;
     b->out_len = 0;
-    b->n_dl = 0;
     b->errstr[0] = '\0';
 }
 

@@ -81,8 +81,6 @@ typedef struct vg_batch_s {
     size_t n_outs;
     uint8_t *out_buf;
     size_t out_cap, out_len;
-    int32_t *dl_msgs;         /* records dead-lettered in this batch */
-    size_t n_dl;
     char errstr[512];         /* why the current stage failed */
 } vg_batch_t;
 

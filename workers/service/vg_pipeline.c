@@ -365,12 +365,13 @@ static void vg_pipeline_repause_stopped(vg_pipeline_t *p) {
                                               p->poison[k].partition, true);
 }
 
-/* The dead letter of m could not be sent. Count it against the record;
- * after dead_letter.max_retries attempts in a row, stop its partition so
- * that the others keep moving (docs/runbook.md). */
-static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const vg_kafka_msg_t *m,
-                                           const char *why) {
-    vg_poison_t *q = vg_pipeline_poison(p, m->topic, m->partition);
+/* The dead letter of the record at (topic, partition, offset) could not be
+ * sent. Count it against the record; after dead_letter.max_retries
+ * attempts in a row, stop its partition so that the others keep moving
+ * (docs/runbook.md). */
+static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const char *topic, int32_t partition,
+                                           int64_t offset, const char *why) {
+    vg_poison_t *q = vg_pipeline_poison(p, topic, partition);
 
     atomic_fetch_add(&p->stats.dead_letter_errors, 1);
     if (!q) {
@@ -378,34 +379,39 @@ static void vg_pipeline_dead_letter_failed(vg_pipeline_t *p, const vg_kafka_msg_
             return;
         q = &p->poison[p->n_poison++];
         memset(q, 0, sizeof(*q));
-        snprintf(q->topic, sizeof(q->topic), "%s", m->topic);
-        q->partition = m->partition;
+        snprintf(q->topic, sizeof(q->topic), "%s", topic);
+        q->partition = partition;
         q->offset = -1;
     }
-    if (q->offset != m->offset) {
-        q->offset = m->offset;
+    if (q->offset != offset) {
+        q->offset = offset;
         q->failures = 0;
     }
     if (++q->failures < p->cfg.dead_letter_max_retries || q->stopped)
         return;
     q->stopped = true;
     atomic_fetch_add(&p->stats.partitions_stopped, 1);
-    vg_kafka_consumer_pause_partition(p->consumer, m->topic, m->partition, true);
+    vg_kafka_consumer_pause_partition(p->consumer, topic, partition, true);
     VG_ERROR(p->log, "pipeline",
              "partition %s [%" PRId32 "] STOPPED at offset %" PRId64 ": its dead letter failed %" PRId64
              " times (%s); the other partitions go on. See docs/runbook.md, "
              "\"VigilPartitionStopped\"",
-             m->topic, m->partition, m->offset, q->failures, why);
+             topic, partition, offset, q->failures, why);
 }
 
-/* The batch failed to deliver: if the dead-letter topic refused records
- * (asynchronously: too large for its max.message.bytes, no permission),
- * count the failure against each record dead-lettered in the batch. */
+/* A dead letter's delivery tag: its record's (partition, offset). */
+#define VG_DL_TAG(m) (((uint64_t)(uint32_t)((m)->partition + 1) << 48) | (uint64_t)(m)->offset)
+
+/* The batch failed to deliver: each dead letter the broker refused
+ * (asynchronously: too large for its max.message.bytes, no permission)
+ * counts against its own record, known by its delivery tag. */
 static void vg_pipeline_dead_letters_undelivered(vg_pipeline_t *p, const char *why) {
-    if (!vg_kafka_producer_failed_to(p->producer, p->cfg.topic_dead_letter))
-        return;
-    for (size_t k = 0; k < p->b->n_dl; k++)
-        vg_pipeline_dead_letter_failed(p, &p->b->msgs[p->b->dl_msgs[k]], why);
+    uint64_t tags[64];
+    size_t n = vg_kafka_producer_failed_tags(p->producer, tags, 64);
+
+    for (size_t k = 0; k < n; k++)
+        vg_pipeline_dead_letter_failed(p, p->cfg.topic_events, (int32_t)(tags[k] >> 48) - 1,
+                                       (int64_t)(tags[k] & ((1ULL << 48) - 1)), why);
 }
 
 /* --- one batch ---------------------------------------------------------- */
@@ -516,19 +522,20 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
     VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s%s", m->topic,
             m->partition, m->offset, kind, reason, len < m->len ? " (value truncated)" : "");
     p->bc.dead[strcmp(kind, "decode") == 0 ? 0 : strcmp(kind, "validate") == 0 ? 1 : 2]++;
-    err = vg_kafka_producer_send(p->producer, p->cfg.topic_dead_letter, m->key, key_len,
-                                 m->payload, len, h, nh);
+    err = vg_kafka_producer_send_tagged(p->producer, p->cfg.topic_dead_letter, m->key, key_len,
+                                        m->payload, len, h, nh, VG_DL_TAG(m));
     if (err)
-        vg_pipeline_dead_letter_failed(p, m, vg_err_str(err));
-    else if (p->b->n_dl < p->b->max)
-        p->b->dl_msgs[p->b->n_dl++] = (int32_t)(m - p->b->msgs);
+        vg_pipeline_dead_letter_failed(p, m->topic, m->partition, m->offset, vg_err_str(err));
     return err;
 }
 
 /* Forget everything of the batch but keep the buffers. */
 static void vg_pipeline_reset_batch(vg_pipeline_t *p, size_t n) {
     vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
-    vg_kafka_producer_clear_failed(p->producer);
+    /* Delivery failures belong to what is not committed yet: the batch,
+     * or the open transaction (which a later batch may still abort). */
+    if (!p->txn_open)
+        vg_kafka_producer_clear_failed(p->producer);
     p->b->n = n;
     vg_batch_reset(p->b);
     memset(&p->bc, 0, sizeof(p->bc));
