@@ -52,6 +52,8 @@ PY_TOOLS=(
   protobuf==7.36.2
   grpcio-tools==1.85.1
   pytest==9.2.0
+  redis==8.1.0     # redis, hiredis: the Python peer (benchmarks/peers/python)
+  hiredis==3.5.0
 )
 
 # --- Debian packages ---------------------------------------------------------
