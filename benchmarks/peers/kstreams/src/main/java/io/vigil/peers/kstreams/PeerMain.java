@@ -103,6 +103,47 @@ public final class PeerMain {
         return earliest;
     }
 
+    /**
+     * An app id used before has committed offsets and changelogs: the run
+     * would resume from them. Reset it the way kafka-streams-application-reset
+     * does for this topology (the consumer group, then the three changelog
+     * topics), so that every run reads from the earliest offset with empty
+     * stores, as the CLI promises.
+     */
+    private static void resetIfUsed(Admin admin, String appId) throws InterruptedException, ExecutionException {
+        Set<String> internal = Set.of(appId + "-" + VigilProcessor.STATE_STORE + "-changelog",
+                                      appId + "-" + VigilProcessor.DUE_STORE + "-changelog",
+                                      appId + "-" + VigilProcessor.WM_STORE + "-changelog");
+        boolean used = !admin.listConsumerGroupOffsets(appId).partitionsToOffsetAndMetadata().get().isEmpty();
+        Set<String> left = new java.util.HashSet<>(admin.listTopics().names().get());
+        left.retainAll(internal);
+        if (!used && left.isEmpty())
+            return;
+        System.err.println("kstreams peer: app id " + appId + " was used before: resetting its offsets and "
+                           + left.size() + " changelog topic(s)");
+        if (used) {
+            try {
+                admin.deleteConsumerGroups(List.of(appId)).all().get();
+            } catch (ExecutionException e) {
+                if (e.getCause() instanceof org.apache.kafka.common.errors.GroupNotEmptyException)
+                    usage("app id " + appId + " has live members (a run still going, or one that died less"
+                          + " than session.timeout.ms ago): use another app id");
+                throw e;
+            }
+        }
+        if (!left.isEmpty()) {
+            admin.deleteTopics(left).all().get();
+            for (int i = 0; i < 300; i++) { // deletion completes asynchronously
+                Set<String> now = new java.util.HashSet<>(admin.listTopics().names().get());
+                now.retainAll(internal);
+                if (now.isEmpty())
+                    return;
+                Thread.sleep(100);
+            }
+            throw new IllegalStateException("the changelog topics of " + appId + " are still there after 30 s");
+        }
+    }
+
     /** Records of the events topic covered by the application's committed offsets. */
     private static long committed(Admin admin, String appId, Map<TopicPartition, Long> earliest)
         throws InterruptedException, ExecutionException {
@@ -174,6 +215,10 @@ public final class PeerMain {
               mode.equals("exactly_once") ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
         p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.getPath());
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+        // Leave the group when closed (Streams stays, to spare a rebalance on
+        // restart): the group is empty as soon as the run ends, so the next
+        // run can reuse or reset the app id without waiting for a timeout.
+        p.put(StreamsConfig.consumerPrefix("internal.leave.group.on.close"), true);
         String threads = System.getenv("KSTREAMS_THREADS"); // default: Streams' own (1)
         if (threads != null && !threads.isEmpty())
             p.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, Integer.parseInt(threads));
@@ -193,6 +238,7 @@ public final class PeerMain {
         ap.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, a.get("--bootstrap"));
         try (Admin admin = Admin.create(ap)) {
             Map<TopicPartition, Long> earliest = prepareTopics(admin, events, triggers);
+            resetIfUsed(admin, appId);
             PeerStats stats = new PeerStats(expect);
             AtomicReference<Throwable> failure = new AtomicReference<>();
             KafkaStreams streams = new KafkaStreams(topology(events, triggers, stats), p);
@@ -205,7 +251,7 @@ public final class PeerMain {
                               appId, events, triggers, expect);
             streams.start();
 
-            long lastProgress = System.nanoTime(), lastCount = -1, lastPrint = 0, end = 0;
+            long lastProgress = System.nanoTime(), lastCount = -1, lastPrint = 0, end = 0, endCpu = 0;
             boolean ok = false;
             while (true) {
                 Throwable f = failure.get();
@@ -231,6 +277,7 @@ public final class PeerMain {
                     long c = committed(admin, appId, earliest);
                     if (c >= expect) {
                         end = System.nanoTime();
+                        endCpu = PeerStats.cpuNanos();
                         ok = true;
                         break;
                     }
@@ -247,8 +294,11 @@ public final class PeerMain {
             if (!ok)
                 System.exit(1);
             double secs = (end - stats.firstNanos()) / 1e9;
-            System.err.printf(Locale.ROOT, "kstreams peer: %d invalid records skipped, %d duplicates%n",
-                              stats.invalid.sum(), stats.duplicates.sum());
+            double cpu = (endCpu - stats.firstCpuNanos()) / 1e9;
+            System.err.printf(Locale.ROOT,
+                              "kstreams peer: %d invalid records skipped, %d duplicates; process CPU %.2f s"
+                                  + " (%.1f us/event, %.2f cores)%n",
+                              stats.invalid.sum(), stats.duplicates.sum(), cpu, cpu * 1e6 / expect, cpu / secs);
             System.out.printf(Locale.ROOT, "PEER name=kstreams mode=%s events=%d seconds=%.3f eps=%.0f triggers=%d%n",
                               mode, expect, secs, expect / secs, stats.triggers.sum());
             System.out.flush();

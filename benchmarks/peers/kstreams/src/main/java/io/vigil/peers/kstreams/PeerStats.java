@@ -11,6 +11,7 @@ final class PeerStats {
     final LongAdder invalid = new LongAdder();
     final LongAdder duplicates = new LongAdder();
     private final AtomicLong firstNanos = new AtomicLong();
+    private volatile long firstCpuNanos;
 
     PeerStats(long expect) {
         this.expect = expect;
@@ -18,8 +19,20 @@ final class PeerStats {
 
     /** The first record processed starts the clock. */
     void started() {
-        if (firstNanos.get() == 0)
-            firstNanos.compareAndSet(0, System.nanoTime());
+        if (firstNanos.get() == 0 && firstNanos.compareAndSet(0, System.nanoTime()))
+            firstCpuNanos = cpuNanos();
+    }
+
+    /** CPU time of the whole process (every thread: stream, producer, RocksDB, GC). */
+    static long cpuNanos() {
+        java.lang.management.OperatingSystemMXBean os = java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+        return os instanceof com.sun.management.OperatingSystemMXBean
+                   ? ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime()
+                   : 0;
+    }
+
+    long firstCpuNanos() {
+        return firstCpuNanos;
     }
 
     long firstNanos() {

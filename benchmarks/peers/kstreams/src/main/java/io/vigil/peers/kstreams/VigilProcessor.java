@@ -7,8 +7,8 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.TreeMap;
 import org.apache.kafka.common.utils.Bytes;
-import org.apache.kafka.streams.KeyValue;
 import org.apache.kafka.streams.processor.PunctuationType;
 import org.apache.kafka.streams.processor.api.Processor;
 import org.apache.kafka.streams.processor.api.ProcessorContext;
@@ -44,7 +44,10 @@ final class VigilProcessor implements Processor<byte[], byte[], byte[], byte[]> 
     private Triggers triggers;
     private int partition = -1;
     private long watermark = -1;
-    private long nextDue = Long.MAX_VALUE;
+    // The deadlines in the due index, counted by time: the index is read
+    // only when the watermark has passed the earliest (rebuilt from the
+    // store when the task starts).
+    private final TreeMap<Long, Integer> dueCounts = new TreeMap<>();
     private static final byte[] EMPTY = new byte[0];
 
     VigilProcessor(PeerStats stats, String triggersTopic) {
@@ -63,7 +66,8 @@ final class VigilProcessor implements Processor<byte[], byte[], byte[], byte[]> 
         Long w = wms.get(partition);
         watermark = w == null ? -1 : w;
         try (KeyValueIterator<Bytes, byte[]> it = due.all()) {
-            nextDue = it.hasNext() ? dueOf(it.next().key) : Long.MAX_VALUE;
+            while (it.hasNext())
+                dueCounts.merge(dueOf(it.next().key), 1, Integer::sum);
         }
         // Once every expected record is processed, ask for a commit rather
         // than wait for commit.interval.ms (30 s in at_least_once).
@@ -100,11 +104,13 @@ final class VigilProcessor implements Processor<byte[], byte[], byte[], byte[]> 
     private void indexDue(String key, long before, long after) {
         if (before == after)
             return;
-        if (before >= 0)
+        if (before >= 0) {
             due.delete(dueKey(before, key));
+            dueCounts.computeIfPresent(before, (d, n) -> n > 1 ? n - 1 : null);
+        }
         if (after >= 0) {
             due.put(dueKey(after, key), EMPTY);
-            nextDue = Math.min(nextDue, after);
+            dueCounts.merge(after, 1, Integer::sum);
         }
     }
 
@@ -177,30 +183,28 @@ final class VigilProcessor implements Processor<byte[], byte[], byte[], byte[]> 
 
     /** Every customer whose deadline is at or before the watermark, at this record. */
     private void fireDue(RecordMetadata md) {
-        if (watermark < nextDue)
+        if (dueCounts.isEmpty() || dueCounts.firstKey() > watermark)
             return;
         List<Bytes> keys = new ArrayList<>();
-        nextDue = Long.MAX_VALUE;
-        try (KeyValueIterator<Bytes, byte[]> it = due.all()) {
-            while (it.hasNext()) {
-                KeyValue<Bytes, byte[]> kv = it.next();
-                long d = dueOf(kv.key);
-                if (d > watermark) {
-                    nextDue = d;
-                    break;
-                }
-                keys.add(kv.key);
-            }
+        // Keys sort by deadline (big-endian, positive). The range starts at
+        // the earliest pending deadline: below it are only deleted keys,
+        // which the record cache (until its next flush) and RocksDB (as
+        // tombstones) would otherwise walk through on every read. The 8-byte
+        // key of watermark + 1 sorts before every key of that deadline.
+        Bytes from = Bytes.wrap(ByteBuffer.allocate(8).putLong(dueCounts.firstKey()).array());
+        Bytes to = Bytes.wrap(ByteBuffer.allocate(8).putLong(watermark + 1).array());
+        try (KeyValueIterator<Bytes, byte[]> it = due.range(from, to)) {
+            while (it.hasNext())
+                keys.add(it.next().key);
         }
         for (Bytes k : keys) {
             String key = stateKeyOf(k);
             due.delete(k);
+            dueCounts.computeIfPresent(dueOf(k), (d, n) -> n > 1 ? n - 1 : null);
             PeerState st = PeerState.decode(states.get(key));
             int nul = key.indexOf('\0');
             expire(st, key.substring(0, nul), key.substring(nul + 1), md);
-            long after = pendingDue(st);
-            if (after >= 0) // cannot be due: it was resolved
-                indexDue(key, -1, after);
+            // The model has one absence, so the customer has nothing pending now.
             states.put(key, st.encode());
         }
     }
