@@ -12,7 +12,8 @@
  * that of a call inside it, so one per batch rather than one per
  * customer). KEYS: n state keys, then their n deadline index keys ("" for
  * none). ARGV[1]: TTL in ms; then 4 per state: expected version, new
- * version, bytes, due ms (0: removed from the index). Versions compare as
+ * version, bytes, due ms (0: removed from the index; "-": left as it is).
+ * Versions compare as
  * strings: both sides are canonical decimals. Returns 0, or the 1-based
  * index of the first state whose version moved (nothing written). */
 static const char vg_redis_cas_script[] =
@@ -26,7 +27,7 @@ static const char vg_redis_cas_script[] =
     "  redis.call('HSET', KEYS[i], 'v', ARGV[b + 2], 's', ARGV[b + 3])\n"
     "  redis.call('PEXPIRE', KEYS[i], ARGV[1])\n"
     "  local d = KEYS[n + i]\n"
-    "  if d ~= '' then\n"
+    "  if d ~= '' and ARGV[b + 4] ~= '-' then\n"
     "    if ARGV[b + 4] ~= '0' then redis.call('ZADD', d, ARGV[b + 4], KEYS[i])\n"
     "    else redis.call('ZREM', d, KEYS[i]) end\n"
     "  end\n"
@@ -283,7 +284,10 @@ again:
         char *e = num + i * 3 * 24, *nx = e + 24, *d = e + 48;
         snprintf(e, 24, "%" PRIu64, w[i].expect_version);
         snprintf(nx, 24, "%" PRIu64, w[i].expect_version + 1);
-        snprintf(d, 24, "%" PRId64, w[i].due_key && w[i].due_ms > 0 ? w[i].due_ms : 0);
+        if (w[i].due_unchanged)
+            snprintf(d, 24, "-");
+        else
+            snprintf(d, 24, "%" PRId64, w[i].due_key && w[i].due_ms > 0 ? w[i].due_ms : 0);
         argv[k] = e, argvlen[k] = strlen(e), k++;
         argv[k] = nx, argvlen[k] = strlen(nx), k++;
         argv[k] = w[i].data, argvlen[k] = w[i].len, k++;

@@ -54,6 +54,8 @@ typedef struct vg_redis_write_s {
      * removes key from it). NULL: no index change. */
     const char *due_key;
     int64_t due_ms;
+    /* The index entry is already due_ms (or absent, for 0): skip it. */
+    bool due_unchanged;
 } vg_redis_write_t;
 
 /* Members of one deadline index up to a score (vg_redis_due). */

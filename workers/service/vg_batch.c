@@ -32,6 +32,7 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->htab = vg_batch_calloc(b->hcap, sizeof(*b->htab), &ok);
     b->groups = vg_batch_calloc(max_groups, sizeof(*b->groups), &ok);
     b->states = vg_batch_calloc(max_groups, sizeof(*b->states), &ok);
+    b->loaded_due = vg_batch_calloc(max_groups, sizeof(*b->loaded_due), &ok);
     b->recs = vg_batch_calloc(max, sizeof(*b->recs), &ok);
     b->rec_of = vg_batch_calloc(max, sizeof(*b->rec_of), &ok);
     b->mine = vg_batch_calloc(max, sizeof(*b->mine), &ok);
@@ -62,6 +63,7 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->htab);
     free(b->groups);
     free(b->states);
+    free(b->loaded_due);
     free(b->recs);
     free(b->rec_of);
     free(b->mine);

@@ -71,6 +71,7 @@ typedef struct vg_batch_s {
     uint32_t *rec_of;         /* record i's place among its partition's */
     uint32_t *mine;           /* one customer's records, scratch */
     vg_state_t *states;       /* per group */
+    int64_t *loaded_due;      /* per group: its deadline index entry as loaded (0: none) */
     vg_redis_state_t *loaded;
     const char **keys;
     vg_redis_write_t *writes;

@@ -927,6 +927,9 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
     vg_state_t *st = &p->b->states[g];
     char why[256];
 
+    /* Unknown (-1) unless a stored state says: its index entry may be
+     * stale (a state expired with a deadline pending), so write it. */
+    p->b->loaded_due[g] = -1;
     if (!p->b->loaded[g].found) {
         vg_state_init(st);
         return;
@@ -938,8 +941,11 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
         atomic_fetch_add(&p->stats.state_decode_errors, 1);
         vg_state_init(st);
         p->b->groups[g].dirty = true;
+        st->version = p->b->loaded[g].version;
+        return;
     }
     st->version = p->b->loaded[g].version;
+    p->b->loaded_due[g] = vg_state_index_due(st); /* the script keeps them equal */
 }
 
 /* Apply each customer's events and deadlines in order (vg_step_customer,
@@ -989,6 +995,8 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
         return VG_ERR_NOMEM;
     }
     wr->due_ms = vg_state_index_due(st);
+    /* Most customers have no deadline before or after: no index call. */
+    wr->due_unchanged = wr->due_ms == p->b->loaded_due[g];
     /* The sealed id stays only while a deadline may need it. */
     if (!wr->due_ms) {
         st->sealed_len = 0;
