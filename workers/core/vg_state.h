@@ -98,8 +98,6 @@ typedef struct vg_state_s {
     int64_t last_signal_ms;
     uint32_t n_ledgers;
     vg_state_ledger_t ledgers[VG_STATE_MAX_LEDGERS];
-    uint32_t n_decisions;
-    vg_state_decision_t decisions[VG_STATE_MAX_DECISIONS];
     int64_t last_event_ms;
     uint64_t events_applied;
     /* Descriptive data last seen (value tier etc.). */
@@ -130,6 +128,11 @@ typedef struct vg_state_s {
      * event id seen again is a duplicate and is not applied twice. */
     uint32_t n_recent;
     uint64_t recent[VG_STATE_RECENT_MAX];
+    /* Last: the ring is large (8 x 6 KB) and mostly empty, so the fields
+     * every batch touches share a few pages (the pipeline's states are
+     * allocated for its largest batch and touched as used). */
+    uint32_t n_decisions;
+    vg_state_decision_t decisions[VG_STATE_MAX_DECISIONS];
 } vg_state_t;
 
 /* Reset to the empty state of a customer never seen. */
