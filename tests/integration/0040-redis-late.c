@@ -1,7 +1,9 @@
 /*
  * 0040-redis-late: a worker started while Redis is unreachable does not
- * crash-loop; it waits (consuming nothing, not ready) and, once a
- * redis-server appears, processes everything, exactly as the oracle says.
+ * crash-loop; it waits (consuming nothing, not ready). Asked to stop
+ * (SIGTERM) while it waits, it exits 0 at once, committing nothing. A new
+ * worker, once a redis-server appears, processes everything, exactly as
+ * the oracle says.
  *
  *   0040-redis-late [exactly_once|at_least_once] [records]
  */
@@ -24,8 +26,9 @@ int main(int argc, char **argv) {
     vg_idset_t want = {0}, got = {0};
     vg_itest_produced_t prod;
     size_t dups, missing, extra;
-    char mode_set[64], port_set[64], log[1200], portstr[16];
-    const char *sets[] = {mode_set, port_set, NULL};
+    char mode_set[64], port_set[64], log[1200], log2[1200], portstr[16];
+    const char *sets[] = {mode_set, port_set, "shutdown.drain_timeout_ms=5000", NULL};
+    long long t_stop;
     int port = vg_itest_free_port(), failures = 0, rc;
     pid_t w, redis;
 
@@ -38,6 +41,7 @@ int main(int argc, char **argv) {
     snprintf(mode_set, sizeof(mode_set), "delivery.mode=%s", mode);
     snprintf(port_set, sizeof(port_set), "redis.port=%d", port);
     snprintf(log, sizeof(log), "%s/%s-w1.log", t.stack_dir, t.name);
+    snprintf(log2, sizeof(log2), "%s/%s-w2.log", t.stack_dir, t.name);
     vg_itest_create_topics(&t, 4, 1);
     {
         vg_itest_traffic_t tr = {11, 500, count, 0, 0.2, 0.001};
@@ -55,6 +59,22 @@ int main(int argc, char **argv) {
     /* It has the records and no Redis: it must still be alive. */
     if (!vg_itest_wait_log(log, "redis unavailable", 30000) || kill(w, 0) != 0) {
         fprintf(stderr, "FAIL: the worker did not wait for Redis (or died)\n");
+        failures++;
+    }
+    /* SIGTERM during the wait: a prompt, clean exit (it used to wait for
+     * Redis until killed). */
+    t_stop = vg_itest_now_ms();
+    rc = vg_itest_worker_stop(w, SIGTERM, 10000);
+    t_stop = vg_itest_now_ms() - t_stop;
+    printf("SIGTERM while waiting for Redis: exit %d after %lld ms\n", rc, t_stop);
+    if (rc != 0 || t_stop > 5000) {
+        fprintf(stderr, "FAIL: SIGTERM during the Redis wait: exit %d after %lld ms (want 0 "
+                        "within shutdown.drain_timeout_ms, 5000)\n", rc, t_stop);
+        failures++;
+    }
+    w = vg_itest_worker_start(&t, "w2", sets);
+    if (!vg_itest_wait_log(log2, "will retry", 30000)) {
+        fprintf(stderr, "FAIL: the second worker did not report Redis unreachable\n");
         failures++;
     }
     snprintf(portstr, sizeof(portstr), "%d", port);

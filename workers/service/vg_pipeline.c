@@ -590,10 +590,18 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
     atomic_store(&p->stats.redis_ok, false);
     vg_kafka_consumer_pause(p->consumer, true);
     while (!atomic_load(&p->stop)) {
-        size_t n = vg_kafka_consumer_poll_batch(p->consumer, p->b->msgs, p->b->max, backoff);
-        /* Paused partitions deliver nothing new; anything already fetched
-         * is given back and fetched again after the rewind. */
-        vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
+        /* Keep the group membership alive, in slices so that a SIGTERM is
+         * seen within a quarter of a second. Paused partitions deliver
+         * nothing new; anything already fetched is given back and fetched
+         * again after the rewind. */
+        for (int waited = 0; waited < backoff && !atomic_load(&p->stop); waited += 250) {
+            size_t n = vg_kafka_consumer_poll_batch(p->consumer, p->b->msgs, p->b->max,
+                                                    backoff - waited < 250 ? backoff - waited
+                                                                           : 250);
+            vg_kafka_consumer_release(p->consumer, p->b->msgs, n);
+        }
+        if (atomic_load(&p->stop))
+            break;
         if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK)
             break;
         VG_WARN(p->log, "pipeline", "redis unavailable, retrying in %d ms: %s", backoff, errstr);
