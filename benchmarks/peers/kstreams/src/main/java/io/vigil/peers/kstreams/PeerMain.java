@@ -299,6 +299,14 @@ public final class PeerMain {
                               "kstreams peer: %d invalid records skipped, %d duplicates; process CPU %.2f s"
                                   + " (%.1f us/event, %.2f cores)%n",
                               stats.invalid.sum(), stats.duplicates.sum(), cpu, cpu * 1e6 / expect, cpu / secs);
+            long rest = expect - Math.max(1, expect / 10);
+            if (rest > 0 && stats.warmNanos > 0) {
+                double ws = (end - stats.warmNanos) / 1e9, wc = (endCpu - stats.warmCpuNanos) / 1e9;
+                System.err.printf(Locale.ROOT,
+                                  "kstreams peer: after the first tenth (warm-up): %d events in %.3f s, %.0f events/s,"
+                                      + " process CPU %.1f us/event%n",
+                                  rest, ws, rest / ws, wc * 1e6 / rest);
+            }
             System.out.printf(Locale.ROOT, "PEER name=kstreams mode=%s events=%d seconds=%.3f eps=%.0f triggers=%d%n",
                               mode, expect, secs, expect / secs, stats.triggers.sum());
             System.out.flush();

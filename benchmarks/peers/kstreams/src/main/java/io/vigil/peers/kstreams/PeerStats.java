@@ -40,8 +40,15 @@ final class PeerStats {
     }
 
     void processed() {
-        processed.incrementAndGet();
+        if (processed.incrementAndGet() == Math.max(1, expect / 10)) {
+            warmNanos = System.nanoTime();
+            warmCpuNanos = cpuNanos();
+        }
     }
+
+    /** When the first tenth of the records was processed (JIT warm-up, joining the group: the
+     *  part vg_bench_e2e leaves out of Vigil's own figure). */
+    volatile long warmNanos, warmCpuNanos;
 
     boolean done() {
         return processed.get() >= expect;
