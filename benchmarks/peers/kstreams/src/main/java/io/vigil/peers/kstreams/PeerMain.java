@@ -184,6 +184,15 @@ public final class PeerMain {
     }
 
     public static void main(String[] argv) throws Exception {
+        try {
+            run(argv);
+        } catch (ExecutionException e) { // an AdminClient call: the topic, the broker
+            System.err.println("kstreams peer: " + e.getCause());
+            System.exit(1);
+        }
+    }
+
+    private static void run(String[] argv) throws Exception {
         Map<String, String> a = new HashMap<>();
         Set<String> names = Set.of("--bootstrap", "--events-topic", "--triggers-topic", "--app-id", "--mode", "--expect");
         for (int i = 0; i < argv.length; i += 2) {
