@@ -1,89 +1,112 @@
 #!/usr/bin/env bash
-# Build the benchmarks in a Release build of their own and run them, one at
-# a time (STYLE.md rule 12). Each benchmark prints one machine-readable
-# line (BENCH ...); this script prints the machine, then those lines.
+# Vigil side by side with its peers (issue 10), on one stack and one input:
+# the I/O passthrough floor, vigil-worker in at_least_once and exactly_once,
+# the Python peer and the Kafka Streams peer in both modes, interleaved over
+# rounds; then event-to-trigger latency at paced rates. Prints one table
+# (and the issue's targets against it); writes CSV, JSON and PNG charts.
 #
-#   benchmarks/run.sh [--only score|e2e] [--build-dir DIR] [-- E2E_ARGS...]
+#   benchmarks/run.sh [--quick] [--events N] [--rounds R] [--rates LIST]
+#                     [--contestants LIST] [--build-dir DIR] [--out DIR]
+#                     [--lat-seconds S] [--lat-warmup-ms W] [--keep-topics] [--score]
 #
-#   --only NAME      run one benchmark (default: score, then e2e)
-#   --build-dir DIR  default: build-bench (under the repository)
-#   E2E_ARGS         passed to vg_bench_e2e, e.g. -- --events 100000
+#   --quick           a smoke run: --events 100000 --rounds 1 --rates 1000,5000
+#                     --lat-seconds 5 (options after it still apply)
+#   --events N        input per round (200000); vigilctl gen --seed 7
+#                     --customers 10000 to a fresh 4-partition topic per round
+#   --rounds R        rounds of throughput runs (3); medians are reported
+#   --rates LIST      latency rates, events/s or N% of each one's own maximum
+#                     (default 1000,2000,5000,20000,80%; "" for none)
+#   --contestants L   of passthrough,vigil,python,kstreams (default: all)
+#   --lat-seconds S   sampled seconds per latency run (10)
+#   --lat-warmup-ms W paced but not sampled, first (5000)
+#   --build-dir DIR   Release build (default: build-bench under the repo)
+#   --out DIR         results (default: DIR/sidebyside/<UTC time>; the
+#                     link DIR/sidebyside/latest points at the newest)
+#   --keep-topics     leave the benchmark's topics on the broker
+#   --score           run the scoring micro-benchmark (vg_bench_score) instead
 #
-# vg_bench_e2e needs Apache Kafka and redis-server. With VIGIL_STACK_ENV set
-# (a stack.env written by ops/stack/up.sh) it uses that stack; otherwise
-# this script starts its own with ops/stack/up.sh in DIR/stack and stops it
-# with ops/stack/down.sh on exit (run ops/setup.sh once first for the Kafka
-# jars). Per-benchmark details (stderr) go to DIR/bench-logs/.
+# The stack: with VIGIL_STACK_ENV set (a stack.env of ops/stack/up.sh) that
+# one; otherwise this script starts its own (ops/stack/up.sh --run-dir
+# DIR/stack --fresh) and stops it with ops/stack/down.sh on exit. Needs
+# ops/setup.sh run once (Kafka jars, the venv with confluent-kafka, redis,
+# matplotlib; Maven and a JDK for the Kafka Streams peer, which is skipped
+# with the reason when its jar cannot be built). Benchmarks/harness/README.md
+# says what each figure is.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="$ROOT/build-bench"
-ONLY=""
-E2E_ARGS=()
-usage() { sed -n '6,10s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+OUT=""
+SCORE=0
+HARGS=()
+usage() { sed -n '7,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --only)      [[ $# -ge 2 ]] || usage; ONLY="$2"; shift 2 ;;
-    --build-dir) [[ $# -ge 2 ]] || usage; BUILD="$2"; shift 2 ;;
-    --)          shift; E2E_ARGS=("$@"); break ;;
-    -h|--help)   usage ;;
-    *)           usage ;;
+    --quick)       HARGS+=(--events 100000 --rounds 1 --rates 1000,5000 --lat-seconds 5); shift ;;
+    --events|--rounds|--rates|--contestants|--lat-seconds|--lat-warmup-ms)
+                   [[ $# -ge 2 ]] || usage; HARGS+=("$1" "$2"); shift 2 ;;
+    --keep-topics) HARGS+=("$1"); shift ;;
+    --build-dir)   [[ $# -ge 2 ]] || usage; BUILD="$2"; shift 2 ;;
+    --out)         [[ $# -ge 2 ]] || usage; OUT="$2"; shift 2 ;;
+    --score)       SCORE=1; shift ;;
+    -h|--help)     usage ;;
+    *)             echo "run.sh: unexpected argument '$1'" >&2; usage ;;
   esac
 done
-[[ -z "$ONLY" || "$ONLY" == score || "$ONLY" == e2e ]] || usage
+BUILD="$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)"
 LOGS="$BUILD/bench-logs"
+PY="${VIGIL_PY:-${VIGIL_CACHE:-$HOME/.cache/vigil}/venv/bin/python}"
 
-# Release, no sanitizer, no tests.
+# Release, no sanitizer, no tests (STYLE.md rule 12).
 mkdir -p "$LOGS"
+targets=(vg_bench_score)
+((SCORE)) || targets=(vg_bench_e2e vigil-worker vigilctl)
 if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF \
          -DVIGIL_BENCHMARKS=ON -DVIGIL_ASAN=OFF -DVIGIL_UBSAN=OFF -DVIGIL_TSAN=OFF &&
-       cmake --build "$BUILD" -j"$(nproc)" --target vg_bench_score vg_bench_e2e; } \
+       cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}"; } \
      >"$LOGS/build.log" 2>&1; then
   echo "# build failed; see $LOGS/build.log" >&2
   tail -20 "$LOGS/build.log" >&2
   exit 1
 fi
 
-echo "# machine: $(nproc) cores, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
-  "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo), $(uname -sr)"
-echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
-
-LINES=()
-run_one() { # name, then the command; keeps the BENCH line, stderr to the logs
-  local name="$1" line
-  shift
-  line="$("$@" 2>"$LOGS/$name.err" | grep '^BENCH ' || true)"
-  if [[ -z "$line" ]]; then
-    echo "# $name FAILED; see $LOGS/$name.err:" >&2
-    tail -5 "$LOGS/$name.err" >&2
-    return 1
-  fi
-  LINES+=("$line")
-}
-
-rc=0
-if [[ -z "$ONLY" || "$ONLY" == score ]]; then
-  run_one score "$BUILD/benchmarks/vg_bench_score" || rc=1
+if ((SCORE)); then
+  echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$BUILD/benchmarks/vg_bench_score" 2>"$LOGS/score.err" | grep '^BENCH '
+  echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  exit 0
 fi
 
-if [[ -z "$ONLY" || "$ONLY" == e2e ]]; then
-  STACK_DIR=""
-  if [[ -z "${VIGIL_STACK_ENV:-}" ]]; then
-    STACK_DIR="$BUILD/stack"
-    trap 'bash "$ROOT/ops/stack/down.sh" --run-dir "$STACK_DIR" >/dev/null 2>&1 || true' EXIT
-    bash "$ROOT/ops/stack/up.sh" --run-dir "$STACK_DIR" --fresh >"$LOGS/stack.log" 2>&1 ||
-      { echo "# e2e: the stack did not start; see $LOGS/stack.log" >&2; exit 1; }
-    export VIGIL_STACK_ENV="$STACK_DIR/stack.env"
-  fi
-  # Bounded: vg_bench_e2e fails a phase that overruns; this is the backstop.
-  run_one e2e timeout 600 "$BUILD/benchmarks/vg_bench_e2e" ${E2E_ARGS[@]+"${E2E_ARGS[@]}"} || rc=1
+[[ -x "$PY" ]] || { echo "# no venv python at $PY (run: bash ops/setup.sh)" >&2; exit 1; }
+"$PY" -c 'import confluent_kafka, redis, matplotlib' 2>/dev/null ||
+  { echo "# the venv at $PY lacks confluent-kafka, redis or matplotlib (run: bash ops/setup.sh)" >&2; exit 1; }
+
+if [[ -z "$OUT" ]]; then
+  OUT="$BUILD/sidebyside/$(date -u +%Y%m%dT%H%M%SZ)"
+  mkdir -p "$OUT"
+  ln -sfn "$OUT" "$BUILD/sidebyside/latest"
+fi
+mkdir -p "$OUT"
+
+STACK_DIR=""
+stop_stack() {
   if [[ -n "$STACK_DIR" ]]; then
     bash "$ROOT/ops/stack/down.sh" --run-dir "$STACK_DIR" >/dev/null 2>&1 || true
-    trap - EXIT
+    STACK_DIR=""
   fi
+}
+if [[ -z "${VIGIL_STACK_ENV:-}" ]]; then
+  STACK_DIR="$BUILD/stack"
+  trap stop_stack EXIT
+  trap 'exit 130' INT TERM
+  bash "$ROOT/ops/stack/up.sh" --run-dir "$STACK_DIR" --fresh >"$LOGS/stack.log" 2>&1 ||
+    { echo "# the stack did not start; see $LOGS/stack.log" >&2; exit 1; }
+  export VIGIL_STACK_ENV="$STACK_DIR/stack.env"
 fi
 
-echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%s\n' ${LINES[@]+"${LINES[@]}"}
+echo "# results in $OUT" >&2
+rc=0
+"$PY" "$ROOT/benchmarks/harness/sidebyside.py" --stack-env "$VIGIL_STACK_ENV" --build "$BUILD" \
+  --out "$OUT" ${HARGS[@]+"${HARGS[@]}"} || rc=$?
+stop_stack
 exit "$rc"

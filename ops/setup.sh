@@ -54,6 +54,7 @@ PY_TOOLS=(
   pytest==9.2.0
   redis==8.1.0     # redis, hiredis: the Python peer (benchmarks/peers/python)
   hiredis==3.5.0
+  matplotlib==3.11.2  # the side by side benchmark's charts (benchmarks/harness)
 )
 
 # --- Debian packages ---------------------------------------------------------
