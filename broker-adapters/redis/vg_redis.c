@@ -44,6 +44,7 @@ struct vg_redis_s {
     int db;
     int timeout_ms;
     char sha[41];
+    vg_redis_problem_t problem;
     uint64_t round_trips;
     size_t n_replies;
     redisReply *replies[VG_REDIS_PIPE_MAX];
@@ -63,6 +64,107 @@ static void vg_redis_drop(vg_redis_t *r) {
     }
 }
 
+static const char *const vg_redis_problems[VG_REDIS_PROBLEM__COUNT] = {
+    "none", "unreachable", "tls_port", "auth", "cluster", "replica", "loading", "oom", "other"};
+
+const char *vg_redis_problem_name(vg_redis_problem_t p) {
+    return p >= 0 && p < VG_REDIS_PROBLEM__COUNT ? vg_redis_problems[p] : "other";
+}
+
+vg_redis_problem_t vg_redis_problem(const vg_redis_t *r) { return r->problem; }
+
+/* Name the problem behind an error reply (Lua wraps the inner error, so
+ * look anywhere in it) and say it in errstr. A server-state problem drops
+ * the connection: the next connect checks the server again. */
+static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char *msg,
+                                     char *errstr, size_t errstr_size) {
+    static const struct {
+        const char *token;
+        vg_redis_problem_t problem;
+        const char *says;
+    } known[] = {
+        {"READONLY", VG_REDIS_PROBLEM_REPLICA,
+         "the server is a replica (after a failover?): writes need the master"},
+        {"MOVED", VG_REDIS_PROBLEM_CLUSTER,
+         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+        {"ASK ", VG_REDIS_PROBLEM_CLUSTER,
+         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+        {"CLUSTERDOWN", VG_REDIS_PROBLEM_CLUSTER,
+         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+        {"CROSSSLOT", VG_REDIS_PROBLEM_CLUSTER,
+         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+        {"OOM", VG_REDIS_PROBLEM_OOM,
+         "the server is out of memory (maxmemory reached, writes refused)"},
+        {"LOADING", VG_REDIS_PROBLEM_LOADING, "the server is loading its dataset"},
+        {"NOAUTH", VG_REDIS_PROBLEM_AUTH,
+         "the server requires authentication: set redis.password (and redis.user)"},
+        {"WRONGPASS", VG_REDIS_PROBLEM_AUTH, "authentication refused"},
+    };
+
+    r->problem = VG_REDIS_PROBLEM_OTHER;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+        if (msg && strstr(msg, known[i].token)) {
+            r->problem = known[i].problem;
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s (%s: %.120s)", r->host, r->port,
+                          known[i].says, what, msg);
+            if (r->problem != VG_REDIS_PROBLEM_AUTH)
+                vg_redis_drop(r);
+            return VG_ERR_REDIS;
+        }
+    }
+    vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s: %.160s", r->host, r->port, what,
+                  msg ? msg : "unexpected reply");
+    return VG_ERR_REDIS;
+}
+
+/* The server checks after a connect: its mode (a cluster node?), its
+ * role (a replica?) and whether it takes a write (out of memory?). */
+static vg_err_t vg_redis_check_server(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    redisReply *rep = redisCommand(r->c, "INFO cluster");
+    vg_err_t err = VG_OK;
+
+    if (!rep)
+        return VG_ERR_REDIS;
+    if (rep->type == REDIS_REPLY_ERROR) {
+        err = vg_redis_reply_error(r, "INFO", rep->str, errstr, errstr_size);
+    } else if (rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1")) {
+        r->problem = VG_REDIS_PROBLEM_CLUSTER;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d: the server is a Redis Cluster node (cluster_enabled:1); "
+                      "cluster mode is not supported yet: point redis.host at a standalone "
+                      "server",
+                      r->host, r->port);
+        err = VG_ERR_REDIS;
+    }
+    freeReplyObject(rep);
+    if (err)
+        return err;
+    if (!(rep = redisCommand(r->c, "ROLE")))
+        return VG_ERR_REDIS;
+    if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
+        rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master")) {
+        r->problem = VG_REDIS_PROBLEM_REPLICA;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d: the server is a replica (role %s): writes need the master "
+                      "(after a failover, point redis.host at the new master)",
+                      r->host, r->port, rep->element[0]->str);
+        err = VG_ERR_REDIS;
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        err = vg_redis_reply_error(r, "ROLE", rep->str, errstr, errstr_size);
+    }
+    freeReplyObject(rep);
+    if (err)
+        return err;
+    /* A write that expires at once: refused with OOM when maxmemory is
+     * reached (reads still work, so PING cannot tell). */
+    if (!(rep = redisCommand(r->c, "SET vigil:health:probe 1 PX 1000")))
+        return VG_ERR_REDIS;
+    if (rep->type == REDIS_REPLY_ERROR)
+        err = vg_redis_reply_error(r, "SET", rep->str, errstr, errstr_size);
+    freeReplyObject(rep);
+    return err;
+}
+
 static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     redisReply *rep;
@@ -71,24 +173,47 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
         return VG_OK;
     r->c = redisConnectWithTimeout(r->host, r->port, tv);
     if (!r->c || r->c->err) {
+        r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
         vg_errstr_set(errstr, errstr_size, "connect to redis %s:%d: %s", r->host, r->port,
                       r->c ? r->c->errstr : "out of memory");
         vg_redis_drop(r);
         return VG_ERR_REDIS;
     }
     redisSetTimeout(r->c, tv);
-    if (r->password) {
-        rep = r->user ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
-                      : redisCommand(r->c, "AUTH %s", r->password);
-        if (!rep || rep->type == REDIS_REPLY_ERROR) {
-            /* Say that auth failed, never with what. */
-            vg_errstr_set(errstr, errstr_size, "redis %s:%d: AUTH refused", r->host, r->port);
-            if (rep)
-                freeReplyObject(rep);
-            vg_redis_drop(r);
-            return VG_ERR_REDIS;
+    /* The first command tells a TLS-only port: it drops a connection
+     * whose first bytes are not a TLS handshake. */
+    rep = r->password ? r->user ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
+                                : redisCommand(r->c, "AUTH %s", r->password)
+                      : redisCommand(r->c, "PING");
+    if (!rep) {
+        r->problem = VG_REDIS_PROBLEM_TLS_PORT;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d closed the connection at the first command (%s): is it a "
+                      "TLS-only port spoken to in plain text? (TLS to Redis is not supported "
+                      "yet)",
+                      r->host, r->port, r->c->errstr[0] ? r->c->errstr : "no reply");
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) {
+        if (r->password) {
+            /* Say whose authentication failed, never with what. */
+            r->problem = VG_REDIS_PROBLEM_AUTH;
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: AUTH refused for user \"%s\"",
+                          r->host, r->port, r->user ? r->user : "default");
+        } else {
+            vg_redis_reply_error(r, "PING", rep->str, errstr, errstr_size);
         }
         freeReplyObject(rep);
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
+    freeReplyObject(rep);
+    if (vg_redis_check_server(r, errstr, errstr_size)) {
+        if (r->problem == VG_REDIS_PROBLEM_NONE)
+            r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
     }
     if (r->db) {
         rep = redisCommand(r->c, "SELECT %d", r->db);
@@ -114,6 +239,7 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
     r->sha[40] = '\0';
     freeReplyObject(rep);
     VG_INFO(r->log, "redis", "connected to %s:%d", r->host, r->port);
+    r->problem = VG_REDIS_PROBLEM_NONE;
     return VG_OK;
 }
 
@@ -175,6 +301,7 @@ static vg_err_t vg_redis_read(vg_redis_t *r, size_t n, char *errstr, size_t errs
     for (size_t i = 0; i < n; i++) {
         void *rep = NULL;
         if (redisGetReply(r->c, &rep) != REDIS_OK || !rep) {
+            r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
             vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", r->host, r->port,
                           r->c->errstr[0] ? r->c->errstr : "connection lost");
             vg_redis_drop(r);
@@ -193,7 +320,12 @@ vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size) {
         return err;
     if (redisAppendCommand(r->c, "PING") != REDIS_OK)
         return VG_ERR_REDIS;
-    return vg_redis_read(r, 1, errstr, errstr_size);
+    if ((err = vg_redis_read(r, 1, errstr, errstr_size)))
+        return err;
+    if (r->replies[0]->type == REDIS_REPLY_ERROR)
+        return vg_redis_reply_error(r, "PING", r->replies[0]->str, errstr, errstr_size);
+    r->problem = VG_REDIS_PROBLEM_NONE;
+    return VG_OK;
 }
 
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
@@ -221,10 +353,8 @@ vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redi
     for (size_t i = 0; i < n; i++) {
         redisReply *rep = r->replies[i];
         memset(&out[i], 0, sizeof(out[i]));
-        if (rep->type == REDIS_REPLY_ERROR) {
-            vg_errstr_set(errstr, errstr_size, "redis HMGET: %s", rep->str);
-            return VG_ERR_REDIS;
-        }
+        if (rep->type == REDIS_REPLY_ERROR)
+            return vg_redis_reply_error(r, "HMGET", rep->str, errstr, errstr_size);
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
             continue;
         if (rep->element[0]->type == REDIS_REPLY_STRING &&
@@ -312,9 +442,9 @@ again:
         goto again;
     }
     if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 || (size_t)rep->integer > n) {
-        vg_errstr_set(errstr, errstr_size, "redis EVALSHA: %s",
-                      rep->type == REDIS_REPLY_ERROR ? rep->str : "unexpected reply");
-        err = VG_ERR_REDIS;
+        err = vg_redis_reply_error(r, "EVALSHA",
+                                   rep->type == REDIS_REPLY_ERROR ? rep->str : NULL, errstr,
+                                   errstr_size);
     } else if (rep->integer > 0) {
         if (conflict)
             *conflict = (size_t)rep->integer - 1;

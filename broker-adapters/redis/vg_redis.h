@@ -25,6 +25,23 @@
 
 typedef struct vg_redis_s vg_redis_t;
 
+/* What is wrong with the server, named in the first error line and in the
+ * metric label (docs/runbook.md, "Redis problems"). */
+typedef enum vg_redis_problem_e {
+    VG_REDIS_PROBLEM_NONE = 0,
+    VG_REDIS_PROBLEM_UNREACHABLE, /* no TCP connection, or it broke */
+    VG_REDIS_PROBLEM_TLS_PORT,    /* plain text to a port that speaks only TLS */
+    VG_REDIS_PROBLEM_AUTH,        /* authentication refused or required */
+    VG_REDIS_PROBLEM_CLUSTER,     /* a Redis Cluster node; cluster mode is not configured */
+    VG_REDIS_PROBLEM_REPLICA,     /* a replica: writes need the master */
+    VG_REDIS_PROBLEM_LOADING,     /* loading its dataset */
+    VG_REDIS_PROBLEM_OOM,         /* maxmemory reached, writes refused */
+    VG_REDIS_PROBLEM_OTHER,
+    VG_REDIS_PROBLEM__COUNT
+} vg_redis_problem_t;
+
+const char *vg_redis_problem_name(vg_redis_problem_t p);
+
 typedef struct vg_redis_conf_s {
     const char *host;          /* default 127.0.0.1 */
     int port;                  /* default 6379 */
@@ -80,6 +97,12 @@ vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *
 bool vg_redis_connected(const vg_redis_t *r);
 
 vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size);
+
+/* The problem behind the last failed call (NONE after a successful
+ * connect or ping). A server-state problem (replica, cluster, OOM,
+ * loading) drops the connection, so the next call connects again and
+ * checks the server's role, mode and memory before it is used. */
+vg_redis_problem_t vg_redis_problem(const vg_redis_t *r);
 
 /* Load n keys in one pipelined round trip. */
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,

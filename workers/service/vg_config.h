@@ -57,6 +57,7 @@ typedef struct vg_config_s {
     int64_t drain_timeout_ms;
     int64_t event_max_future_ms;
     int64_t dead_letter_max_retries;
+    int64_t stall_report_interval_ms;
     /* kafka.* pass-through, in order of appearance. */
     int n_kafka;
     char kafka_keys[VG_CONFIG_KAFKA_MAX][128];

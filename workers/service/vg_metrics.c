@@ -1,4 +1,6 @@
 #include "vg_metrics.h"
+#include "vg_redis.h"
+#include "vg_time.h"
 
 #include <dirent.h>
 #include <inttypes.h>
@@ -260,6 +262,19 @@ static void vg_metrics_health(vg_buf_t *b, vg_pipeline_t *p, vg_pipeline_stats_t
     vg_gauge(b, "vigil_ready", "1 when connected to Kafka and Redis.",
              vg_pipeline_ready(p) ? 1 : 0);
     vg_gauge(b, "vigil_redis_up", "1 while Redis answers.", atomic_load(&s->redis_ok) ? 1 : 0);
+    {
+        int64_t since = atomic_load(&s->stall_start_ms);
+        int pr = atomic_load(&s->redis_problem);
+        vg_gauge(b, "vigil_stall_seconds",
+                 "How long the worker has been waiting (Redis unavailable); 0 when it is not.",
+                 since ? (double)(vg_time_wall_ms() - since) / 1000.0 : 0.0);
+        vg_buf_printf(b, "# HELP vigil_redis_problem What is wrong with Redis, by name (1 for "
+                         "the current problem; docs/runbook.md, \"Redis problems\").\n"
+                         "# TYPE vigil_redis_problem gauge\n");
+        for (int k = 1; k < VG_REDIS_PROBLEM__COUNT; k++)
+            vg_buf_printf(b, "vigil_redis_problem{problem=\"%s\"} %d\n",
+                          vg_redis_problem_name((vg_redis_problem_t)k), pr == k);
+    }
     vg_gauge(b, "vigil_kafka_up", "1 while the Kafka clients work.",
              atomic_load(&s->kafka_ok) ? 1 : 0);
     vg_pipeline_model_info(p, model_id, sizeof(model_id), model_version, sizeof(model_version));

@@ -583,13 +583,22 @@ static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
 
 /* Redis is unreachable: stop fetching (backpressure), keep the group
  * membership alive by polling, and probe Redis with exponential backoff. */
-static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
+static void vg_pipeline_wait_redis(vg_pipeline_t *p, const char *why) {
     char errstr[512];
     int backoff = 100;
+    int64_t start = vg_wall_ms(), last_report = start;
+    vg_redis_problem_t problem = vg_redis_problem(p->redis);
 
     atomic_store(&p->stats.redis_ok, false);
+    atomic_store(&p->stats.stall_start_ms, start);
+    atomic_store(&p->stats.redis_problem, (int)problem);
+    /* The first line says what is wrong, by name (docs/runbook.md, "Redis
+     * problems"); then at most one line per stall.report_interval_ms. */
+    VG_WARN(p->log, "pipeline", "redis unavailable (%s): %s; waiting, consuming nothing",
+            vg_redis_problem_name(problem), why);
     vg_kafka_consumer_pause(p->consumer, true);
     while (!atomic_load(&p->stop)) {
+        int64_t now;
         /* Keep the group membership alive, in slices so that a SIGTERM is
          * seen within a quarter of a second. Paused partitions deliver
          * nothing new; anything already fetched is given back and fetched
@@ -604,8 +613,17 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
             break;
         if (vg_redis_ping(p->redis, errstr, sizeof(errstr)) == VG_OK)
             break;
-        VG_WARN(p->log, "pipeline", "redis unavailable, retrying in %d ms: %s", backoff, errstr);
+        problem = vg_redis_problem(p->redis);
+        atomic_store(&p->stats.redis_problem, (int)problem);
         backoff = backoff * 2 > 5000 ? 5000 : backoff * 2;
+        now = vg_wall_ms();
+        if (now - last_report >= p->cfg.stall_report_interval_ms) {
+            last_report = now;
+            VG_WARN(p->log, "pipeline",
+                    "stalled for %lld s: redis unavailable (%s): %s; next: reconnect in %d ms",
+                    (long long)((now - start) / 1000), vg_redis_problem_name(problem), errstr,
+                    backoff);
+        }
     }
     vg_kafka_consumer_rewind_all(p->consumer);
     if (atomic_load(&p->stop))
@@ -613,7 +631,10 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p) {
     vg_kafka_consumer_pause(p->consumer, false);
     vg_pipeline_repause_stopped(p);
     atomic_store(&p->stats.redis_ok, true);
-    VG_INFO(p->log, "pipeline", "redis is back; resuming");
+    atomic_store(&p->stats.stall_start_ms, 0);
+    atomic_store(&p->stats.redis_problem, 0);
+    VG_INFO(p->log, "pipeline", "redis is back after %lld s; resuming",
+            (long long)((vg_wall_ms() - start) / 1000));
 }
 
 /* --- deadlines ------------------------------------------------------------ */
@@ -1188,11 +1209,14 @@ static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
         p->txn_open = false;
         vg_pipeline_reset_batch(p, p->b->n);
         return err;
-    case VG_ERR_REDIS:
+    case VG_ERR_REDIS: {
+        char why[sizeof(p->b->errstr)];
         atomic_fetch_add(&p->stats.redis_errors, 1);
-        vg_pipeline_abort(p, p->b->n, p->b->errstr);
-        vg_pipeline_wait_redis(p);
+        memcpy(why, p->b->errstr, sizeof(why)); /* the abort forgets the batch */
+        vg_pipeline_abort(p, p->b->n, why);
+        vg_pipeline_wait_redis(p, why);
         return VG_OK;
+    }
     case VG_ERR_CONFLICT:
         atomic_fetch_add(&p->stats.cas_conflicts, 1);
         vg_pipeline_abort(p, p->b->n, p->b->errstr);
