@@ -9,8 +9,9 @@
 #                     [--contestants LIST] [--build-dir DIR] [--out DIR]
 #                     [--lat-seconds S] [--lat-warmup-ms W] [--keep-topics] [--score]
 #
-#   --quick           a smoke run: --events 100000 --rounds 1 --rates 1000,5000
-#                     --lat-seconds 5 (options after it still apply)
+#   --quick           a smoke run (~5 min): --events 100000 --rounds 1
+#                     --rates 2000,5000 --lat-seconds 5 --lat-warmup-ms 5000
+#                     (options after it still apply)
 #   --events N        input per round (200000); vigilctl gen --seed 7
 #                     --customers 10000 to a fresh 4-partition topic per round
 #   --rounds R        rounds of throughput runs (3); medians are reported
@@ -18,7 +19,7 @@
 #                     (default 1000,2000,5000,20000,80%; "" for none)
 #   --contestants L   of passthrough,vigil,python,kstreams (default: all)
 #   --lat-seconds S   sampled seconds per latency run (10)
-#   --lat-warmup-ms W paced but not sampled, first (5000)
+#   --lat-warmup-ms W paced but not sampled, first (10000: a JVM's JIT)
 #   --build-dir DIR   Release build (default: build-bench under the repo)
 #   --out DIR         results (default: DIR/sidebyside/<UTC time>; the
 #                     link DIR/sidebyside/latest points at the newest)
@@ -39,10 +40,10 @@ BUILD="$ROOT/build-bench"
 OUT=""
 SCORE=0
 HARGS=()
-usage() { sed -n '7,26s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '7,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --quick)       HARGS+=(--events 100000 --rounds 1 --rates 1000,5000 --lat-seconds 5); shift ;;
+    --quick)       HARGS+=(--events 100000 --rounds 1 --rates 2000,5000 --lat-seconds 5 --lat-warmup-ms 5000); shift ;;
     --events|--rounds|--rates|--contestants|--lat-seconds|--lat-warmup-ms)
                    [[ $# -ge 2 ]] || usage; HARGS+=("$1" "$2"); shift 2 ;;
     --keep-topics) HARGS+=("$1"); shift ;;
