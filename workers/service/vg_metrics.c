@@ -266,7 +266,8 @@ static void vg_metrics_health(vg_buf_t *b, vg_pipeline_t *p, vg_pipeline_stats_t
         int64_t since = atomic_load(&s->stall_start_ms);
         int pr = atomic_load(&s->redis_problem);
         vg_gauge(b, "vigil_stall_seconds",
-                 "How long the worker has been waiting (Redis unavailable); 0 when it is not.",
+                 "How long the worker has been waiting (Redis or Kafka unavailable); 0 when it "
+                 "is not.",
                  since ? (double)(vg_time_wall_ms() - since) / 1000.0 : 0.0);
         vg_buf_printf(b, "# HELP vigil_redis_problem What is wrong with Redis, by name (1 for "
                          "the current problem; docs/runbook.md, \"Redis problems\").\n"

@@ -80,6 +80,7 @@ struct vg_pipeline_s {
     size_t n_txn;
     uint64_t txn_start_us;
     bool txn_open, rewind_needed;
+    int64_t kafka_stall_ms, kafka_reported_ms; /* a Kafka outage: since, last report */
 
     pthread_mutex_t model_lock;
     vg_model_t model;
@@ -795,12 +796,27 @@ static void vg_pipeline_probe(vg_pipeline_t *p) {
     uint64_t now = vg_now_us();
 
     if (vg_kafka_consumer_down(p->consumer)) {
+        int64_t wall = vg_wall_ms();
         atomic_store(&p->stats.kafka_ok, false);
+        if (!p->kafka_stall_ms) {
+            /* A stall reports itself: once now, then once per interval. */
+            p->kafka_stall_ms = p->kafka_reported_ms = wall;
+            atomic_store(&p->stats.stall_start_ms, wall);
+            VG_WARN(p->log, "pipeline", "kafka unavailable (no broker answers); probing every 2 s");
+        } else if (wall - p->kafka_reported_ms >= p->cfg.stall_report_interval_ms) {
+            p->kafka_reported_ms = wall;
+            VG_WARN(p->log, "pipeline",
+                    "stalled for %lld s: kafka unavailable (no broker answers); next: probe in 2 s",
+                    (long long)((wall - p->kafka_stall_ms) / 1000));
+        }
         if (now - p->last_probe_us > 2000000) {
             p->last_probe_us = now;
             if (vg_kafka_consumer_probe(p->consumer, 1000) == VG_OK) {
                 atomic_store(&p->stats.kafka_ok, true);
-                VG_INFO(p->log, "pipeline", "kafka reachable again");
+                atomic_store(&p->stats.stall_start_ms, 0);
+                VG_INFO(p->log, "pipeline", "kafka reachable again after %lld s",
+                        (long long)((wall - p->kafka_stall_ms) / 1000));
+                p->kafka_stall_ms = 0;
             }
         }
     }

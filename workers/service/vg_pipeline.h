@@ -81,7 +81,7 @@ typedef struct vg_pipeline_stats_s {
     _Atomic bool redis_ok;
     _Atomic bool kafka_ok;
     _Atomic int64_t last_commit_ms;           /* wall clock of the last committed batch */
-    _Atomic int64_t stall_start_ms;           /* wall clock a wait for Redis began; 0: none */
+    _Atomic int64_t stall_start_ms;           /* wall clock a wait (Redis, Kafka) began; 0: none */
     _Atomic int redis_problem;                /* vg_redis_problem_t while it lasts */
     int64_t started_ms;                       /* wall clock at start */
     /* Slots 0..n_intervention_names-1 are written once, then published by
