@@ -38,6 +38,8 @@ PACKAGES=(
   # ops/validate.sh and the Prometheus scrape test (tests/ops): prometheus
   # brings promtool; kcat replays dead letters (docs/runbook.md).
   prometheus kcat curl python3-yaml python3-venv
+  # The fuzz pass of ops/test.sh: clang and its libFuzzer runtime.
+  clang libclang-rt-14-dev openssl
 )
 
 # Python tools from PyPI, in a venv of their own under the cache (neither

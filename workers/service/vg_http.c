@@ -49,10 +49,11 @@ static enum MHD_Result vg_http_handle(void *cls, struct MHD_Connection *c, const
         {
             /* Say which: an SRE reads this at 3 a.m. */
             const vg_pipeline_stats_t *s = vg_pipeline_stats(h->p);
-            static const char *const why[] = {
-                "not ready: kafka unavailable\n", "not ready: redis unavailable\n",
-                "not ready: a partition is stopped (its dead letter cannot be written; "
-                "see docs/runbook.md, VigilPartitionStopped)\n"};
+            static const char stopped[] = "not ready: a partition is stopped (its dead "
+                                          "letter cannot be written; see docs/runbook.md, "
+                                          "VigilPartitionStopped)\n";
+            static const char *const why[] = {"not ready: kafka unavailable\n",
+                                              "not ready: redis unavailable\n", stopped};
             const char *w = !atomic_load(&s->kafka_ok)   ? why[0]
                             : !atomic_load(&s->redis_ok) ? why[1]
                                                          : why[2];
