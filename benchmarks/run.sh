@@ -19,7 +19,7 @@
 #                     (default 1000,2000,5000,20000,80%; "" for none)
 #   --contestants L   of passthrough,vigil,python,kstreams (default: all)
 #   --lat-seconds S   sampled seconds per latency run (10)
-#   --lat-warmup-ms W paced but not sampled, first (10000: a JVM's JIT)
+#   --lat-warmup-ms W paced but not sampled, first (15000: a JVM's start)
 #   --build-dir DIR   Release build (default: build-bench under the repo)
 #   --out DIR         results (default: DIR/sidebyside/<UTC time>; the
 #                     link DIR/sidebyside/latest points at the newest)

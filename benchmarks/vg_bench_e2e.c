@@ -36,9 +36,10 @@
  *     latency = wall clock (CLOCK_REALTIME) when the reader gets the trigger
  *     - CreateTime of its source event, found through the trigger's lineage
  *     (source_partition, source_offset). CreateTime is the wall clock
- *     librdkafka stamped when this process produced the event: both ends
- *     read the same clock of the same machine, so there is no skew. It
- *     includes the producer's linger, the contestant's batching and, in a
+ *     librdkafka stamped when this process produced the event (linger.ms 0,
+ *     so the instrument adds no batching of its own): both ends read the
+ *     same clock of the same machine, so there is no skew. It includes the
+ *     event's trip through the broker, the contestant's batching and, in a
  *     transactional contestant, the transaction's commit: what a consumer
  *     of triggers sees. Events produced in the first W ms (default 3000) are
  *     not sampled; absence triggers (intervention retention_offer with a
@@ -380,7 +381,13 @@ static uint64_t vg_bench_produce_paced(vg_bench_t *b, int64_t *wall0_ms, double 
     gen = vg_gen_new(&gc, err, sizeof(err));
     if (!gen)
         vg_bench_die("vg_gen_new", err);
-    prod = vg_kafka_producer_new(&b->props, NULL, b->log, err, sizeof(err));
+    {
+        /* CreateTime is stamped when produce is called: a linger would add
+         * the instrument's own batching (up to its 5 ms) to every sample. */
+        vg_kafka_props_t props = b->props;
+        vg_kafka_props_add(&props, "linger.ms", "0");
+        prod = vg_kafka_producer_new(&props, NULL, b->log, err, sizeof(err));
+    }
     if (!prod)
         vg_bench_die("latency producer", err);
 

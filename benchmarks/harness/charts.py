@@ -34,6 +34,11 @@ def _hatch(e):
     return "//" if e["mode"] == "exactly_once" and e["name"] != "passthrough" else None
 
 
+def _tick(e):
+    return e["name"] if e["name"] == "passthrough" else "%s\n%s" % (
+        e["name"], "alo" if e["mode"] == "at_least_once" else "eos")
+
+
 def _subtitle(res):
     m = res["meta"]
     return "commit %s, %d events x %d rounds, load %.1f (median at run starts)" % (
@@ -52,8 +57,9 @@ def throughput(res, out):
     for b, (_, e) in zip(bars, ents):
         if _hatch(e):
             b.set_hatch(_hatch(e))
-        ax.annotate("%.0fk" % (e["eps"] / 1000), (b.get_x() + b.get_width() / 2, b.get_height()),
-                    ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
+        ax.annotate("%.1fk" % (e["eps"] / 1000), (b.get_x() + b.get_width() / 2, 0),
+                    ha="center", va="bottom", fontsize=8, xytext=(0, 3), textcoords="offset points",
+                    bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
     floor = res["summary"].get("passthrough", {}).get("eps")
     if floor:
         for f, style in ((1.0, "-"), (0.6, ":"), (0.5, "--")):
@@ -61,7 +67,7 @@ def throughput(res, out):
         ax.text(len(ents) - 0.5, 0.6 * floor, " 0.6 floor", fontsize=7, va="bottom", ha="right")
         ax.text(len(ents) - 0.5, 0.5 * floor, " 0.5 floor", fontsize=7, va="top", ha="right")
     ax.set_xticks(list(xs))
-    ax.set_xticklabels([e["label"].replace(" ", "\n") for _, e in ents], fontsize=8)
+    ax.set_xticklabels([_tick(e) for _, e in ents], fontsize=8)
     ax.set_ylabel("events/s (median of rounds, bar: range)")
     ax.set_title("Throughput, same input and stack\n" + _subtitle(res), fontsize=9)
     fig.tight_layout()
@@ -130,8 +136,9 @@ def cpu(res, out):
         ax.annotate("%.1f" % e["cpu_s_per_m"], (b.get_x() + b.get_width() / 2, b.get_height() + r),
                     ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax.set_xticks(xs)
-    ax.set_xticklabels([e["label"].replace(" ", "\n") for _, e in ents], fontsize=7)
+    ax.set_xticklabels([_tick(e) for _, e in ents], fontsize=8)
     ax.set_ylabel("CPU seconds per million events (= µs/event)")
+    ax.set_ylim(0, max(p + r for p, r in zip(proc, red)) * 1.12)
     ax.set_title("CPU per event (median of rounds)", fontsize=9)
     ax.legend(fontsize=7)
     rss = [e.get("peak_rss_mb") or 0 for _, e in ents]
@@ -142,8 +149,9 @@ def cpu(res, out):
         ax2.annotate("%.0f" % b.get_height(), (b.get_x() + b.get_width() / 2, b.get_height()),
                      ha="center", va="bottom", fontsize=8, xytext=(0, 2), textcoords="offset points")
     ax2.axhline(64, color="#888888", linestyle=":", linewidth=0.8)
+    ax2.set_ylim(0, max(rss) * 1.12)
     ax2.set_xticks(xs)
-    ax2.set_xticklabels([e["label"].replace(" ", "\n") for _, e in ents], fontsize=7)
+    ax2.set_xticklabels([_tick(e) for _, e in ents], fontsize=8)
     ax2.set_ylabel("peak RSS (VmHWM), MB")
     ax2.set_title("Peak RSS, highest of the rounds (line: 64 MB)", fontsize=9)
     fig.suptitle(_subtitle(res), fontsize=8)

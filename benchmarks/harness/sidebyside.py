@@ -852,7 +852,7 @@ def parse_args(argv):
     ap.add_argument("--rates", default="1000,2000,5000,20000,80%",
                     help="latency rates, events/s, or N%% of each one's maximum")
     ap.add_argument("--lat-seconds", type=int, default=10, help="sampled seconds per latency run (10)")
-    ap.add_argument("--lat-warmup-ms", type=int, default=10000, help="produced but not sampled (10000)")
+    ap.add_argument("--lat-warmup-ms", type=int, default=15000, help="produced but not sampled (15000)")
     ap.add_argument("--keep-topics", action="store_true")
     ap.add_argument("--no-charts", action="store_true")
     a = ap.parse_args(argv)
@@ -947,5 +947,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    sys.dont_write_bytecode = True  # no __pycache__ in the source tree
     sys.path.insert(0, HERE)
     sys.exit(main())
