@@ -68,24 +68,33 @@ int vg_event_text_ok(const uint8_t *s, size_t n, size_t *bad) {
     return rc == VG_TEXT_OK;
 }
 
-/* A string field: text rules and length. name is the field's path. */
-static vg_err_t vg_event_check_text(const char *name, long idx, const uint8_t *s, size_t n,
-                                    size_t max, char *errstr, size_t errstr_size) {
+/* The path of a field for an error: name, name[idx] or name[idx].sub. */
+static void vg_event_path(char *path, size_t size, const char *name, long idx, const char *sub) {
+    if (idx < 0)
+        snprintf(path, size, "%s", name);
+    else if (sub)
+        snprintf(path, size, "%s[%ld].%s", name, idx, sub);
+    else
+        snprintf(path, size, "%s[%ld]", name, idx);
+}
+
+/* A string field: text rules and length. The path is formatted only for
+ * an error: this runs for every string of every event. */
+static vg_err_t vg_event_check_text(const char *name, long idx, const char *sub, const uint8_t *s,
+                                    size_t n, size_t max, char *errstr, size_t errstr_size) {
     char path[64];
     size_t bad = 0;
     int rc;
 
-    if (idx >= 0)
-        snprintf(path, sizeof(path), "%s[%ld]", name, idx);
-    else
-        snprintf(path, sizeof(path), "%s", name);
     if (n > max) {
+        vg_event_path(path, sizeof(path), name, idx, sub);
         vg_errstr_set(errstr, errstr_size, "field \"%s\": %zu bytes, longer than %zu", path, n,
                       max);
         return VG_ERR_INVALID;
     }
     if ((rc = vg_event_text_check(s, n, &bad)) == VG_TEXT_OK)
         return VG_OK;
+    vg_event_path(path, sizeof(path), name, idx, sub);
     vg_errstr_set(errstr, errstr_size, "field \"%s\": %s at byte %zu", path,
                   rc == VG_TEXT_NUL       ? "NUL byte"
                   : rc == VG_TEXT_CONTROL ? "control character"
@@ -169,7 +178,7 @@ static vg_err_t vg_event_check_descriptive(const uint8_t *p, size_t n, char *err
 
     while ((rc = vg_wire_next(&w, &f)) > 0)
         if (f.number == 3 && f.type == 2 &&
-            (err = vg_event_check_text("descriptive.segment", -1, f.data, f.len,
+            (err = vg_event_check_text("descriptive.segment", -1, NULL, f.data, f.len,
                                        VG_EVENT_SEGMENT_MAX, errstr, errstr_size)))
             return err;
     return rc < 0 ? vg_wire_malformed("field \"descriptive\"", errstr, errstr_size) : VG_OK;
@@ -182,15 +191,14 @@ static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, c
     vg_err_t err;
     int rc;
 
-    char path[48];
     bool has_key = false;
 
     while ((rc = vg_wire_next(&w, &f)) > 0) {
         if (f.type != 2 || (f.number != 1 && f.number != 2))
             continue;
         has_key |= f.number == 1 && f.len > 0;
-        snprintf(path, sizeof(path), "attributes[%ld].%s", idx, f.number == 1 ? "key" : "value");
-        if ((err = vg_event_check_text(path, -1, f.data, f.len,
+        if ((err = vg_event_check_text("attributes", idx, f.number == 1 ? "key" : "value", f.data,
+                                       f.len,
                                        f.number == 1 ? VG_EVENT_ATTR_KEY_MAX
                                                      : VG_EVENT_ATTR_VALUE_MAX,
                                        errstr, errstr_size)))
@@ -227,7 +235,7 @@ vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t e
         case 3:
         case 6:
         case 8:
-            if (f.type == 2 && (err = vg_event_check_text(names[f.number], -1, f.data, f.len,
+            if (f.type == 2 && (err = vg_event_check_text(names[f.number], -1, NULL, f.data, f.len,
                                                           VG_EVENT_ID_MAX, errstr, errstr_size)))
                 return err;
             break;
@@ -252,7 +260,7 @@ vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t e
                               n_consents - 1);
                 return VG_ERR_INVALID;
             }
-            if ((err = vg_event_check_text("consents", (long)n_consents - 1, f.data, f.len,
+            if ((err = vg_event_check_text("consents", (long)n_consents - 1, NULL, f.data, f.len,
                                            VG_EVENT_PURPOSE_MAX, errstr, errstr_size)))
                 return err;
             break;
@@ -293,8 +301,8 @@ static vg_err_t vg_event_check_id(const char *field, const char *v, char *errstr
         vg_errstr_set(errstr, errstr_size, "field \"%s\": required but empty", field);
         return VG_ERR_INVALID;
     }
-    return vg_event_check_text(field, -1, (const uint8_t *)v, strlen(v), VG_EVENT_ID_MAX, errstr,
-                               errstr_size);
+    return vg_event_check_text(field, -1, NULL, (const uint8_t *)v, strlen(v), VG_EVENT_ID_MAX,
+                               errstr, errstr_size);
 }
 
 vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *errstr,

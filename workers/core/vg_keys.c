@@ -8,7 +8,18 @@
 static int vg_keys_done(int n, size_t size) { return n < 0 || (size_t)n >= size ? -1 : n; }
 
 int vg_keys_state(char *out, size_t size, const char *prefix, const char *pseudonym) {
-    return vg_keys_done(snprintf(out, size, "%s:{%s}", prefix, pseudonym), size);
+    /* Once per record: plain copies, not printf's machinery. */
+    size_t np = strlen(prefix), nq = strlen(pseudonym), n = np + nq + 3;
+
+    if (n >= size)
+        return -1;
+    memcpy(out, prefix, np);
+    out[np] = ':';
+    out[np + 1] = '{';
+    memcpy(out + np + 2, pseudonym, nq);
+    out[n - 1] = '}';
+    out[n] = '\0';
+    return (int)n;
 }
 
 int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {

@@ -46,12 +46,17 @@ static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
 
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size) {
+    return vg_state_decode_with(st, buf, len, NULL, errstr, errstr_size);
+}
+
+vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
+                              ProtobufCAllocator *alloc, char *errstr, size_t errstr_size) {
     Vigil__V1__CustomerState *m;
 
     vg_state_init(st);
     if (len == 0)
         return VG_OK;
-    m = vigil__v1__customer_state__unpack(NULL, len, buf);
+    m = vigil__v1__customer_state__unpack(alloc, len, buf);
     if (!m) {
         vg_errstr_set(errstr, errstr_size, "stored state of %zu bytes is not a CustomerState", len);
         return VG_ERR_DECODE;
@@ -160,7 +165,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         st->revenue_weight = m->descriptive->revenue_weight;
         st->churn_risk = m->descriptive->churn_risk;
     }
-    vigil__v1__customer_state__free_unpacked(m, NULL);
+    vigil__v1__customer_state__free_unpacked(m, alloc);
     return VG_OK;
 }
 

@@ -19,6 +19,8 @@
 #include "vg_err.h"
 #include "vg_event.h"
 
+#include <protobuf-c/protobuf-c.h>
+
 /* Sizes follow the input limits of vg_event.h, so whatever an accepted
  * event carries is stored whole: nothing is cut between the edge and the
  * trigger (docs/triggers.md, "Input limits"). */
@@ -142,6 +144,11 @@ void vg_state_init(vg_state_t *st);
  * why a blob is refused. No allocation survives the call. */
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size);
+
+/* The same, the protobuf's temporary memory from alloc (an arena, say;
+ * NULL: malloc). */
+vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
+                              ProtobufCAllocator *alloc, char *errstr, size_t errstr_size);
 
 /* Encode into buf (capacity cap); *lenp gets the length. VG_ERR_OVERFLOW if
  * cap is too small: vg_state_encoded_max() is always enough. */
