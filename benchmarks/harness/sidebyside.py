@@ -800,8 +800,10 @@ def targets(h, s):
         k = "python-" + mode
         why = get(k, "skipped") or get(k, "failed")
         x = get(k, "vigil_x_ev_per_cpu")
+        valid = get(k, "agreement_valid")
+        note = "" if valid in (None, True) else " (agreement below %.2f: comparison not valid)" % AGREEMENT_MIN
         out.append(("Vigil %s >= 10x Python's events per CPU second" % mode,
-                    ("skipped: " + why) if why else fmt(x, "%.1fx"),
+                    ("skipped: " + why) if why else fmt(x, "%.1fx") + note,
                     verdict(None if x is None or why else x >= 10)))
     for mode, checks in (("alo", (("p50_ms", 5), ("p99_ms", 20))), ("eos", (("p99_ms", 150),))):
         cell = get("vigil-" + mode, "latency", "2000")
