@@ -155,11 +155,13 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
         {"session.timeout.ms", "10000"},
         {"heartbeat.interval.ms", "1000"},
         {"fetch.wait.max.ms", "50"},
-        /* The prefetch queue is librdkafka's, not bounded by the batch:
-         * 64 MB by default, the largest part of a worker's memory while it
-         * catches up on a backlog. 8 MB keeps the fetcher ahead of the
-         * batch loop (several full batches) at a fraction of it. */
-        {"queued.max.messages.kbytes", "8192"},
+        /* librdkafka's prefetch queue and fetch responses, not the batch,
+         * are most of a worker's memory while it catches up on a backlog
+         * (64 MB and 50 MB by default; a worker peaked at 70-80 MB). 4 MB
+         * and 1 MB kept 200,000 events at the same speed with a 41 MB
+         * high-water mark (docs/decisions.md). */
+        {"queued.max.messages.kbytes", "4096"},
+        {"fetch.max.bytes", "1048576"},
     };
     vg_kafka_consumer_t *c;
     rd_kafka_conf_t *conf;
