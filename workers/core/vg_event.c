@@ -223,11 +223,6 @@ vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t e
     vg_err_t err;
     int rc;
 
-    if (len > VG_EVENT_MAX_BYTES) {
-        vg_errstr_set(errstr, errstr_size, "record value of %zu bytes, larger than %d", len,
-                      VG_EVENT_MAX_BYTES);
-        return VG_ERR_INVALID;
-    }
     while ((rc = vg_wire_next(&w, &f)) > 0) {
         switch (f.number) {
         case 1:
@@ -295,14 +290,15 @@ vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t e
 
 /* --- fields ---------------------------------------------------------------- */
 
+/* Text, lengths and counts were checked on the wire (vg_event_check_wire);
+ * what is left is what only the decoded event shows. */
 static vg_err_t vg_event_check_id(const char *field, const char *v, char *errstr,
                                   size_t errstr_size) {
     if (!v || !*v) {
         vg_errstr_set(errstr, errstr_size, "field \"%s\": required but empty", field);
         return VG_ERR_INVALID;
     }
-    return vg_event_check_text(field, -1, NULL, (const uint8_t *)v, strlen(v), VG_EVENT_ID_MAX,
-                               errstr, errstr_size);
+    return VG_OK;
 }
 
 vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *errstr,
@@ -326,26 +322,6 @@ vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *err
                       "event.max_future_ms",
                       (long long)ev->event_time_ms, (long long)not_after_ms);
         return VG_ERR_INVALID;
-    }
-    if (ev->error_code && strlen(ev->error_code) > VG_EVENT_ID_MAX) {
-        vg_errstr_set(errstr, errstr_size, "field \"error_code\": longer than %d", VG_EVENT_ID_MAX);
-        return VG_ERR_INVALID;
-    }
-    if (ev->n_consents > VG_EVENT_MAX_CONSENTS || ev->n_signals > VG_EVENT_MAX_SIGNALS ||
-        ev->n_attributes > VG_EVENT_MAX_ATTRIBUTES) {
-        vg_errstr_set(errstr, errstr_size, "field \"%s\": too many entries",
-                      ev->n_consents > VG_EVENT_MAX_CONSENTS  ? "consents"
-                      : ev->n_signals > VG_EVENT_MAX_SIGNALS ? "signals"
-                                                             : "attributes");
-        return VG_ERR_INVALID;
-    }
-    for (size_t i = 0; i < ev->n_consents; i++) {
-        size_t n = ev->consents[i] ? strlen(ev->consents[i]) : 0;
-        if (n == 0 || n > VG_EVENT_PURPOSE_MAX) {
-            vg_errstr_set(errstr, errstr_size, "field \"consents[%zu]\": %zu bytes, not in 1..%d",
-                          i, n, VG_EVENT_PURPOSE_MAX);
-            return VG_ERR_INVALID;
-        }
     }
     if (ev->descriptive) {
         const Vigil__V1__Descriptive *d = ev->descriptive;

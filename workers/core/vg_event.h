@@ -47,11 +47,13 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
 
 /* Check the encoded bytes: every string field valid UTF-8 without NUL or
  * control characters and within its limit, every repeated field within
- * its count. protobuf-c keeps strings as C strings, so an embedded NUL or
- * an invalid byte can only be seen here. errstr names the field. */
+ * its count (the record's total size is vg_event_decode's). protobuf-c
+ * keeps strings as C strings, so an embedded NUL or an invalid byte can
+ * only be seen here. errstr names the field. */
 vg_err_t vg_event_check_wire(const void *buf, size_t len, char *errstr, size_t errstr_size);
 
-/* Check required fields and ranges; errstr names the field at fault. */
+/* Check what the wire check cannot: required fields, times, ranges.
+ * Call after vg_event_check_wire(); errstr names the field at fault. */
 vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *errstr,
                            size_t errstr_size);
 

@@ -1121,8 +1121,7 @@ static void vg_pipeline_positions(const vg_txn_part_t *parts, size_t n, vg_kafka
     }
 }
 
-/* Remember the batch's positions in the open transaction (exactly_once)
- * or in a one-batch list (at_least_once). */
+/* Remember the batch's positions in the open transaction (exactly_once). */
 static vg_err_t vg_pipeline_note_positions(vg_pipeline_t *p) {
     for (size_t i = 0; i < p->b->n_parts; i++) {
         const vg_part_t *bp = &p->b->parts[i];
@@ -1186,11 +1185,13 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
             return VG_OK;
         return vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr));
     }
-    p->n_txn = 0;
-    if ((err = vg_pipeline_note_positions(p)))
-        return err;
-    vg_pipeline_positions(p->txn, p->n_txn, offs, md, mdp);
-    p->n_txn = 0;
+    for (size_t i = 0; i < p->b->n_parts; i++) {
+        const vg_part_t *bp = &p->b->parts[i];
+        offs[i] = (vg_kafka_offset_t){bp->topic, bp->partition, bp->max_offset + 1};
+        vg_keys_commit_metadata(md[i], sizeof(md[i]), bp->wm);
+        mdp[i] = md[i];
+        vg_pipeline_wm_committed(p, bp); /* an abort forgets it again */
+    }
     if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
                                         sizeof(p->b->errstr))))
         err = vg_kafka_consumer_commit_md(p->consumer, offs, mdp, p->b->n_parts, p->b->errstr,
