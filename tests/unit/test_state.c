@@ -58,3 +58,20 @@ Test(state, garbage_refused) {
     cr_expect_eq(vg_state_decode(&b, junk, sizeof(junk), err, sizeof(err)), VG_ERR_DECODE);
     cr_expect(strstr(err, "CustomerState"), "%s", err);
 }
+
+/* Found by fuzz_state: an empty decision (an unencodable trigger, kept so a
+ * replay dead-letters it again) decodes without touching a NULL buffer. */
+Test(state, empty_decision_round_trip) {
+    static vg_state_t st, back;
+    static uint8_t buf[sizeof(vg_state_t) + 8192];
+    size_t len = 0;
+    bool evicted;
+
+    vg_state_init(&st);
+    cr_assert_eq(vg_state_add_decision(&st, 2, 17, false, NULL, 0, &evicted), VG_OK);
+    cr_assert_eq(vg_state_encode(&st, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&back, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(back.n_decisions, 1);
+    cr_expect_eq(back.decisions[0].len, 0);
+    cr_expect_eq(back.decisions[0].offset, 17);
+}

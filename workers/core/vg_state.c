@@ -104,7 +104,8 @@ vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
         sd->timer = d->timer;
         sd->due_ms = d->due_ms;
         sd->len = d->triggers[0].len;
-        memcpy(sd->trigger, d->triggers[0].data, sd->len);
+        if (sd->len) /* an empty decision (unencodable: dead-letter on replay) has no data */
+            memcpy(sd->trigger, d->triggers[0].data, sd->len);
         st->n_decisions++;
     }
     for (size_t i = 0; i < m->n_sequences && st->n_sequences < VG_STATE_MAX_SEQUENCES; i++) {
