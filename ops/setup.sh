@@ -125,6 +125,12 @@ else
     || die "pypi: pip could not install ${PY_TOOLS[*]} (network to PyPI?)"
 fi
 
+# --- hiredis 1.2 from Debian 13's source package ------------------------------
+# Into the cache, where CMakeLists.txt looks first (ops/deps/hiredis.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/deps/hiredis.sh" \
+  "${VIGIL_CACHE:-$HOME/.cache/vigil}/hiredis-1.2.0-6" $( ((FORCE)) && echo --force) \
+  || die "hiredis: ops/deps/hiredis.sh failed"
+
 # --- Kafka jars from Maven Central --------------------------------------------
 if ((NO_KAFKA)); then
   log "kafka: jars skipped (--no-kafka)"

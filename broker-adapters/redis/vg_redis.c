@@ -1,11 +1,18 @@
 #include "vg_redis.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <hiredis/hiredis.h>
+#include <hiredis/hiredis_ssl.h>
 #include <inttypes.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 /* Compare-and-set of a batch of customers' states, all or nothing, in one
  * script call (redis/redis#7382: a script's fixed cost is several times
@@ -43,6 +50,10 @@ struct vg_redis_s {
     char *password;
     int db;
     int timeout_ms;
+    char probe_key[128];
+    SSL_CTX *tls;              /* NULL: plain text */
+    char tls_name[256];        /* SNI and the name verified ("" : none) */
+    bool tls_skip_hostname;
     char sha[41];
     vg_redis_problem_t problem;
     uint64_t round_trips;
@@ -65,7 +76,8 @@ static void vg_redis_drop(vg_redis_t *r) {
 }
 
 static const char *const vg_redis_problems[VG_REDIS_PROBLEM__COUNT] = {
-    "none", "unreachable", "tls_port", "auth", "cluster", "replica", "loading", "oom", "other"};
+    "none",    "unreachable", "tls_port", "plain_port", "tls",   "auth",
+    "noperm",  "cluster",     "replica",  "loading",    "oom",   "other"};
 
 const char *vg_redis_problem_name(vg_redis_problem_t p) {
     return p >= 0 && p < VG_REDIS_PROBLEM__COUNT ? vg_redis_problems[p] : "other";
@@ -99,6 +111,9 @@ static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char
         {"NOAUTH", VG_REDIS_PROBLEM_AUTH,
          "the server requires authentication: set redis.password (and redis.user)"},
         {"WRONGPASS", VG_REDIS_PROBLEM_AUTH, "authentication refused"},
+        {"NOPERM", VG_REDIS_PROBLEM_NOPERM,
+         "the ACL user may not do this: give it the commands and key pattern in "
+         "docs/configuration.md (\"Redis ACL\")"},
     };
 
     r->problem = VG_REDIS_PROBLEM_OTHER;
@@ -107,7 +122,7 @@ static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char
             r->problem = known[i].problem;
             vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s (%s: %.120s)", r->host, r->port,
                           known[i].says, what, msg);
-            if (r->problem != VG_REDIS_PROBLEM_AUTH)
+            if (r->problem != VG_REDIS_PROBLEM_AUTH && r->problem != VG_REDIS_PROBLEM_NOPERM)
                 vg_redis_drop(r);
             return VG_ERR_REDIS;
         }
@@ -157,12 +172,148 @@ static vg_err_t vg_redis_check_server(vg_redis_t *r, char *errstr, size_t errstr
         return err;
     /* A write that expires at once: refused with OOM when maxmemory is
      * reached (reads still work, so PING cannot tell). */
-    if (!(rep = redisCommand(r->c, "SET vigil:health:probe 1 PX 1000")))
+    if (!(rep = redisCommand(r->c, "SET %s 1 PX 1000", r->probe_key)))
         return VG_ERR_REDIS;
     if (rep->type == REDIS_REPLY_ERROR)
         err = vg_redis_reply_error(r, "SET", rep->str, errstr, errstr_size);
     freeReplyObject(rep);
     return err;
+}
+
+/* The TLS context, made once from the configured files: a file that
+ * cannot be used is refused here, naming it and OpenSSL's reason. */
+static vg_err_t vg_redis_tls_init(vg_redis_t *r, const vg_redis_tls_t *t, char *errstr,
+                                  size_t errstr_size) {
+    const char *what = NULL, *file = NULL;
+
+    if ((t->cert_file && *t->cert_file) != (t->key_file && *t->key_file)) {
+        vg_errstr_set(errstr, errstr_size,
+                      "redis.tls_cert_file and redis.tls_key_file go together (mutual TLS): "
+                      "set both or neither");
+        return VG_ERR_CONFIG;
+    }
+    {
+        const char *files[] = {t->ca_file, t->ca_dir, t->cert_file, t->key_file};
+        const char *names[] = {"redis.tls_ca_file", "redis.tls_ca_dir", "redis.tls_cert_file",
+                               "redis.tls_key_file"};
+        for (size_t i = 0; i < 4; i++) {
+            if (files[i] && *files[i] && access(files[i], R_OK) != 0) {
+                vg_errstr_set(errstr, errstr_size, "redis TLS: %s: cannot read %s: %s",
+                              names[i], files[i], strerror(errno));
+                return VG_ERR_CONFIG;
+            }
+        }
+    }
+    redisInitOpenSSL();
+    ERR_clear_error();
+    if (!(r->tls = SSL_CTX_new(TLS_client_method()))) {
+        what = "SSL_CTX_new";
+    } else if (!SSL_CTX_set_min_proto_version(r->tls, TLS1_2_VERSION)) {
+        what = "TLS 1.2 minimum";
+    } else if ((t->ca_file && *t->ca_file) || (t->ca_dir && *t->ca_dir)) {
+        file = t->ca_file && *t->ca_file ? t->ca_file : t->ca_dir;
+        if (!SSL_CTX_load_verify_locations(r->tls, t->ca_file && *t->ca_file ? t->ca_file : NULL,
+                                           t->ca_dir && *t->ca_dir ? t->ca_dir : NULL))
+            what = "redis.tls_ca_file/redis.tls_ca_dir";
+    } else if (!SSL_CTX_set_default_verify_paths(r->tls)) {
+        what = "the system's CA store";
+    }
+    if (!what && t->cert_file && *t->cert_file) {
+        file = t->cert_file;
+        if (!SSL_CTX_use_certificate_chain_file(r->tls, t->cert_file)) {
+            what = "redis.tls_cert_file";
+        } else {
+            file = t->key_file;
+            if (!SSL_CTX_use_PrivateKey_file(r->tls, t->key_file, SSL_FILETYPE_PEM))
+                what = "redis.tls_key_file";
+            else if (!SSL_CTX_check_private_key(r->tls))
+                what = "redis.tls_key_file (does not match redis.tls_cert_file)";
+        }
+    }
+    if (what) {
+        unsigned long e = ERR_peek_last_error();
+        vg_errstr_set(errstr, errstr_size, "redis TLS: %s%s%s%s: %s", what, file ? " (" : "",
+                      file ? file : "", file ? ")" : "",
+                      e ? ERR_reason_error_string(e) : "failed");
+        return VG_ERR_CONFIG;
+    }
+    SSL_CTX_set_verify(r->tls, SSL_VERIFY_PEER, NULL);
+    snprintf(r->tls_name, sizeof(r->tls_name), "%s",
+             t->server_name && *t->server_name ? t->server_name : r->host);
+    r->tls_skip_hostname = t->skip_hostname;
+    return VG_OK;
+}
+
+/* Does the server answer a plain-text PING (any RESP reply)? Asked after
+ * a failed handshake: OpenSSL's reason for a plain-text peer varies. */
+static bool vg_redis_speaks_plain(const vg_redis_t *r) {
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
+    redisReply *rep = NULL;
+
+    if (c && !c->err) {
+        redisSetTimeout(c, tv);
+        rep = redisCommand(c, "PING");
+    }
+    if (rep)
+        freeReplyObject(rep);
+    if (c)
+        redisFree(c);
+    return rep != NULL;
+}
+
+/* TLS over the fresh connection: SNI (for a name, not an address), the
+ * certificate chain verified, and the name (or address) checked against
+ * it. A failure is named: a plain-text port, a certificate refused (and
+ * why), or the handshake's own reason. */
+static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    unsigned char addr[16];
+    bool is_ip = inet_pton(AF_INET, r->tls_name, addr) == 1 ||
+                 inet_pton(AF_INET6, r->tls_name, addr) == 1;
+    SSL *ssl = SSL_new(r->tls);
+    long verify;
+
+    if (!ssl) {
+        vg_errstr_set(errstr, errstr_size, "redis TLS: out of memory");
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
+    if (!is_ip)
+        SSL_set_tlsext_host_name(ssl, r->tls_name);
+    if (!r->tls_skip_hostname) {
+        X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+        if (is_ip)
+            X509_VERIFY_PARAM_set1_ip_asc(param, r->tls_name);
+        else
+            SSL_set1_host(ssl, r->tls_name);
+    }
+    if (redisInitiateSSL(r->c, ssl) == REDIS_OK)
+        return VG_OK; /* the context owns ssl now */
+    verify = SSL_get_verify_result(ssl);
+    if (verify != X509_V_OK) {
+        r->problem = VG_REDIS_PROBLEM_TLS;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d: TLS: the server's certificate was refused: %s (%s)",
+                      r->host, r->port, X509_verify_cert_error_string(verify),
+                      verify == X509_V_ERR_HOSTNAME_MISMATCH ||
+                              verify == X509_V_ERR_IP_ADDRESS_MISMATCH
+                          ? "the certificate does not name redis.tls_server_name or redis.host"
+                          : "check redis.tls_ca_file: is it the CA that signed the server's "
+                            "certificate?");
+    } else if (vg_redis_speaks_plain(r)) {
+        r->problem = VG_REDIS_PROBLEM_PLAIN_PORT;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d: TLS handshake failed: the port speaks plain text, not "
+                      "TLS: set redis.tls=false, or use the server's tls-port",
+                      r->host, r->port);
+    } else {
+        r->problem = VG_REDIS_PROBLEM_TLS;
+        vg_errstr_set(errstr, errstr_size, "redis %s:%d: TLS handshake failed: %s", r->host,
+                      r->port, r->c->errstr[0] ? r->c->errstr : "no reason given");
+    }
+    SSL_free(ssl);
+    vg_redis_drop(r);
+    return VG_ERR_REDIS;
 }
 
 static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size) {
@@ -180,17 +331,31 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
         return VG_ERR_REDIS;
     }
     redisSetTimeout(r->c, tv);
+    if (r->tls && vg_redis_tls_handshake(r, errstr, errstr_size))
+        return VG_ERR_REDIS;
     /* The first command tells a TLS-only port: it drops a connection
      * whose first bytes are not a TLS handshake. */
     rep = r->password ? r->user ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
                                 : redisCommand(r->c, "AUTH %s", r->password)
                       : redisCommand(r->c, "PING");
+    if (!rep && r->tls) {
+        /* TLS 1.3 sends the client's certificate after the handshake, so
+         * a server that wanted one (and got none, or one it does not
+         * trust) closes the connection at the first command. */
+        r->problem = VG_REDIS_PROBLEM_TLS;
+        vg_errstr_set(errstr, errstr_size,
+                      "redis %s:%d closed the TLS connection at the first command (%s): does "
+                      "it require a client certificate (tls-auth-clients)? set "
+                      "redis.tls_cert_file and redis.tls_key_file to one its CA signed",
+                      r->host, r->port, r->c->errstr[0] ? r->c->errstr : "no reply");
+        vg_redis_drop(r);
+        return VG_ERR_REDIS;
+    }
     if (!rep) {
         r->problem = VG_REDIS_PROBLEM_TLS_PORT;
         vg_errstr_set(errstr, errstr_size,
                       "redis %s:%d closed the connection at the first command (%s): is it a "
-                      "TLS-only port spoken to in plain text? (TLS to Redis is not supported "
-                      "yet)",
+                      "TLS-only port spoken to in plain text? (set redis.tls=true)",
                       r->host, r->port, r->c->errstr[0] ? r->c->errstr : "no reply");
         vg_redis_drop(r);
         return VG_ERR_REDIS;
@@ -238,7 +403,7 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
     memcpy(r->sha, rep->str, 40);
     r->sha[40] = '\0';
     freeReplyObject(rep);
-    VG_INFO(r->log, "redis", "connected to %s:%d", r->host, r->port);
+    VG_INFO(r->log, "redis", "connected to %s:%d%s", r->host, r->port, r->tls ? " (TLS)" : "");
     r->problem = VG_REDIS_PROBLEM_NONE;
     return VG_OK;
 }
@@ -258,6 +423,12 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
     r->password = conf->password ? strdup(conf->password) : NULL;
     r->db = conf->db;
     r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
+    snprintf(r->probe_key, sizeof(r->probe_key), "%s:health:probe",
+             conf->key_prefix && *conf->key_prefix ? conf->key_prefix : "vigil");
+    if (conf->tls.enabled && vg_redis_tls_init(r, &conf->tls, errstr, errstr_size)) {
+        vg_redis_destroy(r);
+        return NULL;
+    }
     if (vg_redis_connect(r, errstr, errstr_size)) {
         if (!lazy) {
             vg_redis_destroy(r);
@@ -282,6 +453,8 @@ void vg_redis_destroy(vg_redis_t *r) {
     if (!r)
         return;
     vg_redis_drop(r);
+    if (r->tls)
+        SSL_CTX_free(r->tls);
     free(r->user);
     if (r->password) {
         memset(r->password, 0, strlen(r->password));

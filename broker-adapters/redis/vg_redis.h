@@ -23,6 +23,14 @@
  * or stored per batch). */
 #define VG_REDIS_PIPE_MAX 4096
 
+/* Every command the adapter sends, its script included, as an ACL rule
+ * list: a user with these and the key pattern <key_prefix>:* needs
+ * nothing else (docs/configuration.md, "Redis ACL"; integration test 0060
+ * runs a worker as exactly that user). */
+#define VG_REDIS_ACL_COMMANDS                                                                    \
+    "-@all +ping +info +role +select +script|load +evalsha +hmget +zrangebyscore +zrem "       \
+    "+set +hget +hset +pexpire +zadd"
+
 typedef struct vg_redis_s vg_redis_t;
 
 /* What is wrong with the server, named in the first error line and in the
@@ -31,7 +39,10 @@ typedef enum vg_redis_problem_e {
     VG_REDIS_PROBLEM_NONE = 0,
     VG_REDIS_PROBLEM_UNREACHABLE, /* no TCP connection, or it broke */
     VG_REDIS_PROBLEM_TLS_PORT,    /* plain text to a port that speaks only TLS */
+    VG_REDIS_PROBLEM_PLAIN_PORT,  /* TLS to a port that speaks only plain text */
+    VG_REDIS_PROBLEM_TLS,         /* TLS handshake failed: certificate refused, or other */
     VG_REDIS_PROBLEM_AUTH,        /* authentication refused or required */
+    VG_REDIS_PROBLEM_NOPERM,      /* the ACL user may not run a command or touch a key */
     VG_REDIS_PROBLEM_CLUSTER,     /* a Redis Cluster node; cluster mode is not configured */
     VG_REDIS_PROBLEM_REPLICA,     /* a replica: writes need the master */
     VG_REDIS_PROBLEM_LOADING,     /* loading its dataset */
@@ -42,6 +53,18 @@ typedef enum vg_redis_problem_e {
 
 const char *vg_redis_problem_name(vg_redis_problem_t p);
 
+/* TLS to the server (redis.tls*): the server's certificate is always
+ * verified, against ca_file/ca_dir or else the system's store. */
+typedef struct vg_redis_tls_s {
+    bool enabled;
+    const char *ca_file;       /* PEM bundle of trusted CAs, or NULL */
+    const char *ca_dir;        /* c_rehash'ed directory of CAs, or NULL */
+    const char *cert_file;     /* client certificate (mutual TLS), or NULL */
+    const char *key_file;      /* its private key, or NULL */
+    const char *server_name;   /* SNI and the name checked; NULL: host */
+    bool skip_hostname;        /* verify the chain only, not the name (not advised) */
+} vg_redis_tls_t;
+
 typedef struct vg_redis_conf_s {
     const char *host;          /* default 127.0.0.1 */
     int port;                  /* default 6379 */
@@ -49,6 +72,8 @@ typedef struct vg_redis_conf_s {
     const char *password;      /* or NULL; never logged */
     int db;
     int timeout_ms;            /* connect and command timeout */
+    const char *key_prefix;    /* the health probe's key is <prefix>:health:probe; NULL: vigil */
+    vg_redis_tls_t tls;
 } vg_redis_conf_t;
 
 /* One loaded state: data is borrowed, valid until the next call on r. */
@@ -81,15 +106,17 @@ typedef struct vg_redis_due_s {
     void *members;             /* adapter-private; read with vg_redis_due_member() */
 } vg_redis_due_t;
 
-/* Connect. conf strings are copied. Returns NULL with errstr on failure.
- * Caller frees with vg_redis_destroy(). */
+/* Connect. conf strings are copied; TLS files are read here, once (a
+ * file that cannot be read is an error even for vg_redis_new_lazy).
+ * Returns NULL with errstr on failure. Caller frees with
+ * vg_redis_destroy(). */
 vg_redis_t *vg_redis_new(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
                          size_t errstr_size);
 void vg_redis_destroy(vg_redis_t *r);
 
 /* The same, but an unreachable server is not an error: the handle is
  * returned unconnected (vg_redis_connected() false) and every call tries
- * again. NULL only when out of memory. */
+ * again. NULL only when out of memory or a TLS file is unusable. */
 vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
                               size_t errstr_size);
 

@@ -492,8 +492,10 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
     int printed = 0;
 
     *absent = 0;
-    rc.host = t->redis_host;
-    rc.port = t->redis_port;
+    if (t->redis_conf)
+        rc = *t->redis_conf;
+    else
+        rc.host = t->redis_host, rc.port = t->redis_port;
     rc.timeout_ms = 10000;
     r = vg_redis_new(&rc, NULL, err, sizeof(err));
     ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));

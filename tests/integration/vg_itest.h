@@ -46,6 +46,9 @@ typedef struct vg_itest_s {
     char topic_events[128], topic_triggers[128], topic_dlq[128], group[128], prefix[128];
     int partitions;            /* of the events topic, from vg_itest_create_topics */
     vg_kafka_props_t props;
+    /* Redis as vg_itest_compare_states() reaches it; NULL: the stack's
+     * redis_host:redis_port in plain text. */
+    const struct vg_redis_conf_s *redis_conf;
 } vg_itest_t;
 
 /* Read the stack's env file (VIGIL_STACK_ENV) and name this run's topics,

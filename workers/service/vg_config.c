@@ -10,6 +10,7 @@
 #include <yaml.h>
 
 #include "vg_log.h"
+#include "vg_redis.h"
 
 typedef enum vg_ctype_e { VG_CT_STR, VG_CT_INT, VG_CT_ENUM, VG_CT_SECRET } vg_ctype_t;
 
@@ -65,6 +66,20 @@ static const vg_config_row_t vg_config_table[] = {
      "Redis connect and command timeout."},
     {"redis.key_prefix", VG_S(redis_key_prefix), 0, 0, "vigil", NULL,
      "Prefix of the state keys: <prefix>:{<pseudonymised id>}."},
+    {"redis.tls", VG_E(redis_tls), 0, 1, "false", "false|true",
+     "Speak TLS to Redis (the server's certificate is always verified)."},
+    {"redis.tls_ca_file", VG_S(redis_tls_ca_file), 0, 0, "", NULL,
+     "PEM file of the CAs trusted for the server's certificate (empty: the system's store)."},
+    {"redis.tls_ca_dir", VG_S(redis_tls_ca_dir), 0, 0, "", NULL,
+     "Directory of trusted CAs (OpenSSL c_rehash layout), with or instead of tls_ca_file."},
+    {"redis.tls_cert_file", VG_S(redis_tls_cert_file), 0, 0, "", NULL,
+     "Client certificate chain (PEM) for mutual TLS; with redis.tls_key_file."},
+    {"redis.tls_key_file", VG_S(redis_tls_key_file), 0, 0, "", NULL,
+     "Private key (PEM) of redis.tls_cert_file."},
+    {"redis.tls_server_name", VG_S(redis_tls_server_name), 0, 0, "", NULL,
+     "Name sent as SNI and checked against the certificate (empty: redis.host)."},
+    {"redis.tls_verify_hostname", VG_E(redis_tls_verify_hostname), 0, 1, "true", "false|true",
+     "Check that the certificate names the server (false: the chain only; not advised)."},
     {"state.ttl_s", VG_I(state_ttl_s), 60, 31536000, "604800", NULL,
      "Time to live of a customer's state after its last event (refreshed on write)."},
     {"pseudonym.key", VG_X(pseudonym_key), 0, 0, "", NULL,
@@ -492,7 +507,40 @@ void vg_config_doc(FILE *out) {
         fprintf(out, "| `%s` | %s | %s | %s%s%s | %s%s |\n", r->name, tnames[r->type], range,
                 r->def[0] ? "`" : "", r->def[0] ? r->def : "(empty)", r->def[0] ? "`" : "", r->doc,
                 vg_config_is_reloadable(r->name) ? " Reloaded on SIGHUP." : "");
-    }
+    }    fprintf(out,
+            "\n## Redis over TLS\n\n"
+            "With `redis.tls: true` the worker speaks TLS 1.2 or later and always verifies the "
+            "server's certificate: against `redis.tls_ca_file` / `redis.tls_ca_dir`, or else the "
+            "system's CA store (managed services such as Azure Cache for Redis or ElastiCache "
+            "use a public CA: leave both empty). The certificate must name `redis.host` (or "
+            "`redis.tls_server_name`, also sent as SNI; an IP address is checked against the "
+            "certificate's IP entries). For mutual TLS (`tls-auth-clients yes`) set "
+            "`redis.tls_cert_file` and `redis.tls_key_file`. Files are read once, at start: one "
+            "that cannot be read is refused with its name and the reason.\n\n"
+            "```yaml\n"
+            "redis.host: redis.internal.example\n"
+            "redis.port: 6380\n"
+            "redis.tls: true\n"
+            "redis.tls_ca_file: /etc/vigil/redis/ca.pem\n"
+            "redis.tls_cert_file: /etc/vigil/redis/client.pem   # mutual TLS only\n"
+            "redis.tls_key_file: /etc/vigil/redis/client-key.pem\n"
+            "redis.user: vigil\n"
+            "redis.password_file: /etc/vigil/redis/password\n"
+            "```\n\n"
+            "A failed connection is named in the log and in `vigil_redis_problem{problem=...}` "
+            "(docs/runbook.md, \"Redis problems\"): `plain_port` (TLS spoken to a plain-text "
+            "port), `tls_port` (plain text to a TLS-only port), `tls` (certificate refused, with "
+            "OpenSSL's reason; or no client certificate where one is required).\n\n"
+            "## Redis ACL\n\n"
+            "The worker needs one user with these commands and the key pattern of "
+            "`redis.key_prefix` (`vigil` here), nothing else; the default user can be off. "
+            "Integration test 0060 runs a worker as exactly this user:\n\n"
+            "```\n"
+            "user default off\n"
+            "user vigil on >PASSWORD resetkeys ~vigil:* resetchannels %s\n"
+            "```\n\n"
+            "A command or key the user may not use is named `noperm`.\n",
+            VG_REDIS_ACL_COMMANDS);
 }
 
 void vg_config_derive_worker_id(vg_config_t *cfg) {
@@ -502,4 +550,22 @@ void vg_config_derive_worker_id(vg_config_t *cfg) {
         return;
     gethostname(host, sizeof(host) - 1);
     snprintf(cfg->worker_id, sizeof(cfg->worker_id), "%s-%d", host, (int)getpid());
+}
+
+void vg_config_redis(const vg_config_t *cfg, vg_redis_conf_t *rc) {
+    memset(rc, 0, sizeof(*rc));
+    rc->host = cfg->redis_host;
+    rc->port = (int)cfg->redis_port;
+    rc->user = cfg->redis_user[0] ? cfg->redis_user : NULL;
+    rc->password = cfg->redis_password[0] ? cfg->redis_password : NULL;
+    rc->db = (int)cfg->redis_db;
+    rc->timeout_ms = (int)cfg->redis_timeout_ms;
+    rc->key_prefix = cfg->redis_key_prefix;
+    rc->tls.enabled = cfg->redis_tls == 1;
+    rc->tls.ca_file = cfg->redis_tls_ca_file;
+    rc->tls.ca_dir = cfg->redis_tls_ca_dir;
+    rc->tls.cert_file = cfg->redis_tls_cert_file;
+    rc->tls.key_file = cfg->redis_tls_key_file;
+    rc->tls.server_name = cfg->redis_tls_server_name;
+    rc->tls.skip_hostname = cfg->redis_tls_verify_hostname == 0;
 }

@@ -48,6 +48,13 @@ typedef struct vg_config_s {
     int64_t redis_db;
     int64_t redis_timeout_ms;
     char redis_key_prefix[64];
+    int redis_tls;                 /* 0 false, 1 true */
+    char redis_tls_ca_file[1024];
+    char redis_tls_ca_dir[1024];
+    char redis_tls_cert_file[1024];
+    char redis_tls_key_file[1024];
+    char redis_tls_server_name[256];
+    int redis_tls_verify_hostname; /* 0 false, 1 true */
     int64_t state_ttl_s;
     char pseudonym_key[256];
     char log_level[16];
@@ -95,5 +102,9 @@ void vg_config_derive_worker_id(vg_config_t *cfg);
 
 /* Print the reference documentation (Markdown) generated from the table. */
 void vg_config_doc(FILE *out);
+
+/* The Redis adapter's settings from cfg (strings borrowed from cfg). */
+struct vg_redis_conf_s;
+void vg_config_redis(const vg_config_t *cfg, struct vg_redis_conf_s *rc);
 
 #endif

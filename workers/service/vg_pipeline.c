@@ -251,12 +251,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
         VG_WARN(log, "config", "pseudonym.key not set: using the development key; "
                                "pseudonyms are not secret");
 
-    rc.host = p->cfg.redis_host;
-    rc.port = (int)p->cfg.redis_port;
-    rc.user = p->cfg.redis_user[0] ? p->cfg.redis_user : NULL;
-    rc.password = p->cfg.redis_password[0] ? p->cfg.redis_password : NULL;
-    rc.db = (int)p->cfg.redis_db;
-    rc.timeout_ms = (int)p->cfg.redis_timeout_ms;
+    vg_config_redis(&p->cfg, &rc);
     /* Redis down at start is the same as Redis down later: consume
      * nothing, report not ready, retry with backoff (the first batch finds
      * out and waits). Crash-looping would only add restarts. */

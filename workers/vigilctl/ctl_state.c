@@ -27,10 +27,7 @@ static int vg_ctl_fetch_state(const vg_ctl_t *c, const char *cmd, const char *cu
                               const char *tenant, char *key, size_t key_size, vg_redis_t **r,
                               vg_redis_state_t *st) {
     const char *key_secret = c->cfg.pseudonym_key[0] ? c->cfg.pseudonym_key : VG_PSEUDO_DEV_KEY;
-    vg_redis_conf_t rc = {c->cfg.redis_host, (int)c->cfg.redis_port,
-                          c->cfg.redis_user[0] ? c->cfg.redis_user : NULL,
-                          c->cfg.redis_password[0] ? c->cfg.redis_password : NULL,
-                          (int)c->cfg.redis_db, (int)c->cfg.redis_timeout_ms};
+    vg_redis_conf_t rc;
     char err[512], pseudo[VG_PSEUDO_LEN];
     const char *keys[1] = {key};
     vg_pseudo_t *ps;
@@ -42,6 +39,7 @@ static int vg_ctl_fetch_state(const vg_ctl_t *c, const char *cmd, const char *cu
     vg_pseudo_id(ps, tenant, customer, pseudo);
     vg_pseudo_destroy(ps);
     vg_keys_state(key, key_size, c->cfg.redis_key_prefix, pseudo);
+    vg_config_redis(&c->cfg, &rc);
     if (!(*r = vg_redis_new(&rc, NULL, err, sizeof(err)))) {
         fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
         return 1;
