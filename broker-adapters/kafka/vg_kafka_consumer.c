@@ -1,5 +1,6 @@
 #include "vg_kafka_consumer.h"
 #include "vg_kafka_int.h"
+#include "vg_time.h"
 
 #include <librdkafka/rdkafka.h>
 #include <stdatomic.h>
@@ -16,6 +17,8 @@ struct vg_kafka_consumer_s {
     void *opaque;
     char topic[256];
     bool closed;
+    bool abandoned; /* closed without leaving the group (time ran out) */
+    const _Atomic int64_t *deadline_ms; /* the drain deadline, or NULL */
     _Atomic bool down;
     rd_kafka_message_t *rkmsgs[4096];
     /* Partitions revoked while vg_kafka_consumer_poll_batch() collects a
@@ -127,7 +130,8 @@ bool vg_kafka_consumer_down(vg_kafka_consumer_t *c) { return atomic_load(&c->dow
 
 vg_err_t vg_kafka_consumer_probe(vg_kafka_consumer_t *c, int timeout_ms) {
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t err = rd_kafka_metadata(c->rk, 0, NULL, &md, timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(c->rk, 0, NULL, &md, vg_kafka_clamp(c->deadline_ms, timeout_ms));
 
     if (md)
         rd_kafka_metadata_destroy(md);
@@ -343,7 +347,8 @@ vg_err_t vg_kafka_consumer_committed_md(vg_kafka_consumer_t *c, const char *topi
                                         char *metadata, size_t metadata_size) {
     vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, timeout_ms);
+    rd_kafka_resp_err_t err =
+        rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, timeout_ms));
 
     if (!err)
         err = l->elems[0].err;
@@ -374,17 +379,41 @@ vg_err_t vg_kafka_consumer_commit_md(vg_kafka_consumer_t *c, const vg_kafka_offs
     if (n == 0)
         return VG_OK;
     l = vg_kafka_list_md(offs, metadata, n);
-    err = rd_kafka_commit(c->rk, l, 0 /* sync */);
-    if (!err) {
-        for (int i = 0; i < l->cnt; i++)
-            if (l->elems[i].err) {
-                err = l->elems[i].err;
+    /* A synchronous rd_kafka_commit() waits for the coordinator with no
+     * timeout; through a queue of our own the wait is in slices and ends
+     * at the drain deadline (the commit's outcome, if it ever comes, goes
+     * to the queue, which librdkafka keeps alive until then). */
+    {
+        rd_kafka_queue_t *q = rd_kafka_queue_new(c->rk);
+        rd_kafka_event_t *ev = NULL;
+
+        err = q ? rd_kafka_commit_queue(c->rk, l, q, NULL, NULL) : RD_KAFKA_RESP_ERR__FAIL;
+        while (!err && !ev) {
+            int slice = vg_kafka_clamp(c->deadline_ms, 250);
+            if (slice == 0) {
+                err = RD_KAFKA_RESP_ERR__TIMED_OUT;
                 break;
             }
+            ev = rd_kafka_queue_poll(q, slice);
+            if (ev && rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) {
+                rd_kafka_event_destroy(ev);
+                ev = NULL;
+            }
+        }
+        if (ev) {
+            const rd_kafka_topic_partition_list_t *done = rd_kafka_event_topic_partition_list(ev);
+            err = rd_kafka_event_error(ev);
+            for (int i = 0; !err && done && i < done->cnt; i++)
+                err = done->elems[i].err;
+            rd_kafka_event_destroy(ev);
+        }
+        if (q)
+            rd_kafka_queue_destroy(q);
     }
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
-        vg_errstr_set(errstr, errstr_size, "commit: %s", rd_kafka_err2str(err));
+        vg_errstr_set(errstr, errstr_size, "commit: %s%s", rd_kafka_err2str(err),
+                      err == RD_KAFKA_RESP_ERR__TIMED_OUT ? " (the drain deadline passed)" : "");
         return VG_ERR_KAFKA;
     }
     return VG_OK;
@@ -394,7 +423,8 @@ vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32
                                 int64_t offset) {
     vg_kafka_offset_t o = {topic, partition, offset};
     rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    rd_kafka_error_t *error = rd_kafka_seek_partitions(c->rk, l, 5000);
+    rd_kafka_error_t *error =
+        rd_kafka_seek_partitions(c->rk, l, vg_kafka_clamp(c->deadline_ms, 5000));
     vg_err_t ret = VG_OK;
 
     if (error) {
@@ -413,7 +443,7 @@ vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const cha
                                                int32_t partition) {
     vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, 10000);
+    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, 10000));
     int64_t off = l->elems[0].offset;
 
     rd_kafka_topic_partition_list_destroy(l);
@@ -436,7 +466,7 @@ vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c) {
         rd_kafka_topic_partition_list_destroy(l);
         return VG_OK;
     }
-    err = rd_kafka_committed(c->rk, l, 10000);
+    err = rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, 10000));
     if (err) {
         VG_WARN(c->log, "kafka", "committed offsets: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(l);
@@ -445,7 +475,7 @@ vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c) {
     for (int i = 0; i < l->cnt; i++)
         if (l->elems[i].offset < 0)
             l->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
-    error = rd_kafka_seek_partitions(c->rk, l, 10000);
+    error = rd_kafka_seek_partitions(c->rk, l, vg_kafka_clamp(c->deadline_ms, 10000));
     rd_kafka_topic_partition_list_destroy(l);
     if (error) {
         VG_WARN(c->log, "kafka", "rewind: %s", rd_kafka_error_string(error));
@@ -527,6 +557,52 @@ vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c) {
     return err ? VG_ERR_KAFKA : VG_OK;
 }
 
+void vg_kafka_consumer_set_deadline(vg_kafka_consumer_t *c, const _Atomic int64_t *deadline_ms) {
+    c->deadline_ms = deadline_ms;
+}
+
+vg_err_t vg_kafka_consumer_close_within(vg_kafka_consumer_t *c, int timeout_ms) {
+    int64_t until = (int64_t)(vg_time_mono_us() / 1000) + (timeout_ms > 0 ? timeout_ms : 0);
+    rd_kafka_queue_t *q;
+    rd_kafka_error_t *error;
+    bool closed;
+
+    if (c->closed)
+        return VG_OK;
+    c->closed = true;
+    if (timeout_ms <= 0 || !(q = rd_kafka_queue_new(c->rk))) {
+        c->abandoned = true;
+        return VG_ERR_TIMEOUT;
+    }
+    /* The close runs in the background; its rebalance (the revoke) comes
+     * through q as an event, handed here to our rebalance callback, as a
+     * poll would (rd_kafka_queue_poll_callback asserts on such ops in
+     * 2.0.2). */
+    if ((error = rd_kafka_consumer_close_queue(c->rk, q))) {
+        rd_kafka_error_destroy(error);
+        rd_kafka_queue_destroy(q);
+        c->abandoned = true;
+        return VG_ERR_KAFKA;
+    }
+    while (!(closed = rd_kafka_consumer_closed(c->rk)) &&
+           (int64_t)(vg_time_mono_us() / 1000) < until) {
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 100);
+        if (ev && rd_kafka_event_type(ev) == RD_KAFKA_EVENT_REBALANCE)
+            vg_kafka_consumer_rebalance(c->rk, rd_kafka_event_error(ev),
+                                        (rd_kafka_topic_partition_list_t *)
+                                            rd_kafka_event_topic_partition_list(ev),
+                                        c);
+        if (ev)
+            rd_kafka_event_destroy(ev);
+    }
+    rd_kafka_queue_destroy(q);
+    if (!closed) {
+        c->abandoned = true;
+        return VG_ERR_TIMEOUT;
+    }
+    return VG_OK;
+}
+
 void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c) {
     if (!c)
         return;
@@ -534,7 +610,9 @@ void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c) {
         vg_kafka_consumer_close(c);
         if (c->q)
             rd_kafka_queue_destroy(c->q);
-        rd_kafka_destroy(c->rk);
+        /* A close that did not finish in time (Kafka unreachable) is not
+         * waited for again: the group notices at its session timeout. */
+        rd_kafka_destroy_flags(c->rk, c->abandoned ? RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE : 0);
     }
     free(c);
 }

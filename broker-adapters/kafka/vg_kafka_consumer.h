@@ -7,6 +7,7 @@
 #ifndef VG_KAFKA_CONSUMER_H
 #define VG_KAFKA_CONSUMER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "vg_kafka.h"
@@ -102,6 +103,16 @@ vg_err_t vg_kafka_consumer_probe(vg_kafka_consumer_t *c, int timeout_ms);
 
 /* Leave the group cleanly (revocation callbacks run). */
 vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c);
+
+/* Leave the group within timeout_ms (rebalance callbacks served meanwhile).
+ * Past it (Kafka unreachable), VG_ERR_TIMEOUT: destroy then skips the
+ * close and the group reassigns the partitions at its session timeout.
+ * Nothing is committed by the close itself (commits are explicit). */
+vg_err_t vg_kafka_consumer_close_within(vg_kafka_consumer_t *c, int timeout_ms);
+
+/* The drain deadline, as vg_kafka_producer_set_deadline(): every blocking
+ * call (committed offsets, seeks, probes) waits no longer than it. */
+void vg_kafka_consumer_set_deadline(vg_kafka_consumer_t *c, const _Atomic int64_t *deadline_ms);
 
 /* Close if needed and free. NULL is a no-op. */
 void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c);

@@ -1,7 +1,10 @@
 #include "vg_kafka_producer.h"
 #include "vg_kafka_int.h"
+#include "vg_time.h"
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,10 @@ struct vg_kafka_producer_s {
     bool transactional;
     bool in_txn;
     bool fatal;               /* unusable, but not fenced: make a new one */
+    /* A call that ignores its timeout was left running at the drain
+     * deadline: the handle is busy for good; every later call fails, and
+     * destroy leaves it to the process exit. */
+    bool wedged;
     /* Delivery outcome since the last flush; written by the delivery
      * report callback, which runs in the owning thread (inside poll or
      * flush), so no lock is needed. */
@@ -24,7 +31,43 @@ struct vg_kafka_producer_s {
     size_t n_failed_topics;
     uint64_t failed_tags[64];
     size_t n_failed_tags;
+    /* The drain deadline (monotonic ms, 0: none), owned by the caller:
+     * blocking calls wait in slices and give up when it passes. */
+    const _Atomic int64_t *deadline_ms;
 };
+
+void vg_kafka_producer_set_deadline(vg_kafka_producer_t *p, const _Atomic int64_t *deadline_ms) {
+    p->deadline_ms = deadline_ms;
+}
+
+/* The next wait of a blocking call that may last until `until`
+ * (monotonic ms): at most 250 ms, never past the drain deadline. 0: stop
+ * waiting (time is up). */
+static int vg_kafka_producer_slice(const vg_kafka_producer_t *p, int64_t until) {
+    int64_t left = until - (int64_t)(vg_time_mono_us() / 1000);
+
+    return vg_kafka_clamp(p->deadline_ms, left <= 0 ? 0 : left > 250 ? 250 : (int)left);
+}
+
+static bool vg_kafka_producer_past_deadline(const vg_kafka_producer_t *p) {
+    int64_t d = p->deadline_ms ? atomic_load(p->deadline_ms) : 0;
+
+    return d > 0 && (int64_t)(vg_time_mono_us() / 1000) >= d;
+}
+
+/* rd_kafka_flush() in slices (see vg_kafka_producer_slice). */
+static rd_kafka_resp_err_t vg_kafka_producer_flush_sliced(vg_kafka_producer_t *p,
+                                                          int timeout_ms) {
+    int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+    rd_kafka_resp_err_t err;
+    int slice;
+
+    do {
+        slice = vg_kafka_producer_slice(p, until);
+        err = rd_kafka_flush(p->rk, slice);
+    } while (err == RD_KAFKA_RESP_ERR__TIMED_OUT && slice > 0);
+    return err;
+}
 
 static void vg_kafka_producer_note_failed(vg_kafka_producer_t *p, const char *topic) {
     for (size_t i = 0; i < p->n_failed_topics; i++)
@@ -62,8 +105,10 @@ static vg_err_t vg_kafka_producer_txn_err(vg_kafka_producer_t *p, rd_kafka_error
                                           const char *what, char *errstr, size_t errstr_size) {
     vg_err_t ret = VG_ERR_KAFKA;
 
-    vg_errstr_set(errstr, errstr_size, "%s: %s%s", what, rd_kafka_error_string(error),
-                  rd_kafka_error_is_fatal(error) ? " (fatal)" : "");
+    vg_errstr_set(errstr, errstr_size, "%s: %s%s%s", what, rd_kafka_error_string(error),
+                  rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
+                  vg_kafka_producer_past_deadline(p) ? " (gave up: the drain deadline passed)"
+                                                     : "");
     if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED ||
         rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
         ret = VG_ERR_FENCED; /* a newer instance owns the transactional id */
@@ -219,7 +264,7 @@ size_t vg_kafka_producer_failed_tags(vg_kafka_producer_t *p, uint64_t *out, size
 
 vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t *failed,
                                  char *errstr, size_t errstr_size) {
-    rd_kafka_resp_err_t err = rd_kafka_flush(p->rk, timeout_ms);
+    rd_kafka_resp_err_t err = vg_kafka_producer_flush_sliced(p, timeout_ms);
     vg_err_t ret = VG_OK;
 
     if (err) {
@@ -254,6 +299,103 @@ vg_err_t vg_kafka_producer_commit(vg_kafka_producer_t *p, const vg_kafka_offset_
                                        errstr_size);
 }
 
+/* rd_kafka_send_offsets_to_transaction() ignores its timeout while the
+ * group coordinator is unreachable and can block until Kafka is back
+ * (librdkafka#5456, open in 2.14 too). It runs on a thread of its own so
+ * that the caller can stop waiting at the drain deadline; a call given up
+ * on owns its arguments and frees them when it returns. */
+typedef struct vg_offsets_call_s {
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *list;
+    rd_kafka_consumer_group_metadata_t *cgmd;
+    int timeout_ms;
+    rd_kafka_error_t *error;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool done, abandoned;
+} vg_offsets_call_t;
+
+static void vg_offsets_call_free(vg_offsets_call_t *call) {
+    if (call->error)
+        rd_kafka_error_destroy(call->error);
+    rd_kafka_topic_partition_list_destroy(call->list);
+    if (call->cgmd)
+        rd_kafka_consumer_group_metadata_destroy(call->cgmd);
+    pthread_mutex_destroy(&call->lock);
+    pthread_cond_destroy(&call->cond);
+    free(call);
+}
+
+static void *vg_offsets_call_run(void *arg) {
+    vg_offsets_call_t *call = arg;
+    rd_kafka_error_t *error =
+        rd_kafka_send_offsets_to_transaction(call->rk, call->list, call->cgmd, call->timeout_ms);
+    bool abandoned;
+
+    pthread_mutex_lock(&call->lock);
+    call->error = error;
+    call->done = true;
+    abandoned = call->abandoned;
+    pthread_cond_signal(&call->cond);
+    pthread_mutex_unlock(&call->lock);
+    if (abandoned)
+        vg_offsets_call_free(call);
+    return NULL;
+}
+
+/* Run the call; wait for it while the drain deadline allows. Returns the
+ * call's error (NULL: done), or sets *gave_up. Takes list and cgmd. */
+static rd_kafka_error_t *vg_kafka_producer_offsets_call(vg_kafka_producer_t *p,
+                                                        rd_kafka_topic_partition_list_t *list,
+                                                        rd_kafka_consumer_group_metadata_t *cgmd,
+                                                        int timeout_ms, bool *gave_up) {
+    vg_offsets_call_t *call = calloc(1, sizeof(*call));
+    rd_kafka_error_t *error = NULL;
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started;
+
+    *gave_up = false;
+    if (!call) {
+        rd_kafka_topic_partition_list_destroy(list);
+        if (cgmd)
+            rd_kafka_consumer_group_metadata_destroy(cgmd);
+        return rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "out of memory");
+    }
+    *call = (vg_offsets_call_t){.rk = p->rk, .list = list, .cgmd = cgmd, .timeout_ms = timeout_ms};
+    pthread_mutex_init(&call->lock, NULL);
+    pthread_cond_init(&call->cond, NULL);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    started = pthread_create(&t, &attr, vg_offsets_call_run, call) == 0;
+    pthread_attr_destroy(&attr);
+    if (!started) {
+        vg_offsets_call_run(call); /* no thread: on this one, as before */
+    }
+    pthread_mutex_lock(&call->lock);
+    while (!call->done) {
+        struct timespec ts;
+        int slice = vg_kafka_clamp(p->deadline_ms, 250);
+        if (slice == 0) {
+            call->abandoned = true;
+            *gave_up = true;
+            break;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += (long)slice * 1000000L;
+        ts.tv_sec += ts.tv_nsec / 1000000000L;
+        ts.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&call->cond, &call->lock, &ts);
+    }
+    pthread_mutex_unlock(&call->lock);
+    if (*gave_up)
+        return NULL;
+    error = call->error;
+    call->error = NULL;
+    vg_offsets_call_free(call);
+    return error;
+}
+
 vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
                                            const char *const *metadata, size_t n,
                                            void *group_metadata, int timeout_ms, char *errstr,
@@ -261,10 +403,48 @@ vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafk
     rd_kafka_consumer_group_metadata_t *cgmd = group_metadata;
     rd_kafka_error_t *error = NULL;
 
+    if (p->wedged) {
+        if (cgmd)
+            rd_kafka_consumer_group_metadata_destroy(cgmd);
+        vg_errstr_set(errstr, errstr_size, "send_offsets_to_transaction: the producer is still "
+                                           "inside a call given up on at the drain deadline");
+        return VG_ERR_TIMEOUT;
+    }
     if (n) {
-        rd_kafka_topic_partition_list_t *l = vg_kafka_list_md(offs, metadata, n);
-        error = rd_kafka_send_offsets_to_transaction(p->rk, l, cgmd, timeout_ms);
-        rd_kafka_topic_partition_list_destroy(l);
+        int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+        bool gave_up = false;
+        for (;;) {
+            /* The call takes its list and a copy of the group metadata. */
+            rd_kafka_consumer_group_metadata_t *copy = NULL;
+            if (cgmd) {
+                void *buf = NULL;
+                size_t size = 0;
+                rd_kafka_error_t *e = rd_kafka_consumer_group_metadata_write(cgmd, &buf, &size);
+                if (e)
+                    rd_kafka_error_destroy(e);
+                else if ((e = rd_kafka_consumer_group_metadata_read(&copy, buf, size)))
+                    rd_kafka_error_destroy(e), copy = NULL;
+                free(buf);
+            }
+            int64_t left = until - (int64_t)(vg_time_mono_us() / 1000);
+            error = vg_kafka_producer_offsets_call(p, vg_kafka_list_md(offs, metadata, n), copy,
+                                                   left > 0 ? (int)left : 0, &gave_up);
+            if (gave_up || !error || !rd_kafka_error_is_retriable(error) ||
+                vg_kafka_producer_slice(p, until) == 0)
+                break;
+            rd_kafka_error_destroy(error);
+        }
+        if (gave_up) {
+            p->wedged = true;
+            if (cgmd)
+                rd_kafka_consumer_group_metadata_destroy(cgmd);
+            vg_errstr_set(errstr, errstr_size,
+                          "send_offsets_to_transaction: no answer by the drain deadline (group "
+                          "coordinator unreachable; librdkafka#5456): the transaction is left "
+                          "open, uncommitted");
+            VG_WARN(p->log, "kafka", "%s", errstr);
+            return VG_ERR_TIMEOUT;
+        }
     }
     if (cgmd)
         rd_kafka_consumer_group_metadata_destroy(cgmd);
@@ -283,20 +463,24 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
     if ((err = vg_kafka_producer_send_offsets_md(p, offs, metadata, n, group_metadata, timeout_ms,
                                                  errstr, errstr_size)))
         return err;
-    error = rd_kafka_commit_transaction(p->rk, timeout_ms);
-    if (error) {
-        /* A retriable commit may be retried; anything else is aborted by
-         * the caller, which then rewinds to the committed offsets. */
-        if (rd_kafka_error_is_retriable(error)) {
+    if (p->wedged)
+        return VG_ERR_TIMEOUT;
+    /* In slices: a retriable error (a timeout among them) resumes the
+     * same commit; it ends at timeout_ms or the drain deadline. Anything
+     * else is aborted by the caller, which then rewinds to the committed
+     * offsets. */
+    {
+        int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+        for (;;) {
+            error = rd_kafka_commit_transaction(p->rk, vg_kafka_producer_slice(p, until));
+            if (!error || !rd_kafka_error_is_retriable(error) ||
+                vg_kafka_producer_slice(p, until) == 0)
+                break;
             rd_kafka_error_destroy(error);
-            error = rd_kafka_commit_transaction(p->rk, timeout_ms);
-            if (!error) {
-                p->in_txn = false;
-                return VG_OK;
-            }
         }
-        return vg_kafka_producer_txn_err(p, error, "commit_transaction", errstr, errstr_size);
     }
+    if (error)
+        return vg_kafka_producer_txn_err(p, error, "commit_transaction", errstr, errstr_size);
     p->in_txn = false;
     p->failed = 0;
     return VG_OK;
@@ -312,8 +496,21 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
      * fails with INVALID_TXN_STATE, a fatal error that kills the producer.
      * A delivered record proves its partition is registered, so wait for
      * the outstanding deliveries first (they are aborted with the rest). */
-    rd_kafka_flush(p->rk, timeout_ms);
-    error = rd_kafka_abort_transaction(p->rk, timeout_ms);
+    int64_t until;
+
+    if (p->wedged) {
+        vg_errstr_set(errstr, errstr_size, "abort_transaction: the producer is still inside a "
+                                           "call given up on at the drain deadline");
+        return VG_ERR_TIMEOUT;
+    }
+    vg_kafka_producer_flush_sliced(p, timeout_ms);
+    until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+    for (;;) {
+        error = rd_kafka_abort_transaction(p->rk, vg_kafka_producer_slice(p, until));
+        if (!error || !rd_kafka_error_is_retriable(error) || vg_kafka_producer_slice(p, until) == 0)
+            break;
+        rd_kafka_error_destroy(error);
+    }
 
     p->failed = 0;
     if (error)
@@ -374,8 +571,19 @@ size_t vg_kafka_producer_max_message_bytes(vg_kafka_producer_t *p) {
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p) {
     if (!p)
         return;
+    if (p->rk && p->wedged) {
+        /* A thread is still inside librdkafka with this handle: destroying
+         * it would pull the handle from under that call. The process is
+         * exiting (only a drain gives up on a call); it is freed there. */
+        VG_WARN(p->log, "kafka", "producer left to the process exit: a call is still blocked");
+        return;
+    }
     if (p->rk) {
-        rd_kafka_flush(p->rk, 10000);
+        /* What is not delivered by then (Kafka unreachable, the drain
+         * deadline passed) is purged: it was never committed, so its
+         * records are processed again by their partitions' next owner. */
+        if (vg_kafka_producer_flush_sliced(p, 10000))
+            rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
         rd_kafka_destroy(p->rk);
     }
     free(p);

@@ -7,6 +7,7 @@
 #ifndef VG_KAFKA_PRODUCER_H
 #define VG_KAFKA_PRODUCER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -101,6 +102,14 @@ void vg_kafka_producer_clear_failed(vg_kafka_producer_t *p);
  * value, headers and overhead) can be sent. */
 size_t vg_kafka_producer_max_message_bytes(vg_kafka_producer_t *p);
 
+/* Flush (up to 10 s, or the drain deadline), purge what is still queued
+ * (never committed: its records are processed again), destroy. */
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p);
+
+/* The drain deadline: *deadline_ms (monotonic ms; 0 none) is read by every
+ * blocking call (flush, send offsets, commit, abort), which waits in
+ * slices of at most 250 ms and gives up once it passes. The caller owns
+ * the variable and may set it from a signal handler. */
+void vg_kafka_producer_set_deadline(vg_kafka_producer_t *p, const _Atomic int64_t *deadline_ms);
 
 #endif

@@ -17,7 +17,12 @@
  *   redis   stop/start Redis cleanly, then kill -9 and restart it (AOF,
  *           appendfsync always), alternately;
  *   broker  stop and restart one broker of a 3-broker KRaft cluster
- *           (topics with replication factor 3, min.insync.replicas 2).
+ *           (topics with replication factor 3, min.insync.replicas 2);
+ *   outage  Kafka gone (kill -9 of the only broker) and every worker
+ *           asked to stop while it is: each must exit 0 within
+ *           shutdown.drain_timeout_ms (5 s here), committing nothing
+ *           half-done; then Kafka and the workers come back and the
+ *           output must still equal the oracle's.
  *
  * Asserts, in exactly_once mode: the read_committed trigger stream has the
  * oracle's trigger ids, no duplicate, none missing, none extra; the dead
@@ -67,9 +72,10 @@
 
 #define CHAOS_MAX_WORKERS 8
 
-typedef enum { SC_KILL9, SC_SCALE, SC_REDIS, SC_BROKER } chaos_scenario_t;
+typedef enum { SC_KILL9, SC_SCALE, SC_REDIS, SC_BROKER, SC_OUTAGE } chaos_scenario_t;
 
-static const char *const chaos_scenario_names[] = {"kill9", "scale", "redis", "broker"};
+static const char *const chaos_scenario_names[] = {"kill9", "scale", "redis", "broker",
+                                                   "outage"};
 
 typedef struct chaos_worker_s {
     char id[16];
@@ -695,6 +701,74 @@ static bool chaos_step_broker(chaos_t *c, chaos_sched_t *s, bool streaming) {
     return true;
 }
 
+/* Kafka down (SIGKILL of the only broker), then SIGTERM to every worker
+ * while it is: each must exit 0 within the drain timeout. Kafka comes
+ * back, then the workers, with the same ids. */
+#define CHAOS_OUTAGE_DRAIN_MS 5000
+#define VG_STR(x) #x
+#define VG_XSTR(x) VG_STR(x)
+static bool chaos_step_outage(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    long long now = vg_itest_now_ms(), t;
+    int rc;
+
+    if (!streaming && s->phase == 0 && c->faults >= 1)
+        return false;
+    if (now < s->next_at)
+        return true;
+    if (s->phase == 0) {
+        t = vg_itest_now_ms();
+        rc = chaos_ops(c, 60, "kafka.sh", "kill9-node", "--run-dir", c->run_dir, "--node", "1",
+                       NULL);
+        c->faults++;
+        printf("[%6.1fs] fault %zu: Kafka down (kill -9 of its broker): rc %d in %.1f s%s\n",
+               chaos_elapsed(c), c->faults, rc, (vg_itest_now_ms() - t) / 1000.0,
+               streaming ? "" : " (after the stream)");
+        if (rc)
+            chaos_fail(c, "harness: kafka.sh kill9-node 1 failed");
+        s->phase = 1;
+        s->next_at = vg_itest_now_ms() + chaos_between(c, 1500, 3000);
+        return true;
+    }
+    if (s->phase == 1) {
+        for (int i = 0; i < c->n_workers; i++) {
+            chaos_worker_t *w = &c->w[i];
+            if (!w->pid)
+                continue;
+            t = vg_itest_now_ms();
+            rc = vg_itest_worker_stop(w->pid, SIGTERM, 60000);
+            t = vg_itest_now_ms() - t;
+            printf("[%6.1fs] SIGTERM %s (pid %d) with Kafka down: exit %d after %.1f s\n",
+                   chaos_elapsed(c), w->id, (int)w->pid, rc, t / 1000.0);
+            if (rc != 0 || t > CHAOS_OUTAGE_DRAIN_MS + 1000) {
+                char log[1200];
+                c->bad_drains++;
+                chaos_fail(c, "worker %s: SIGTERM during the Kafka outage: exit %d after %lld ms "
+                              "(want 0 within shutdown.drain_timeout_ms, %d ms)",
+                           w->id, rc, t, CHAOS_OUTAGE_DRAIN_MS);
+                chaos_worker_log(c, w, log, sizeof(log));
+                chaos_tail(log, 15);
+            }
+            w->pid = 0;
+        }
+        s->phase = 2;
+        return true;
+    }
+    t = vg_itest_now_ms();
+    rc = chaos_ops(c, 180, "kafka.sh", "start-node", "--run-dir", c->run_dir, "--node", "1", NULL);
+    printf("[%6.1fs] Kafka started again: rc %d in %.1f s\n", chaos_elapsed(c), rc,
+           (vg_itest_now_ms() - t) / 1000.0);
+    if (rc) {
+        chaos_fail(c, "harness: kafka.sh start-node 1 failed (see %s.ops.log)", c->run_dir);
+        atomic_store(&chaos_deadline_ms, 0);
+    }
+    for (int i = 0; i < c->n_workers; i++)
+        chaos_worker_start(c, &c->w[i]);
+    printf("[%6.1fs] %d workers started again\n", chaos_elapsed(c), c->n_workers);
+    s->phase = 0;
+    s->next_at = vg_itest_now_ms() + chaos_between(c, 4000, 6000);
+    return true;
+}
+
 /* --- checks ------------------------------------------------------------------- */
 
 /* Wait until the group has committed every record of the events topic,
@@ -732,7 +806,7 @@ static bool chaos_wait_committed(chaos_t *c, int timeout_ms) {
 
 static void chaos_usage(void) {
     fprintf(stderr,
-            "usage: chaos kill9|scale|redis|broker exactly_once|at_least_once [EVENTS]\n"
+            "usage: chaos kill9|scale|redis|broker|outage exactly_once|at_least_once [EVENTS]\n"
             "             [--rate N] [--seed N] [--workers N] [--customers N] "
             "[--partitions N]\n"
             "             [--run-dir DIR] [--timeout S] [--keep]\n");
@@ -745,10 +819,11 @@ static void chaos_parse(chaos_t *c, int argc, char **argv) {
 
     if (argc < 3)
         chaos_usage();
-    for (i = 0; i < 4; i++)
+    enum { N_SCENARIOS = sizeof(chaos_scenario_names) / sizeof(chaos_scenario_names[0]) };
+    for (i = 0; i < N_SCENARIOS; i++)
         if (!strcmp(argv[1], chaos_scenario_names[i]))
             break;
-    if (i == 4)
+    if (i == N_SCENARIOS)
         chaos_usage();
     c->sc = (chaos_scenario_t)i;
     if (strcmp(argv[2], "exactly_once") && strcmp(argv[2], "at_least_once"))
@@ -924,7 +999,9 @@ int main(int argc, char **argv) {
     snprintf(c.mode_set, sizeof(c.mode_set), "delivery.mode=%s", c.mode);
     c.extra[0] = c.mode_set;
     c.extra[1] = "log.level=info";
-    c.extra[2] = NULL;
+    c.extra[2] = c.sc == SC_OUTAGE ? "shutdown.drain_timeout_ms=" VG_XSTR(CHAOS_OUTAGE_DRAIN_MS)
+                                   : NULL;
+    c.extra[3] = NULL;
     for (int i = 0; i < CHAOS_MAX_WORKERS; i++)
         snprintf(c.w[i].id, sizeof(c.w[i].id), "w%d", i + 1);
     for (int i = 0; i < (c.sc == SC_SCALE ? 1 : c.n_workers); i++)
@@ -946,6 +1023,7 @@ int main(int argc, char **argv) {
     step = c.sc == SC_KILL9   ? chaos_step_kill9
            : c.sc == SC_SCALE ? chaos_step_scale
            : c.sc == SC_REDIS ? chaos_step_redis
+           : c.sc == SC_OUTAGE ? chaos_step_outage
                               : chaos_step_broker;
     pthread_create(&feeder, NULL, chaos_feed_run, &feed);
     for (;;) {

@@ -12,11 +12,12 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos.c AND TARGET vigil_itest)
   # The short version: 15 s of traffic per test at 1000 events/s, enough
   # for several faults of each kind (kill9: a kill every 2-5 s; scale: one
   # full 1 -> 4 -> 1 cycle; redis: clean stop and kill -9; broker: one
-  # broker stopped and restarted). All 8 take about 6 minutes on 2 cores.
+  # broker stopped and restarted; outage: Kafka killed and every worker
+  # stopped while it is down). All 10 take about 7 minutes on 2 cores.
   # The long version (200,000 events each) is tests/chaos/run-long.sh.
   set(VIGIL_CHAOS_EVENTS 15000 CACHE STRING "Events per chaos test in ctest (short version)")
   set(VIGIL_CHAOS_RATE 1000 CACHE STRING "Events per second of the chaos tests in ctest")
-  foreach(scenario kill9 scale redis broker)
+  foreach(scenario kill9 scale redis broker outage)
     foreach(mode exactly_once at_least_once)
       add_test(NAME chaos.${scenario}.${mode}
                COMMAND chaos ${scenario} ${mode} ${VIGIL_CHAOS_EVENTS}

@@ -9,6 +9,9 @@
  *   cluster   --cluster-enabled yes
  *   replica   --replicaof a master that is not there
  *   oom       --maxmemory 1 --maxmemory-policy noeviction
+ *   loading   restarted on an RDB of 20,000 keys (DEBUG POPULATE, SAVE),
+ *             loading slowly (key-load-delay 1 ms a key: about 30 s) and
+ *             answering LOADING meanwhile
  *
  *   0050-redis-diagnosis
  */
@@ -30,7 +33,7 @@ typedef struct vg_case_s {
 
 /* Start redis-server for case c on port; argv built per case. */
 static pid_t vg_redis_start(const char *c, int port, const char *dir) {
-    char portstr[16], cfg[1200], cert[1200], key[1200], other[16];
+    char portstr[16], cfg[1200], cert[1200], key[1200], other[16], data[1200];
     pid_t pid;
 
     snprintf(portstr, sizeof(portstr), "%d", port);
@@ -38,6 +41,7 @@ static pid_t vg_redis_start(const char *c, int port, const char *dir) {
     snprintf(cfg, sizeof(cfg), "%s/nodes-%d.conf", dir, port);
     snprintf(cert, sizeof(cert), "%s/diag-cert.pem", dir);
     snprintf(key, sizeof(key), "%s/diag-key.pem", dir);
+    snprintf(data, sizeof(data), "%s/diag-loading", dir);
     pid = fork();
     if (pid != 0)
         return pid;
@@ -56,6 +60,10 @@ static pid_t vg_redis_start(const char *c, int port, const char *dir) {
         execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
                "--replicaof", "127.0.0.1", other, "--save", "", "--appendonly", "no",
                (char *)NULL);
+    else if (!strcmp(c, "loading"))
+        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+               "--dir", data, "--key-load-delay", "1000", "--loading-process-events-interval-bytes",
+               "1024", "--save", "", "--appendonly", "no", (char *)NULL);
     else
         execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
                "--maxmemory", "1", "--maxmemory-policy", "noeviction", "--save", "",
@@ -82,6 +90,7 @@ int main(void) {
         {"cluster", "is a Redis Cluster node"},
         {"replica", "is a replica"},
         {"oom", "out of memory"},
+        {"loading", "loading its dataset"},
     };
     vg_itest_t t;
     vg_gen_t *gen;
@@ -100,6 +109,25 @@ int main(void) {
     if (system(cmd) != 0) {
         fprintf(stderr, "SKIP: openssl could not make a certificate\n");
         return VG_ITEST_SKIP;
+    }
+    /* The dataset the "loading" server loads slowly: made by a server
+     * of its own, saved, shut down. */
+    {
+        int seed_port = vg_itest_free_port();
+        snprintf(cmd, sizeof(cmd),
+                 "d=%s/diag-loading; mkdir -p $d && rm -f $d/dump.rdb && "
+                 "redis-server --port %d --bind 127.0.0.1 --dir $d --save '' "
+                 "--enable-debug-command yes --daemonize no >/dev/null 2>&1 & "
+                 "for i in $(seq 100); do redis-cli -p %d PING >/dev/null 2>&1 && break; "
+                 "sleep 0.05; done; "
+                 "redis-cli -p %d DEBUG POPULATE 20000 >/dev/null && redis-cli -p %d SAVE "
+                 ">/dev/null && redis-cli -p %d SHUTDOWN NOSAVE >/dev/null 2>&1; wait; "
+                 "test -s $d/dump.rdb",
+                 t.stack_dir, seed_port, seed_port, seed_port, seed_port, seed_port);
+        if (seed_port < 0 || system(cmd) != 0) {
+            fprintf(stderr, "FAIL: could not make the RDB for the loading case\n");
+            return 1;
+        }
     }
     vg_itest_create_topics(&t, 2, 1);
     {
@@ -163,7 +191,8 @@ int main(void) {
             fprintf(stderr, "FAIL %s: SIGTERM while waiting: exit %d\n", c->name, rc);
             failures++;
         }
-        kill(redis, SIGTERM);
+        /* A loading server finishes its load before it acts on SIGTERM. */
+        kill(redis, strcmp(c->name, "loading") ? SIGTERM : SIGKILL);
         waitpid(redis, NULL, 0);
     }
     vg_idset_free(&want);

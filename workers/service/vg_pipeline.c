@@ -1,6 +1,7 @@
 #include "vg_pipeline.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,6 +74,9 @@ struct vg_pipeline_s {
     vg_redis_t *redis;
     vg_pseudo_t *pseudo;
     _Atomic bool stop;
+    /* Set with stop: when the drain must be done by (monotonic ms; 0 not
+     * stopping). Every Kafka wait gives up at it (vg_kafka_producer_set_deadline). */
+    _Atomic int64_t drain_deadline_ms;
     vg_batch_t *b;            /* the batch in hand (vg_batch.h) */
     /* exactly_once: the open transaction, which may span the batches of
      * delivery.commit_interval_ms; what it will commit, per partition. */
@@ -149,10 +153,15 @@ static vg_kafka_producer_t *vg_pipeline_producer(vg_pipeline_t *p, char *errstr,
                                                  size_t errstr_size) {
     char txn_id[300];
 
+    vg_kafka_producer_t *prod;
+
     snprintf(txn_id, sizeof(txn_id), "%s-%s", p->cfg.transactional_id_prefix, p->cfg.worker_id);
-    return vg_kafka_producer_new(&p->props,
+    prod = vg_kafka_producer_new(&p->props,
                                  p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? txn_id : NULL,
                                  p->log, errstr, errstr_size);
+    if (prod)
+        vg_kafka_producer_set_deadline(prod, &p->drain_deadline_ms);
+    return prod;
 }
 
 static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t errstr_size);
@@ -279,6 +288,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
                                         vg_pipeline_on_rebalance, p, errstr, errstr_size);
     if (!p->consumer)
         goto fail;
+    vg_kafka_consumer_set_deadline(p->consumer, &p->drain_deadline_ms);
     atomic_store(&p->stats.kafka_ok, true);
     VG_INFO(log, "pipeline", "worker %s: %s mode, group %s, events %s -> triggers %s",
             p->cfg.worker_id,
@@ -306,7 +316,27 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     free(p);
 }
 
-void vg_pipeline_stop(vg_pipeline_t *p) { atomic_store(&p->stop, true); }
+/* Async-signal-safe (atomic stores, clock_gettime): the SIGTERM handler
+ * calls it. 70% of shutdown.drain_timeout_ms go to the batch in flight,
+ * the last commit and leaving the group; the rest to closing the clients
+ * (librdkafka's threads) and the exit. */
+void vg_pipeline_stop(vg_pipeline_t *p) {
+    int64_t deadline = (int64_t)(vg_now_us() / 1000) + p->cfg.drain_timeout_ms * 7 / 10;
+    int64_t none = 0;
+
+    atomic_compare_exchange_strong(&p->drain_deadline_ms, &none, deadline);
+    atomic_store(&p->stop, true);
+}
+
+/* Milliseconds left before the drain deadline (INT_MAX: not draining). */
+static int vg_pipeline_drain_left(const vg_pipeline_t *p) {
+    int64_t d = atomic_load(&p->drain_deadline_ms), left;
+
+    if (d == 0)
+        return INT_MAX;
+    left = d - (int64_t)(vg_now_us() / 1000);
+    return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
 
 void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model) {
     pthread_mutex_lock(&p->model_lock);
@@ -560,8 +590,13 @@ static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
         vg_kafka_producer_flush(p->producer, 10000, NULL, NULL, 0);
     }
     vg_pipeline_reset_batch(p, n);
-    if (vg_kafka_consumer_rewind_all(p->consumer))
+    /* Until the rewind succeeds (Kafka back), nothing is processed: the
+     * consumer is past the abandoned records, and a later commit would
+     * skip them. */
+    if (vg_kafka_consumer_rewind_all(p->consumer)) {
         atomic_fetch_add(&p->stats.kafka_errors, 1);
+        p->rewind_needed = true;
+    }
     if (vg_kafka_producer_fatal(p->producer)) {
         /* Dead but not fenced: a new instance with the same transactional
          * id aborts what the old one left open and goes on. */
@@ -1264,10 +1299,11 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
                                               (int)p->cfg.batch_max_wait_ms);
     vg_pipeline_probe(p);
     if (p->rewind_needed) {
-        /* A transaction failed inside a rebalance: everything since the
-         * last commit comes again. */
+        /* A transaction failed inside a rebalance, or an earlier rewind
+         * did not reach Kafka: everything since the last commit comes
+         * again. */
         p->rewind_needed = false;
-        vg_pipeline_abort(p, p->b->n, "transaction failed at a rebalance");
+        vg_pipeline_abort(p, p->b->n, "rewinding to the committed offsets");
         return VG_OK;
     }
     if (p->b->n == 0) {
@@ -1303,11 +1339,31 @@ vg_err_t vg_pipeline_run(vg_pipeline_t *p, vg_pipeline_between_cb_t *between, vo
             between(p, opaque);
     }
     /* The last batches are committed; leaving the group now hands the
-     * partitions over at once instead of after the session timeout. */
+     * partitions over at once instead of after the session timeout. Both
+     * end at the drain deadline: with Kafka unreachable, the open
+     * transaction is left open (the coordinator aborts it at
+     * transaction.timeout.ms, or this worker.id's next start fences and
+     * aborts it) and nothing of it is ever visible; its records are
+     * processed again by their partitions' next owner. */
     if (err != VG_ERR_FENCED && p->txn_open &&
-        vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr)))
-        vg_pipeline_abort(p, 0, p->b->errstr);
+        vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr))) {
+        if (vg_pipeline_drain_left(p) > 0) {
+            vg_pipeline_abort(p, 0, p->b->errstr);
+        } else {
+            VG_WARN(p->log, "pipeline",
+                    "stopping: the last transaction did not commit by the drain deadline "
+                    "(%s); left open, it is aborted by Kafka, and its records are processed "
+                    "again by their next owner", p->b->errstr);
+            p->txn_open = false;
+        }
+    }
     VG_INFO(p->log, "pipeline", "stopping: leaving the group");
-    vg_kafka_consumer_close(p->consumer);
+    if (vg_kafka_consumer_close_within(p->consumer,
+                                       vg_pipeline_drain_left(p) == INT_MAX
+                                           ? (int)p->cfg.drain_timeout_ms
+                                           : vg_pipeline_drain_left(p)) == VG_ERR_TIMEOUT)
+        VG_WARN(p->log, "pipeline",
+                "stopping: could not leave the group by the drain deadline (Kafka "
+                "unreachable?); the group reassigns the partitions at its session timeout");
     return err;
 }

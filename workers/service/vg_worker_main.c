@@ -26,12 +26,18 @@ static volatile sig_atomic_t vg_sig_term, vg_sig_hup;
 /* The running pipeline: SIGTERM stops it at once, even inside a wait
  * (for Redis, say), not only between batches. */
 static vg_pipeline_t *volatile vg_running;
+/* shutdown.drain_timeout_ms in whole seconds: the drain's hard limit,
+ * armed by the first SIGTERM itself, so that a batch stuck in a wait
+ * (Kafka down) counts against it too. */
+static volatile unsigned vg_drain_alarm_s;
 
 static void vg_on_term(int sig) {
     (void)sig;
+    if (!vg_sig_term && vg_drain_alarm_s)
+        alarm(vg_drain_alarm_s); /* async-signal-safe */
     vg_sig_term = 1;
     if (vg_running)
-        vg_pipeline_stop(vg_running); /* an atomic store: async-signal-safe */
+        vg_pipeline_stop(vg_running); /* atomic stores: async-signal-safe */
 }
 
 /* The drain deadline passed: leave now, loudly. Only async-signal-safe
@@ -229,7 +235,8 @@ static void vg_main_drain(vg_main_t *w, const char *why) {
     w->draining = true;
     VG_INFO(w->log, "main", "%s: draining (deadline %lld ms)", why,
             (long long)w->cfg.drain_timeout_ms);
-    alarm((unsigned)((w->cfg.drain_timeout_ms + 999) / 1000));
+    if (!vg_sig_term) /* a SIGTERM armed it already, at its arrival */
+        alarm((unsigned)((w->cfg.drain_timeout_ms + 999) / 1000));
 }
 
 /* Between batches: SIGHUP reloads, SIGTERM starts the drain. */
@@ -267,6 +274,7 @@ static int vg_main_serve(vg_main_t *w, const vg_model_t *model) {
         VG_INFO(w->log, "main", "http on %s:%d (/metrics, /healthz, /readyz)", w->cfg.http_bind,
                 vg_http_port(http));
     }
+    vg_drain_alarm_s = (unsigned)((w->cfg.drain_timeout_ms + 999) / 1000);
     vg_running = p;
     if (vg_sig_term)
         vg_pipeline_stop(p);
