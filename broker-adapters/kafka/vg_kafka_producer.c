@@ -221,7 +221,7 @@ static vg_err_t vg_kafka_producer_produce(vg_kafka_producer_t *p, const char *to
                                 RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                 RD_KAFKA_V_OPAQUE((void *)(uintptr_t)tag),
                                 RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || vg_kafka_producer_past_deadline(p))
             break;
         /* Backpressure: serve delivery reports until there is room. */
         rd_kafka_poll(p->rk, 100);

@@ -3,7 +3,9 @@
  * crash-loop; it waits (consuming nothing, not ready). Asked to stop
  * (SIGTERM) while it waits, it exits 0 at once, committing nothing. A new
  * worker, once a redis-server appears, processes everything, exactly as
- * the oracle says.
+ * the oracle says. Last, a worker whose Kafka is unreachable at start
+ * (stuck in init_transactions) also exits 0 on SIGTERM, within
+ * shutdown.drain_timeout_ms.
  *
  *   0040-redis-late [exactly_once|at_least_once] [records]
  */
@@ -103,6 +105,30 @@ int main(int argc, char **argv) {
     if (rc != 0) {
         fprintf(stderr, "FAIL: worker exit %d\n", rc);
         failures++;
+    }
+    /* SIGTERM during start-up, Kafka unreachable (a port nobody listens
+     * on): the producer's init_transactions would wait 60 s. */
+    {
+        char boot[64], log3[1200];
+        const char *sets3[] = {boot, "delivery.mode=exactly_once",
+                               "shutdown.drain_timeout_ms=3000", "log.level=debug", NULL};
+        snprintf(boot, sizeof(boot), "kafka.bootstrap.servers=127.0.0.1:%d",
+                 vg_itest_free_port());
+        snprintf(log3, sizeof(log3), "%s/%s-w3.log", t.stack_dir, t.name);
+        w = vg_itest_worker_start(&t, "w3", sets3);
+        if (!vg_itest_wait_log(log3, "Connection refused", 30000)) {
+            fprintf(stderr, "FAIL: the worker without Kafka did not try to connect\n");
+            failures++;
+        }
+        t_stop = vg_itest_now_ms();
+        rc = vg_itest_worker_stop(w, SIGTERM, 10000);
+        t_stop = vg_itest_now_ms() - t_stop;
+        printf("SIGTERM during start-up, Kafka unreachable: exit %d after %lld ms\n", rc, t_stop);
+        if (rc != 0 || t_stop > 3000) {
+            fprintf(stderr, "FAIL: SIGTERM during start-up: exit %d after %lld ms (want 0 within "
+                            "shutdown.drain_timeout_ms, 3000)\n", rc, t_stop);
+            failures++;
+        }
     }
     kill(redis, SIGTERM);
     waitpid(redis, NULL, 0);

@@ -31,8 +31,16 @@ static vg_pipeline_t *volatile vg_running;
  * (Kafka down) counts against it too. */
 static volatile unsigned vg_drain_alarm_s;
 
+static volatile sig_atomic_t vg_serving; /* the pipeline has started */
+static void vg_on_alarm(int sig);
+
 static void vg_on_term(int sig) {
     (void)sig;
+    if (vg_drain_alarm_s && !vg_serving) {
+        /* Still starting (a wait for Kafka in init_transactions, say):
+         * nothing consumed, nothing committed, nothing to drain. */
+        vg_on_alarm(SIGTERM);
+    }
     if (!vg_sig_term && vg_drain_alarm_s)
         alarm(vg_drain_alarm_s); /* async-signal-safe */
     vg_sig_term = 1;
@@ -46,7 +54,17 @@ static void vg_on_alarm(int sig) {
     static const char msg[] =
         "{\"level\":\"error\",\"component\":\"main\",\"msg\":\"drain deadline passed; exiting "
         "without a clean group leave\"}\n";
+    static const char early[] =
+        "{\"level\":\"info\",\"component\":\"main\",\"msg\":\"SIGTERM during start-up: stopped "
+        "while still connecting (Kafka or Redis unreachable?); nothing was processed\"}\n";
     (void)sig;
+    if (!vg_serving) {
+        /* Nothing consumed, nothing committed: a clean stop. */
+        if (write(2, early, sizeof(early) - 1) < 0) {
+            /* nothing to do */
+        }
+        _exit(0);
+    }
     if (write(2, msg, sizeof(msg) - 1) < 0) {
         /* nothing to do */
     }
@@ -260,6 +278,13 @@ static int vg_main_serve(vg_main_t *w, const vg_model_t *model) {
     vg_pipeline_t *p;
     vg_err_t err;
 
+    /* A SIGTERM from here on arms the drain alarm, start-up included (the
+     * producer's init_transactions waits for Kafka). */
+    vg_drain_alarm_s = (unsigned)((w->cfg.drain_timeout_ms + 999) / 1000);
+    if (vg_sig_term) {
+        VG_INFO(w->log, "main", "SIGTERM before start: not starting");
+        return 0;
+    }
     if (!(p = vg_pipeline_new(&w->cfg, model, w->log, errstr, sizeof(errstr)))) {
         VG_ERROR(w->log, "main", "start failed: %s", errstr);
         return 1;
@@ -274,7 +299,7 @@ static int vg_main_serve(vg_main_t *w, const vg_model_t *model) {
         VG_INFO(w->log, "main", "http on %s:%d (/metrics, /healthz, /readyz)", w->cfg.http_bind,
                 vg_http_port(http));
     }
-    vg_drain_alarm_s = (unsigned)((w->cfg.drain_timeout_ms + 999) / 1000);
+    vg_serving = 1;
     vg_running = p;
     if (vg_sig_term)
         vg_pipeline_stop(p);
