@@ -7,6 +7,7 @@ Python protobuf classes from schemas/ and passes the options below.
 """
 
 import os
+import signal
 import time
 
 import pytest
@@ -61,9 +62,18 @@ def run(request):
     r.run = run
     # T: the Kafka timestamp of every record, a little before now.
     r.sc = sc.Scenario(h.now_ms() - 5000, wire.encode_event)
+    # Signing keys: k1 signs phase 1; before phase 2 the file is rewritten
+    # with a new key k2 first (a rotation) and the worker gets SIGHUP.
+    os.makedirs(out_dir, exist_ok=True)
+    r.keys_path = os.path.join(out_dir, "signing-%s.keys" % run.suffix)
+    r.old_keys_path = os.path.join(out_dir, "signing-%s-k1.keys" % run.suffix)
+    r.secrets = {"k1": os.urandom(32), "k2": os.urandom(48)}
+    for path, kids in ((r.keys_path, ("k1",)), (r.old_keys_path, ("k1",))):
+        with open(path, "w") as f:
+            f.write("".join("%s %s\n" % (k, r.secrets[k].hex()) for k in kids))
     try:
         run.create_topics()
-        run.start_worker()
+        run.start_worker(["signing.keys_file=%s" % r.keys_path])
         run.produce(r.sc.phase1)
         r.processed1 = run.wait_processed(60)
         print("phase 1: %d records, processed=%s (%.1f s)"
@@ -72,6 +82,12 @@ def run(request):
         r.state = {c: run.vigilctl("state", c, "--tenant", sc.TENANT)
                    for c in ("s", "dup", "a2")}
         r.explain_a2 = run.vigilctl("explain", "a2", "--tenant", sc.TENANT)
+        with open(r.keys_path + ".tmp", "w") as f:
+            f.write("# rotated\nk2 %s\nk1 %s\n" % (r.secrets["k2"].hex(), r.secrets["k1"].hex()))
+        os.replace(r.keys_path + ".tmp", r.keys_path)
+        run.worker.send_signal(signal.SIGHUP)
+        r.rotated, _, _ = h.wait_for(
+            lambda: (bool(run.log_lines("signing with key k2")), None), 30)
         run.produce(r.sc.phase2)
         r.processed2 = run.wait_processed(30)
         print("phase 2: %d records, processed=%s (%.1f s)"
@@ -79,6 +95,14 @@ def run(request):
         r.trigger_msgs = run.read_all(run.topic_triggers)
         r.dlq = run.read_all(run.topic_dlq)
         r.triggers = _decode_all(r.trigger_msgs, trigger_pb2)
+        # vigilctl verify, as a consumer would run it: both keys, then the
+        # old key alone (which must not know k2).
+        r.verify_triggers = run.vigilctl("verify", "--topic", run.topic_triggers, "--keys",
+                                         r.keys_path, "--timeout-ms", "2000")
+        r.verify_dlq = run.vigilctl("verify", "--topic", run.topic_dlq, "--keys", r.keys_path,
+                                    "--timeout-ms", "2000")
+        r.verify_old = run.vigilctl("verify", "--topic", run.topic_triggers, "--keys",
+                                    r.old_keys_path, "--timeout-ms", "2000")
         r.exit_code = run.stop_worker(30)
         print("read %d triggers, %d dead letters; worker exit %s (%.1f s in all)"
               % (len(r.trigger_msgs), len(r.dlq), r.exit_code, time.monotonic() - t0),

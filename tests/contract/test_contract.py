@@ -526,3 +526,51 @@ def test_vigilctl_explain_names_the_deadline_decision(run):
     if re.search(r"decision\s+none", out):
         problems.append('says "decision none"')
     assert not problems, "explain output lacks %s:\n%s" % (problems, out)
+
+
+# --- signatures (docs/triggers.md, "Signatures") ------------------------------------
+
+def test_signing_keys_rotated_on_sighup(run):
+    assert run.rotated, "no \"signing with key k2\" line after SIGHUP:\n" + run.worker_log_tail
+
+
+@pytest.mark.parametrize("what", ["triggers", "dead letters"])
+def test_every_record_signed_and_valid_by_the_python_recipe(run, what):
+    msgs = run.trigger_msgs if what == "triggers" else run.dlq
+    assert msgs, "no %s to check" % what
+    bad = [(m.partition, m.offset, h.verify(run.secrets, m.headers.get("vigil.signature"),
+                                            m.key, m.value)) for m in msgs]
+    bad = [b for b in bad if b[2] != "valid"]
+    assert not bad, "%d of %d %s fail: %s" % (len(bad), len(msgs), what, bad[:5])
+
+
+def test_an_altered_record_fails_the_python_recipe(run):
+    m = run.trigger_msgs[0]
+    assert h.verify(run.secrets, m.headers.get("vigil.signature"), m.key,
+                    m.value + b"\x00") == "mismatch"
+    assert h.verify(run.secrets, m.headers.get("vigil.signature"), (m.key or b"") + b"x",
+                    m.value) == "mismatch"
+
+
+def test_key_ids_move_from_k1_to_k2_in_each_partition(run):
+    kids = {}
+    for m in sorted(run.trigger_msgs + run.dlq, key=lambda m: (m.topic, m.partition, m.offset)):
+        kids.setdefault((m.topic, m.partition), []).append(
+            m.headers["vigil.signature"].decode().split(":")[1])
+    seen = set(k for ks in kids.values() for k in ks)
+    assert seen == {"k1", "k2"}, "key ids seen: %s" % seen
+    for where, ks in kids.items():
+        assert "k1" not in ks[ks.index("k2"):] if "k2" in ks else True, \
+            "%s: k1 after k2: %s" % (where, ks)
+
+
+def test_vigilctl_verify_accepts_every_record(run):
+    for what, (rc, out, err) in (("triggers", run.verify_triggers), ("dlq", run.verify_dlq)):
+        assert rc == 0, "vigilctl verify %s: exit %d\n%s%s" % (what, rc, out, err)
+        assert " 0 unsigned, 0 malformed, 0 unknown key, 0 mismatched" in out, out
+
+
+def test_vigilctl_verify_with_the_old_key_alone_names_the_unknown_key(run):
+    rc, out, err = run.verify_old
+    assert rc == 1, "vigilctl verify with k1 only: exit %d\n%s%s" % (rc, out, err)
+    assert "unknown_key" in out and " 0 mismatched" in out, out

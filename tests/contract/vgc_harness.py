@@ -41,6 +41,31 @@ def trigger_id(tenant, customer_id, intervention, cause):
     return h.hexdigest()[:32]
 
 
+def signature(secret, key, value):
+    """The documented recipe (docs/triggers.md, "Signatures"): lowercase hex
+    HMAC-SHA-256 of "vigil.signature.v1" 0 | u32 big-endian key length |
+    key | value."""
+    import hmac
+    import struct
+    key = key or b""
+    msg = b"vigil.signature.v1\0" + struct.pack(">I", len(key)) + key + value
+    return hmac.new(secret, msg, hashlib.sha256).hexdigest()
+
+
+def verify(secrets, header, key, value):
+    """'valid', 'missing', 'malformed', 'unknown_key' or 'mismatch'."""
+    import hmac
+    if header is None:
+        return "missing"
+    parts = header.decode("ascii", "replace").split(":")
+    if len(parts) != 3 or parts[0] != "v1" or len(parts[2]) != 64:
+        return "malformed"
+    if parts[1] not in secrets:
+        return "unknown_key"
+    good = hmac.compare_digest(signature(secrets[parts[1]], key, value), parts[2])
+    return "valid" if good else "mismatch"
+
+
 def parse_stack_env(path):
     env = {}
     with open(path) as f:

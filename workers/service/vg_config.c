@@ -80,6 +80,10 @@ static const vg_config_row_t vg_config_table[] = {
      "Name sent as SNI and checked against the certificate (empty: redis.host)."},
     {"redis.tls_verify_hostname", VG_E(redis_tls_verify_hostname), 0, 1, "true", "false|true",
      "Check that the certificate names the server (false: the chain only; not advised)."},
+    {"signing.keys_file", VG_S(signing_keys_file), 0, 0, "", NULL,
+     "File of trigger signing keys, \"<key id> <hex secret>\" per line, the first signs "
+     "(docs/triggers.md, \"Signatures\"). Empty: triggers and dead letters go unsigned, "
+     "with a warning."},
     {"state.ttl_s", VG_I(state_ttl_s), 60, 31536000, "604800", NULL,
      "Time to live of a customer's state after its last event (refreshed on write)."},
     {"pseudonym.key", VG_X(pseudonym_key), 0, 0, "", NULL,
@@ -107,7 +111,8 @@ static const vg_config_row_t vg_config_table[] = {
 #define VG_CONFIG_ROWS (sizeof(vg_config_table) / sizeof(vg_config_table[0]))
 
 /* Settings SIGHUP applies to a running worker; the rest need a restart. */
-static const char *const vg_config_reloadable[] = {"log.level", "model.file"};
+static const char *const vg_config_reloadable[] = {"log.level", "model.file",
+                                                   "signing.keys_file"};
 
 static bool vg_config_is_reloadable(const char *name) {
     for (size_t i = 0; i < sizeof(vg_config_reloadable) / sizeof(vg_config_reloadable[0]); i++)

@@ -55,6 +55,7 @@ typedef struct vg_config_s {
     char redis_tls_key_file[1024];
     char redis_tls_server_name[256];
     int redis_tls_verify_hostname; /* 0 false, 1 true */
+    char signing_keys_file[1024];
     int64_t state_ttl_s;
     char pseudonym_key[256];
     char log_level[16];

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "vg_arena.h"
+#include "vg_sign.h"
 #include "vg_batch.h"
 #include "vg_event.h"
 #include "vg_hash.h"
@@ -90,6 +91,10 @@ struct vg_pipeline_s {
     vg_model_t model;
     vg_model_t pending_model;
     bool model_pending;
+    /* Trigger and dead-letter signatures (NULL: unsigned); a new set
+     * waits in pending_signer, under model_lock, for the next batch. */
+    vg_sign_keys_t *signer, *pending_signer;
+    bool signer_pending;
 
     vg_wm_t wms[VG_WM_CACHE_MAX];
     size_t n_wms;
@@ -259,6 +264,18 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     if (!p->cfg.pseudonym_key[0])
         VG_WARN(log, "config", "pseudonym.key not set: using the development key; "
                                "pseudonyms are not secret");
+    if (p->cfg.signing_keys_file[0]) {
+        char why[512];
+        if (!(p->signer = vg_sign_keys_load(p->cfg.signing_keys_file, why, sizeof(why)))) {
+            vg_errstr_set(errstr, errstr_size, "signing.keys_file: %s", why);
+            goto fail;
+        }
+        VG_INFO(log, "config", "signing triggers with key %s (%zu key(s) loaded)",
+                vg_sign_keys_active(p->signer), vg_sign_keys_count(p->signer));
+    } else {
+        VG_WARN(log, "config", "signing.keys_file not set: triggers and dead letters go "
+                               "unsigned (docs/triggers.md, \"Signatures\")");
+    }
 
     vg_config_redis(&p->cfg, &rc);
     /* Redis down at start is the same as Redis down later: consume
@@ -311,6 +328,9 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     vg_kafka_producer_destroy(p->producer);
     vg_redis_destroy(p->redis);
     vg_pseudo_destroy(p->pseudo);
+    vg_sign_keys_destroy(p->signer);
+    if (p->signer_pending)
+        vg_sign_keys_destroy(p->pending_signer);
     vg_batch_destroy(p->b);
     pthread_mutex_destroy(&p->model_lock);
     free(p);
@@ -336,6 +356,15 @@ static int vg_pipeline_drain_left(const vg_pipeline_t *p) {
         return INT_MAX;
     left = d - (int64_t)(vg_now_us() / 1000);
     return left < 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+}
+
+void vg_pipeline_set_signer(vg_pipeline_t *p, vg_sign_keys_t *keys) {
+    pthread_mutex_lock(&p->model_lock);
+    if (p->signer_pending)
+        vg_sign_keys_destroy(p->pending_signer);
+    p->pending_signer = keys;
+    p->signer_pending = true;
+    pthread_mutex_unlock(&p->model_lock);
 }
 
 void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model) {
@@ -513,7 +542,8 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
                                         const char *kind, const char *reason) {
     char part[16], off[24], plen[24], klen[24], sha[65];
     const char *hex = "0123456789abcdef";
-    vg_kafka_header_t h[10];
+    vg_kafka_header_t h[11];
+    char sig[VG_SIGN_VALUE_MAX];
     size_t nh = 6, len = m->len, key_len = m->key_len;
     vg_err_t err;
 
@@ -545,6 +575,10 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
         h[nh++] = (vg_kafka_header_t){"vigil.key.bytes", klen, strlen(klen)};
         atomic_fetch_add(&p->stats.dead_letters_truncated, 1);
     }
+    /* Signed as a trigger is: over the key and value as sent. */
+    if (p->signer)
+        h[nh++] = (vg_kafka_header_t){VG_SIGN_HEADER, sig,
+                                      vg_sign(p->signer, m->key, key_len, m->payload, len, sig)};
     VG_WARN(p->log, "pipeline", "dead-letter %s [%" PRId32 "] @%" PRId64 ": %s: %s%s", m->topic,
             m->partition, m->offset, kind, reason, len < m->len ? " (value truncated)" : "");
     p->bc.dead[strcmp(kind, "decode") == 0 ? 0 : strcmp(kind, "validate") == 0 ? 1 : 2]++;
@@ -810,6 +844,17 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
 /* A reloaded model takes effect between batches, never inside one. */
 static void vg_pipeline_swap_model(vg_pipeline_t *p) {
     pthread_mutex_lock(&p->model_lock);
+    if (p->signer_pending) {
+        vg_sign_keys_destroy(p->signer);
+        p->signer = p->pending_signer;
+        p->pending_signer = NULL;
+        p->signer_pending = false;
+        if (p->signer)
+            VG_INFO(p->log, "pipeline", "signing with key %s (%zu key(s) loaded)",
+                    vg_sign_keys_active(p->signer), vg_sign_keys_count(p->signer));
+        else
+            VG_WARN(p->log, "pipeline", "signing.keys_file not set: triggers go unsigned");
+    }
     if (p->model_pending) {
         p->model = p->pending_model;
         p->model_pending = false;
@@ -1130,9 +1175,14 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
 static vg_err_t vg_pipeline_stage_publish(vg_pipeline_t *p) {
     for (size_t k = 0; k < p->b->n_outs; k++) {
         const vg_group_t *grp = &p->b->groups[p->b->outs[k].group];
-        if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, grp->customer,
-                                   strlen(grp->customer), p->b->out_buf + p->b->outs[k].off,
-                                   p->b->outs[k].len, NULL, 0)) {
+        const uint8_t *value = p->b->out_buf + p->b->outs[k].off;
+        size_t key_len = strlen(grp->customer), value_len = p->b->outs[k].len;
+        char sig[VG_SIGN_VALUE_MAX];
+        vg_kafka_header_t h = {VG_SIGN_HEADER, sig, 0};
+        if (p->signer)
+            h.len = vg_sign(p->signer, grp->customer, key_len, value, value_len, sig);
+        if (vg_kafka_producer_send(p->producer, p->cfg.topic_triggers, grp->customer, key_len,
+                                   value, value_len, &h, p->signer ? 1 : 0)) {
             atomic_fetch_add(&p->stats.kafka_errors, 1);
             vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "trigger produce failed");
             return VG_ERR_KAFKA;

@@ -117,6 +117,11 @@ vg_err_t vg_pipeline_run(vg_pipeline_t *p, vg_pipeline_between_cb_t *between, vo
 /* Ask the loop to stop after the current batch. Async-signal-safe. */
 void vg_pipeline_stop(vg_pipeline_t *p);
 
+/* Sign with keys from the next batch on (the pipeline takes them; NULL:
+ * unsigned). Any thread, as vg_pipeline_set_model(). */
+struct vg_sign_keys_s;
+void vg_pipeline_set_signer(vg_pipeline_t *p, struct vg_sign_keys_s *keys);
+
 /* Swap the model between batches (SIGHUP). Copied. */
 void vg_pipeline_set_model(vg_pipeline_t *p, const vg_model_t *model);
 

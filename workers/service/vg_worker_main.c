@@ -18,6 +18,7 @@
 #include "vg_kafka_mock.h"
 #include "vg_log.h"
 #include "vg_pipeline.h"
+#include "vg_sign.h"
 
 extern char **environ;
 
@@ -134,6 +135,7 @@ static void vg_reload(vg_pipeline_t *p, vg_log_t *log, const vg_config_t *runnin
     char errstr[1024];
     vg_config_t *cfg = malloc(sizeof(*cfg));
     vg_model_t *m = NULL;
+    vg_sign_keys_t *keys = NULL;
     vg_pipeline_stats_t *st = vg_pipeline_stats(p);
 
     if (!cfg) {
@@ -142,13 +144,19 @@ static void vg_reload(vg_pipeline_t *p, vg_log_t *log, const vg_config_t *runnin
     }
     if (vg_load_settings(cfg, config_file, argc, argv, errstr, sizeof(errstr)) ||
         vg_config_validate(cfg, errstr, sizeof(errstr)) ||
-        !(m = vg_load_model(cfg, errstr, sizeof(errstr)))) {
+        !(m = vg_load_model(cfg, errstr, sizeof(errstr))) ||
+        (cfg->signing_keys_file[0] &&
+         !(keys = vg_sign_keys_load(cfg->signing_keys_file, errstr, sizeof(errstr))))) {
         atomic_fetch_add(&st->model_reload_errors, 1);
         VG_ERROR(log, "main", "SIGHUP: refused, still running the previous model and settings: %s",
                  errstr);
+        free(m);
         free(cfg);
         return;
     }
+    /* The signing keys are read again at every SIGHUP (a rotation adds a
+     * key in place), all or nothing with the model. */
+    vg_pipeline_set_signer(p, keys);
     if (!cfg->worker_id[0]) /* derived at start, not configured */
         memcpy(cfg->worker_id, running->worker_id, sizeof(cfg->worker_id));
     vg_log_set_level(log, (vg_log_level_t)vg_log_level_parse(cfg->log_level));

@@ -1,4 +1,4 @@
-/* vigilctl produce, gen, tail, topics: records in and out of Kafka. */
+/* vigilctl produce, gen, tail, verify, topics: records in and out of Kafka. */
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -13,6 +13,7 @@
 #include "vg_json.h"
 #include "vg_kafka_admin.h"
 #include "vg_kafka_consumer.h"
+#include "vg_sign.h"
 #include "vigil/v1/trigger.pb-c.h"
 
 /* --- produce ---------------------------------------------------------- */
@@ -172,6 +173,73 @@ int vg_ctl_tail(vg_ctl_t *c) {
     }
     vg_kafka_consumer_destroy(k);
     return 0;
+}
+
+/* --- verify ----------------------------------------------------------- */
+
+/* Check the signature of every record of a topic (the triggers, or the
+ * dead letters), from its start until --timeout-ms pass with no record.
+ * Exit 0: every record valid (and at least one read); 1: any record
+ * missing, malformed, unknown-key or mismatched (each named); 2: setup. */
+int vg_ctl_verify(vg_ctl_t *c) {
+    const char *topic = vg_ctl_opt(c, "--topic", c->cfg.topic_triggers);
+    const char *keys_file = vg_ctl_opt(c, "--keys", c->cfg.signing_keys_file);
+    long long idle = vg_ctl_num(c, "--timeout-ms", 3000), max = vg_ctl_num(c, "--max", 0);
+    size_t counts[VG_SIGN_MISMATCH + 1] = {0}, total = 0, shown = 0;
+    char err[512], group[256];
+    vg_sign_keys_t *keys;
+    vg_kafka_consumer_t *k;
+    vg_kafka_msg_t msgs[256];
+    double last = vg_ctl_now();
+
+    if (!keys_file || !*keys_file) {
+        fprintf(stderr, "vigilctl verify: no keys: give --keys FILE or set signing.keys_file\n");
+        return 2;
+    }
+    if (!(keys = vg_sign_keys_load(keys_file, err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl verify: %s\n", err);
+        return 2;
+    }
+    snprintf(group, sizeof(group), "vigilctl-verify-%d-%ld", (int)getpid(), (long)time(NULL));
+    if (!(k = vg_kafka_consumer_new(&c->props, group, topic, NULL, NULL, NULL, err, sizeof(err)))) {
+        fprintf(stderr, "vigilctl verify: %s\n", err);
+        vg_sign_keys_destroy(keys);
+        return 2;
+    }
+    while ((vg_ctl_now() - last) * 1000.0 < (double)idle && (!max || (long long)total < max)) {
+        size_t n = vg_kafka_consumer_poll_batch(k, msgs, 256, 200);
+        for (size_t i = 0; i < n; i++) {
+            const void *h = NULL;
+            size_t hl = 0;
+            bool has = vg_kafka_msg_header(&msgs[i], VG_SIGN_HEADER, &h, &hl) == VG_OK;
+            vg_sign_check_t r = vg_sign_verify(keys, has ? h : NULL, hl, msgs[i].key,
+                                               msgs[i].key_len, msgs[i].payload, msgs[i].len);
+            counts[r]++;
+            total++;
+            if (r != VG_SIGN_VALID && shown++ < 20)
+                printf("%s [%d] @%lld: %s%s%.*s%s\n", topic, msgs[i].partition,
+                       (long long)msgs[i].offset, vg_sign_check_name(r),
+                       r == VG_SIGN_MALFORMED ? " (header \"" : "",
+                       r == VG_SIGN_MALFORMED ? (int)(hl > 120 ? 120 : hl) : 0,
+                       r == VG_SIGN_MALFORMED ? (const char *)h : "",
+                       r == VG_SIGN_MALFORMED ? "\")" : "");
+        }
+        if (n)
+            last = vg_ctl_now();
+        vg_kafka_consumer_release(k, msgs, n);
+    }
+    vg_kafka_consumer_destroy(k);
+    printf("%s: %zu records: %zu valid, %zu unsigned, %zu malformed, %zu unknown key, %zu "
+           "mismatched (keys: %zu from %s, signing with %s)\n",
+           topic, total, counts[VG_SIGN_VALID], counts[VG_SIGN_MISSING], counts[VG_SIGN_MALFORMED],
+           counts[VG_SIGN_UNKNOWN_KEY], counts[VG_SIGN_MISMATCH], vg_sign_keys_count(keys),
+           keys_file, vg_sign_keys_active(keys));
+    vg_sign_keys_destroy(keys);
+    if (total == 0) {
+        fprintf(stderr, "vigilctl verify: no record on %s within %lld ms\n", topic, idle);
+        return 1;
+    }
+    return counts[VG_SIGN_VALID] == total ? 0 : 1;
 }
 
 /* --- topics ----------------------------------------------------------- */

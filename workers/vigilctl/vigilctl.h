@@ -43,6 +43,7 @@ size_t vg_ctl_send_gen(vg_kafka_producer_t *p, const char *topic, vg_gen_t *g, l
 int vg_ctl_produce(vg_ctl_t *c);
 int vg_ctl_gen(vg_ctl_t *c);
 int vg_ctl_tail(vg_ctl_t *c);
+int vg_ctl_verify(vg_ctl_t *c);
 int vg_ctl_topics(vg_ctl_t *c);
 int vg_ctl_state(vg_ctl_t *c);
 int vg_ctl_explain(vg_ctl_t *c);
