@@ -183,6 +183,8 @@ for build in builds:
     psc = pod.get("securityContext", {})
     if not psc.get("runAsNonRoot") or not psc.get("runAsUser"):
         err(build, "pod securityContext must set runAsNonRoot and a numeric runAsUser")
+    if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        err(build, "pod securityContext must set seccompProfile RuntimeDefault")
     if pod.get("automountServiceAccountToken") is not False:
         err(build, "automountServiceAccountToken must be false (the worker never calls the API)")
     env_names = set()
