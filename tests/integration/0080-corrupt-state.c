@@ -1,0 +1,154 @@
+/*
+ * 0080-corrupt-state: a customer's state in Redis that does not decode is
+ * bad input too (docs/security.md). Five states are overwritten behind the
+ * worker's back with bytes that are not a CustomerState; the customers'
+ * next events must neither crash the worker nor stall their partitions:
+ * each such state is reported (a log line naming the pseudonymised key,
+ * never the customer id) and reset, and everything is committed.
+ *
+ * It is also the log scan of the personal-data promise: no customer id
+ * appears anywhere in the worker's log.
+ *
+ *   0080-corrupt-state [records per phase]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vg_itest.h"
+#include "vg_keys.h"
+#include "vg_pseudo.h"
+#include "vg_redis.h"
+#include "vg_state.h"
+
+#define VG_CORRUPT 5
+
+static size_t vg_file_count(const char *path, const char *text) {
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t n = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+int main(int argc, char **argv) {
+    size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
+    static const char *const garbage[VG_CORRUPT] = {
+        "garbage-state", "x", "\x0a\x7f", "not a protobuf at all", "\x08\x80\x80\x80"};
+    const char *sets[] = {"delivery.mode=exactly_once", "shutdown.drain_timeout_ms=10000", NULL};
+    char keys[VG_CORRUPT][192], cust[VG_CORRUPT][32], err[512], log[1200], cmd[1200];
+    const char *kp[VG_CORRUPT];
+    vg_redis_state_t loaded[VG_CORRUPT];
+    vg_redis_conf_t rc = {0};
+    vg_itest_t t;
+    vg_gen_t *gen;
+    vg_oracle_t *oracle;
+    vg_idset_t want = {0};
+    vg_itest_produced_t prod;
+    vg_pseudo_t *ps;
+    vg_redis_t *r;
+    vg_state_t *st = malloc(sizeof(*st));
+    size_t readable = 0;
+    int failures = 0, rcode;
+    pid_t w;
+
+    if (vg_itest_init(&t, "corrupt-state"))
+        return VG_ITEST_SKIP;
+    snprintf(log, sizeof(log), "%s/%s-w1.log", t.stack_dir, t.name);
+    vg_itest_create_topics(&t, 4, 1);
+    {
+        vg_itest_traffic_t tr = {80, 100, 2 * count, 0, 0.3, 0.0};
+        if (vg_itest_traffic(&tr, &gen, &oracle))
+            return 1;
+    }
+    w = vg_itest_worker_start(&t, "w1", sets);
+    vg_itest_produce(&t, gen, count, oracle, &want, &prod);
+    if (!vg_itest_wait_committed(&t, 120000)) {
+        fprintf(stderr, "FAIL: phase 1 not committed\n");
+        failures++;
+    }
+
+    /* Overwrite five customers' states, keeping their versions. */
+    ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));
+    for (int i = 0; ps && i < VG_CORRUPT; i++) {
+        char pseudo[VG_PSEUDO_LEN];
+        FILE *p;
+        snprintf(cust[i], sizeof(cust[i]), "cust-%06d", i);
+        vg_pseudo_id(ps, "acme", cust[i], pseudo);
+        vg_keys_state(keys[i], sizeof(keys[i]), t.prefix, pseudo);
+        kp[i] = keys[i];
+        /* redis-cli -x reads the last argument from standard input: any
+         * bytes, as they are. */
+        snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d -x HSET '%s' s >/dev/null", t.redis_host,
+                 t.redis_port, keys[i]);
+        if (!(p = popen(cmd, "w")) || fwrite(garbage[i], 1, strlen(garbage[i]), p) == 0 ||
+            pclose(p) != 0) {
+            fprintf(stderr, "FAIL: could not overwrite the state of %s\n", cust[i]);
+            failures++;
+        }
+    }
+    printf("overwrote %d states with bytes that are not a CustomerState\n", VG_CORRUPT);
+
+    /* Their next events: reported, reset, nothing stalls. */
+    vg_itest_produce(&t, gen, count, oracle, &want, &prod);
+    if (!vg_itest_wait_committed(&t, 120000)) {
+        fprintf(stderr, "FAIL: phase 2 not committed: a corrupt state stalled a partition\n");
+        failures++;
+    }
+    if (kill(w, 0) != 0) {
+        fprintf(stderr, "FAIL: the worker died\n");
+        failures++;
+    }
+    for (int i = 0; i < VG_CORRUPT; i++) {
+        char line[1200];
+        snprintf(line, sizeof(line), "state %.*s unreadable, reset", 190, keys[i]);
+        if (vg_file_count(log, line) == 0) {
+            fprintf(stderr, "FAIL: no \"%s\" line\n", line);
+            failures++;
+        }
+    }
+    /* Rewritten whole by the customers' next events. */
+    rc.host = t.redis_host;
+    rc.port = t.redis_port;
+    if ((r = vg_redis_new(&rc, NULL, err, sizeof(err))) &&
+        vg_redis_load(r, kp, VG_CORRUPT, loaded, err, sizeof(err)) == VG_OK) {
+        for (int i = 0; i < VG_CORRUPT; i++)
+            readable += loaded[i].found && vg_state_decode(st, loaded[i].data, loaded[i].len,
+                                                           NULL, 0) == VG_OK;
+    }
+    printf("after phase 2: %zu of %d overwritten states readable again; %zu \"unreadable, "
+           "reset\" lines\n", readable, VG_CORRUPT, vg_file_count(log, "unreadable, reset"));
+    if (readable != VG_CORRUPT) {
+        fprintf(stderr, "FAIL: %zu of %d states rewritten\n", readable, VG_CORRUPT);
+        failures++;
+    }
+    vg_redis_destroy(r);
+    vg_pseudo_destroy(ps);
+
+    rcode = vg_itest_worker_stop(w, SIGTERM, 30000);
+    if (rcode != 0) {
+        fprintf(stderr, "FAIL: worker exit %d\n", rcode);
+        failures++;
+    }
+    /* No customer id anywhere in the log (ids are cust-NNNNNN). */
+    {
+        size_t clear = vg_file_count(log, "cust-");
+        printf("log scan: %zu lines with a customer id\n", clear);
+        if (clear) {
+            fprintf(stderr, "FAIL: the worker's log holds customer ids in clear\n");
+            failures++;
+        }
+    }
+    free(st);
+    vg_idset_free(&want);
+    vg_oracle_destroy(oracle);
+    vg_gen_destroy(gen);
+    printf(failures ? "FAILED\n" : "PASSED\n");
+    return failures ? 1 : 0;
+}
