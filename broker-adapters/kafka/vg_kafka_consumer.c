@@ -1,4 +1,5 @@
 #include "vg_kafka_consumer.h"
+#include "vg_kafka_diag.h"
 #include "vg_kafka_int.h"
 #include "vg_time.h"
 
@@ -115,8 +116,13 @@ static void vg_kafka_consumer_log_cb(const rd_kafka_t *rk, int level, const char
  * works, for readiness. */
 static void vg_kafka_consumer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     vg_kafka_consumer_t *c = opaque;
+    char diag[512];
 
     (void)rk;
+    /* A refused login, an untrusted certificate, a missing ACL: named in
+     * Vigil's settings, since retrying will not fix them. */
+    if (vg_kafka_diag(err, reason, NULL, diag, sizeof(diag)))
+        VG_ERROR(c->log, "kafka", "%s", diag);
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__FATAL ||
         err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         atomic_store(&c->down, true);
@@ -263,7 +269,18 @@ size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs
         if (m->err) {
             /* Errors arrive as messages: report and skip. A fatal error
              * shows again on every poll and in readiness. */
+            char diag[512], group[256] = "";
+            size_t gsize = sizeof(group);
+            const char *about = NULL;
             VG_WARN(c->log, "kafka", "consume: %s", rd_kafka_message_errstr(m));
+            if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED && m->rkt)
+                about = rd_kafka_topic_name(m->rkt);
+            else if (m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED &&
+                     rd_kafka_conf_get(rd_kafka_conf(c->rk), "group.id", group, &gsize) ==
+                         RD_KAFKA_CONF_OK)
+                about = group;
+            if (vg_kafka_diag(m->err, rd_kafka_message_errstr(m), about, diag, sizeof(diag)))
+                VG_ERROR(c->log, "kafka", "%s", diag);
             rd_kafka_message_destroy(m);
             continue;
         }

@@ -1,4 +1,5 @@
 #include "vg_kafka_producer.h"
+#include "vg_kafka_diag.h"
 #include "vg_kafka_int.h"
 #include "vg_time.h"
 
@@ -86,18 +87,31 @@ static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, vo
     vg_kafka_producer_note_failed(p, rd_kafka_topic_name(m->rkt));
     if (m->_private && p->n_failed_tags < sizeof(p->failed_tags) / sizeof(p->failed_tags[0]))
         p->failed_tags[p->n_failed_tags++] = (uint64_t)(uintptr_t)m->_private;
-    if (p->failed++ == 0)
+    if (p->failed++ == 0) {
+        char diag[512];
         snprintf(p->first_error, sizeof(p->first_error), "%s [%d]: %s",
                  rd_kafka_topic_name(m->rkt), m->partition, rd_kafka_err2str(m->err));
+        if (vg_kafka_diag(m->err, rd_kafka_err2str(m->err), rd_kafka_topic_name(m->rkt), diag,
+                          sizeof(diag)))
+            VG_ERROR(p->log, "kafka", "%s", diag);
+    }
 }
 
 static void vg_kafka_producer_log_cb(const rd_kafka_t *rk, int level, const char *fac,
                                      const char *buf) {
     vg_kafka_producer_t *p = rd_kafka_opaque(rk);
 
-    if (p)
-        VG_LOG(p->log, level <= 3 ? VG_LOG_ERROR : level <= 5 ? VG_LOG_WARN : VG_LOG_DEBUG,
-               "librdkafka", "%s: %s", fac, buf);
+    char diag[512];
+
+    if (!p)
+        return;
+    VG_LOG(p->log, level <= 3 ? VG_LOG_ERROR : level <= 5 ? VG_LOG_WARN : VG_LOG_DEBUG,
+           "librdkafka", "%s: %s", fac, buf);
+    /* The producer has no error callback, and in exactly_once it waits in
+     * init_transactions first: a refused login or an untrusted broker
+     * certificate shows only as this line, so it is explained here. */
+    if (level <= 4 && vg_kafka_diag(0, buf, NULL, diag, sizeof(diag)))
+        VG_ERROR(p->log, "kafka", "%s", diag);
 }
 
 /* Map a transactional API error; fatal and fencing errors end the producer. */
@@ -115,6 +129,12 @@ static vg_err_t vg_kafka_producer_txn_err(vg_kafka_producer_t *p, rd_kafka_error
     else if (rd_kafka_error_is_fatal(error))
         p->fatal = true;     /* this instance is dead; a new one may go on */
     VG_WARN(p->log, "kafka", "%s: %s", what, rd_kafka_error_string(error));
+    {
+        char diag[512];
+        if (vg_kafka_diag(rd_kafka_error_code(error), rd_kafka_error_string(error), NULL, diag,
+                          sizeof(diag)))
+            VG_ERROR(p->log, "kafka", "%s: %s", what, diag);
+    }
     rd_kafka_error_destroy(error);
     return ret;
 }
@@ -531,6 +551,14 @@ vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int t
     /* The partitions and their leaders, known before the first record:
      * otherwise the first trigger waits for this lookup. */
     err = rd_kafka_metadata(p->rk, 0, rkt, &md, timeout_ms);
+    if (!err && md && md->topic_cnt == 1 &&
+        md->topics[0].err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        /* Said at start, before the first record fails on it. */
+        char diag[512];
+        err = md->topics[0].err;
+        if (vg_kafka_diag(err, NULL, topic, diag, sizeof(diag)))
+            VG_ERROR(p->log, "kafka", "%s", diag);
+    }
     if (md)
         rd_kafka_metadata_destroy(md);
     rd_kafka_topic_destroy(rkt);

@@ -7,9 +7,11 @@
 #   certs.sh DIR [SERVER_NAME]
 #
 # Files in DIR: ca.pem ca-key.pem server.pem server-key.pem client.pem
-# client-key.pem wrong-ca.pem wrong-ca-key.pem. SERVER_NAME (default
-# localhost) goes into the server certificate's subjectAltName with
-# 127.0.0.1. A second run leaves existing files alone.
+# client-key.pem wrong-ca.pem wrong-ca-key.pem, and server.p12 (the server
+# key and certificate with the CA, PKCS#12, for Java: Kafka's keystore; its
+# password in server.p12.password). SERVER_NAME (default localhost) goes
+# into the server certificate's subjectAltName with 127.0.0.1. A second run
+# leaves existing files alone.
 set -euo pipefail
 
 VIGIL_LOG_TAG=certs
@@ -21,7 +23,24 @@ DIR="$1" NAME="${2:-localhost}"
 need_cmd openssl
 mkdir -p "$DIR"
 cd "$DIR"
-[[ -f client.pem && -f server.pem && -f wrong-ca.pem ]] && exit 0
+
+# A Java keystore from the PEM files. Kafka reads a PEM keystore file only
+# with an encrypted key (ssl.key.password is mandatory for it); PKCS#12
+# with a password is what every Java version reads.
+p12() {
+  [[ -f server.p12 ]] && return 0
+  openssl rand -hex 16 >server.p12.password
+  chmod 600 server.p12.password
+  openssl pkcs12 -export -name server -in server.pem -inkey server-key.pem -certfile ca.pem \
+    -passout file:server.p12.password -out server.p12.tmp 2>/dev/null
+  chmod 600 server.p12.tmp
+  mv server.p12.tmp server.p12
+}
+
+if [[ -f client.pem && -f server.pem && -f wrong-ca.pem ]]; then
+  p12
+  exit 0
+fi
 
 ca() { # name
   openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=vigil test $1" \
@@ -40,4 +59,5 @@ leaf server "$NAME" "subjectAltName=DNS:$NAME,IP:127.0.0.1
 extendedKeyUsage=serverAuth"
 leaf client vigil-worker "extendedKeyUsage=clientAuth"
 chmod 600 ./*-key.pem
+p12
 log "certificates for $NAME in $DIR"

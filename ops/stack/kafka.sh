@@ -2,7 +2,7 @@
 # Apache Kafka (KRaft, no ZooKeeper) on loopback ports, from the Maven jars
 # that ops/setup.sh caches. One node for most tests, three for failover.
 #
-#   kafka.sh start      --run-dir DIR [--nodes 1|3]
+#   kafka.sh start      --run-dir DIR [--nodes 1|3] [--security sasl_ssl|mtls]
 #   kafka.sh stop       --run-dir DIR
 #   kafka.sh stop-node  --run-dir DIR --node N
 #   kafka.sh start-node --run-dir DIR --node N
@@ -10,6 +10,7 @@
 #   kafka.sh status     --run-dir DIR
 #   kafka.sh topics     --run-dir DIR create NAME PARTITIONS RF
 #   kafka.sh topics     --run-dir DIR list | describe [NAME]
+#   kafka.sh acls       --run-dir DIR KAFKA-ACLS-ARGS...
 #
 # stop-node is a clean shutdown (SIGTERM: leaders move away first);
 # kill9-node is a crash (SIGKILL: the controller fences the node after
@@ -26,6 +27,22 @@
 # VIGIL_KAFKA_START_TIMEOUT (seconds, default 90), VIGIL_KAFKA_PROPS
 # (extra "key=value key=value" broker settings for a new cluster, e.g.
 # "broker.session.timeout.ms=3000" for quicker fencing in chaos tests).
+#
+# --security (a new cluster only; without it nothing changes): each node
+# gets a second, secured listener next to its PLAINTEXT one, and the KRaft
+# StandardAuthorizer with allow.everyone.if.no.acl.found=false:
+#   sasl_ssl  SASL_SSL with SCRAM-SHA-512; the SCRAM user "vigil" is created
+#             at format time with a random password (kafka-secrets/)
+#   mtls      SSL with ssl.client.auth=required; a client certificate's
+#             CN is its principal (CN=vigil-worker -> User:vigil-worker)
+# Certificates come from certs.sh (DIR/kafka-certs). The PLAINTEXT and
+# CONTROLLER listeners stay for the brokers themselves and the test
+# harness: their principal, User:ANONYMOUS, is the super user, so they are
+# loopback-only admin ports, never what a worker is given. kafka.env then
+# also holds VIGIL_KAFKA_SECURITY, VIGIL_KAFKA_SECURE_BOOTSTRAP,
+# VIGIL_KAFKA_CERTS and (sasl_ssl) VIGIL_KAFKA_SASL_USERNAME and
+# VIGIL_KAFKA_SASL_PASSWORD_FILE, or (mtls) VIGIL_KAFKA_PRINCIPAL. `acls`
+# runs kafka-acls (kafka.admin.AclCommand) against the admin port.
 set -euo pipefail
 
 VIGIL_LOG_TAG=kafka
@@ -33,7 +50,7 @@ VIGIL_LOG_TAG=kafka
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 usage() {
-  sed -n '5,12s/^#   //p' "${BASH_SOURCE[0]}" >&2
+  sed -n '5,13s/^#   //p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -42,18 +59,21 @@ START_TIMEOUT="${VIGIL_KAFKA_START_TIMEOUT:-90}"
 # --- argument parsing: a subcommand, then options and positionals in any order
 [[ $# -ge 1 ]] || usage
 CMD="$1"; shift
-RUN_DIR="" NODES="" NODE="" ARGS=()
+RUN_DIR="" NODES="" NODE="" SECURITY="" ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --run-dir) [[ $# -ge 2 ]] || usage; RUN_DIR="$2"; shift 2 ;;
     --nodes)   [[ $# -ge 2 ]] || usage; NODES="$2"; shift 2 ;;
     --node)    [[ $# -ge 2 ]] || usage; NODE="$2"; shift 2 ;;
+    --security) [[ $# -ge 2 ]] || usage; SECURITY="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) ARGS+=("$1"); shift ;;
   esac
 done
 [[ -n "$RUN_DIR" ]] || die "--run-dir DIR is required"
-[[ "$CMD" == topics || ${#ARGS[@]} -eq 0 ]] || die "unexpected argument '${ARGS[0]}'"
+[[ "$CMD" == topics || "$CMD" == acls || ${#ARGS[@]} -eq 0 ]] || die "unexpected argument '${ARGS[0]}'"
+[[ -z "$SECURITY" || "$SECURITY" == sasl_ssl || "$SECURITY" == mtls ]] \
+  || die "--security must be sasl_ssl or mtls (got '$SECURITY')"
 [[ -z "$NODES" || "$NODES" == 1 || "$NODES" == 3 ]] || die "--nodes must be 1 or 3 (got '$NODES')"
 
 # ---------------------------------------------------------------------------
@@ -80,19 +100,70 @@ check_node_arg() {
   fi
 }
 
+# The secured listener (--security) of a node, appended to its
+# server.properties: later keys win, so these listeners lines replace the
+# plain ones. Arguments: plain port, controller port, secure port,
+# certificate folder.
+security_conf() {
+  local proto=SASL_SSL
+  [[ "$SECURITY" == mtls ]] && proto=SSL
+  cat <<EOF
+
+# --security $SECURITY: a secured listener; PLAINTEXT and CONTROLLER stay
+# loopback-only admin ports whose principal (ANONYMOUS) is the super user.
+listeners=PLAINTEXT://127.0.0.1:$1,CONTROLLER://127.0.0.1:$2,SECURE://127.0.0.1:$3
+advertised.listeners=PLAINTEXT://127.0.0.1:$1,SECURE://127.0.0.1:$3
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SECURE:$proto
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:ANONYMOUS
+listener.name.secure.ssl.keystore.type=PKCS12
+listener.name.secure.ssl.keystore.location=$4/server.p12
+listener.name.secure.ssl.keystore.password=$(cat "$4/server.p12.password")
+listener.name.secure.ssl.truststore.type=PEM
+listener.name.secure.ssl.truststore.location=$4/ca.pem
+EOF
+  if [[ "$SECURITY" == sasl_ssl ]]; then
+    cat <<'EOF'
+listener.name.secure.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.secure.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+EOF
+  else
+    cat <<'EOF'
+listener.name.secure.ssl.client.auth=required
+# The certificate's CN is the principal: CN=vigil-worker -> User:vigil-worker.
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)$/$1/,DEFAULT
+EOF
+  fi
+}
+
 # Write configs for a new cluster: free ports, a cluster id, one
 # server.properties per node, and format each node's storage.
 init_cluster() {
   local n="$1" libs="$2"
-  local ports cports all i voters="" bootstrap=""
-  read -r -a all <<<"$(free_ports $((2 * n)))"
+  local ports cports sports="" all i voters="" bootstrap="" sbootstrap="" per=2
+  [[ -z "$SECURITY" ]] || per=3
+  read -r -a all <<<"$(free_ports $((per * n)))"
   ports="${all[*]:0:n}"; cports="${all[*]:n:n}"
-  local p c
-  read -r -a p <<<"$ports"; read -r -a c <<<"$cports"
+  [[ -z "$SECURITY" ]] || sports="${all[*]:2*n:n}"
+  local p c s
+  read -r -a p <<<"$ports"; read -r -a c <<<"$cports"; read -r -a s <<<"$sports"
   for ((i = 1; i <= n; i++)); do
     voters+="${voters:+,}$i@127.0.0.1:${c[i-1]}"
     bootstrap+="${bootstrap:+,}127.0.0.1:${p[i-1]}"
+    [[ -z "$SECURITY" ]] || sbootstrap+="${sbootstrap:+,}127.0.0.1:${s[i-1]}"
   done
+  local certs="$RUN_DIR/kafka-certs" secrets="$RUN_DIR/kafka-secrets" scram=()
+  if [[ -n "$SECURITY" ]]; then
+    need_cmd openssl
+    bash "$(dirname "${BASH_SOURCE[0]}")/certs.sh" "$certs" localhost >/dev/null
+    if [[ "$SECURITY" == sasl_ssl ]]; then
+      mkdir -p "$secrets"; chmod 700 "$secrets"
+      [[ -s "$secrets/vigil.password" ]] || (umask 077; openssl rand -hex 16 >"$secrets/vigil.password")
+      # The SCRAM credentials go into the first metadata records.
+      scram=(--add-scram "SCRAM-SHA-512=[name=vigil,password=$(cat "$secrets/vigil.password")]")
+    fi
+  fi
   # A cluster id is a base64url 16-byte uuid, not starting with '-' (Kafka
   # rejects those); made here to save a JVM start.
   local cluster_id
@@ -146,6 +217,8 @@ num.io.threads=4
 num.recovery.threads.per.data.dir=1
 background.threads=4
 EOF
+    [[ -z "$SECURITY" ]] || security_conf "${p[i-1]}" "${c[i-1]}" "${s[i-1]}" "$certs" \
+      >>"$(node_conf "$i")"
     if [[ -n "${VIGIL_KAFKA_PROPS:-}" ]]; then
       # Last, so these win: Java properties keep the last value of a key.
       { echo "# From VIGIL_KAFKA_PROPS."; tr -s ' \t' '\n' <<<"$VIGIL_KAFKA_PROPS"; } \
@@ -181,7 +254,7 @@ EOF
   for ((i = 1; i <= n; i++)); do
     java -Dlog4j.configuration="file:$RUN_DIR/kafka-tools-log4j.properties" \
       -cp "$libs/*" kafka.tools.StorageTool format \
-      -t "$cluster_id" -c "$(node_conf "$i")" >"$(node_dir "$i")/format.log" 2>&1 &
+      -t "$cluster_id" -c "$(node_conf "$i")" "${scram[@]}" >"$(node_dir "$i")/format.log" 2>&1 &
     pids+=($!)
   done
   for ((i = 1; i <= n; i++)); do
@@ -200,9 +273,23 @@ KAFKA_CPORTS="$cports"
 KAFKA_CLUSTER_ID=$cluster_id
 KAFKA_LIBS="$libs"
 KAFKA_BOOTSTRAP=$bootstrap
+KAFKA_SECURITY=$SECURITY
 EOF
   mv "$RUN_DIR/kafka.state.tmp" "$RUN_DIR/kafka.state"
-  echo "VIGIL_KAFKA_BOOTSTRAP=$bootstrap" >"$RUN_DIR/kafka.env.tmp"
+  {
+    echo "VIGIL_KAFKA_BOOTSTRAP=$bootstrap"
+    if [[ -n "$SECURITY" ]]; then
+      echo "VIGIL_KAFKA_SECURITY=$SECURITY"
+      echo "VIGIL_KAFKA_SECURE_BOOTSTRAP=$sbootstrap"
+      echo "VIGIL_KAFKA_CERTS=$certs"
+      if [[ "$SECURITY" == sasl_ssl ]]; then
+        echo "VIGIL_KAFKA_SASL_USERNAME=vigil"
+        echo "VIGIL_KAFKA_SASL_PASSWORD_FILE=$secrets/vigil.password"
+      else
+        echo "VIGIL_KAFKA_PRINCIPAL=User:vigil-worker"
+      fi
+    fi
+  } >"$RUN_DIR/kafka.env.tmp"
   mv "$RUN_DIR/kafka.env.tmp" "$RUN_DIR/kafka.env"
 }
 
@@ -293,6 +380,8 @@ case "$CMD" in
       for ((i = 1; i <= KAFKA_NODES; i++)); do
         node_running "$i" && die "Kafka node $i is already running in $RUN_DIR"
       done
+      [[ -z "$SECURITY" || "$SECURITY" == "${KAFKA_SECURITY:-}" ]] \
+        || die "$RUN_DIR holds a cluster with --security '${KAFKA_SECURITY:-}', not $SECURITY"
       [[ -d "$KAFKA_LIBS" ]] || die "Kafka jars not found in $KAFKA_LIBS; run ops/setup.sh"
       log "restarting $KAFKA_NODES-node cluster in $RUN_DIR"
     else
@@ -305,7 +394,7 @@ case "$CMD" in
     for ((i = 1; i <= KAFKA_NODES; i++)); do launch_node "$i"; done
     wait_ready $(seq 1 "$KAFKA_NODES")
     log "$KAFKA_NODES node(s) ready in $((SECONDS - t0))s; logs in $RUN_DIR/kafka-*/server.log"
-    echo "VIGIL_KAFKA_BOOTSTRAP=$KAFKA_BOOTSTRAP"
+    cat "$RUN_DIR/kafka.env"
     ;;
 
   stop)
@@ -373,6 +462,13 @@ case "$CMD" in
         exec "${tool[@]}" --describe ${ARGS[1]:+--topic "${ARGS[1]}"} ;;
       *) die "usage: kafka.sh topics --run-dir DIR create NAME PARTITIONS RF | list | describe [NAME]" ;;
     esac
+    ;;
+
+  acls)
+    need_cmd java
+    load_state
+    exec java -Dlog4j.configuration="file:$RUN_DIR/kafka-tools-log4j.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.admin.AclCommand --bootstrap-server "$KAFKA_BOOTSTRAP" "${ARGS[@]}"
     ;;
 
   *) usage ;;

@@ -6,6 +6,7 @@
 #
 #   --run-dir DIR     default: ./run/stack-<timestamp>-<pid> (under the cwd)
 #   --kafka-nodes N   1 (default), 3 for failover tests, 0 for Redis only
+#   --kafka-security M  sasl_ssl or mtls: a secured listener too (kafka.sh)
 #   --aof MODE        redis appendfsync: always|everysec|no, or off (default)
 #   --fresh           if a stack still runs in DIR, stop it (by pid) first
 #   --reuse           restart a stopped stack in DIR with its ports and data
@@ -16,7 +17,8 @@
 # interrupted run can leave its servers up.
 #
 # Writes DIR/stack.env (sourceable, KEY=VALUE lines):
-#   VIGIL_STACK_DIR, VIGIL_REDIS_ADDR, VIGIL_KAFKA_BOOTSTRAP (if Kafka runs)
+#   VIGIL_STACK_DIR, VIGIL_REDIS_ADDR, VIGIL_KAFKA_BOOTSTRAP (if Kafka runs),
+#   and with --kafka-security the secured listener's (kafka.sh, --security)
 # Stop with: ops/stack/down.sh --run-dir DIR
 set -euo pipefail
 
@@ -25,14 +27,15 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 source "$HERE/lib.sh"
 
-usage() { sed -n '5,11s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '5,12s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 
-RUN_DIR="" NODES="" AOF="" FRESH=0 REUSE=0
+RUN_DIR="" NODES="" AOF="" FRESH=0 REUSE=0 SECURITY=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --run-dir)     [[ $# -ge 2 ]] || usage; RUN_DIR="$2"; shift 2 ;;
     --kafka-nodes) [[ $# -ge 2 ]] || usage; NODES="$2"; shift 2 ;;
     --aof)         [[ $# -ge 2 ]] || usage; AOF="$2"; shift 2 ;;
+    --kafka-security) [[ $# -ge 2 ]] || usage; SECURITY="$2"; shift 2 ;;
     --fresh)       FRESH=1; shift ;;
     --reuse)       REUSE=1; shift ;;
     -h|--help)     usage ;;
@@ -78,7 +81,8 @@ fi
 bash "$HERE/redis.sh" start --run-dir "$RUN_DIR" ${AOF:+--aof "$AOF"} >/dev/null
 if ((NODES > 0)); then
   # A half-started stack is worse than none: take Redis down again.
-  if ! bash "$HERE/kafka.sh" start --run-dir "$RUN_DIR" --nodes "$NODES" >/dev/null; then
+  if ! bash "$HERE/kafka.sh" start --run-dir "$RUN_DIR" --nodes "$NODES" \
+    ${SECURITY:+--security "$SECURITY"} >/dev/null; then
     bash "$HERE/redis.sh" stop --run-dir "$RUN_DIR" >/dev/null 2>&1 || true
     die "Kafka failed to start (see above; logs under $RUN_DIR)"
   fi

@@ -611,3 +611,112 @@ int vg_itest_traffic(const vg_itest_traffic_t *tr, vg_gen_t **gen, vg_oracle_t *
     *oracle = NULL;
     return 1;
 }
+
+/* --- a Kafka of the test's own, with a secured listener -------------------- */
+
+static const char *vg_itest_repo(void) {
+    const char *r = getenv("VIGIL_REPO");
+    return r && r[0] ? r : ".";
+}
+
+static void vg_itest_kafka_parse_env(vg_itest_kafka_t *k, const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[1400];
+
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        char *eq = strchr(line, '='), *v;
+        if (!eq)
+            continue;
+        *eq = '\0';
+        v = eq + 1;
+        v[strcspn(v, "\r\n")] = '\0';
+        if (!strcmp(line, "VIGIL_KAFKA_BOOTSTRAP"))
+            snprintf(k->bootstrap, sizeof(k->bootstrap), "%s", v);
+        else if (!strcmp(line, "VIGIL_KAFKA_SECURE_BOOTSTRAP"))
+            snprintf(k->secure_bootstrap, sizeof(k->secure_bootstrap), "%s", v);
+        else if (!strcmp(line, "VIGIL_KAFKA_CERTS"))
+            snprintf(k->certs, sizeof(k->certs), "%s", v);
+        else if (!strcmp(line, "VIGIL_KAFKA_SASL_USERNAME"))
+            snprintf(k->sasl_username, sizeof(k->sasl_username), "%s", v);
+        else if (!strcmp(line, "VIGIL_KAFKA_SASL_PASSWORD_FILE"))
+            snprintf(k->sasl_password_file, sizeof(k->sasl_password_file), "%s", v);
+        else if (!strcmp(line, "VIGIL_KAFKA_PRINCIPAL"))
+            snprintf(k->principal, sizeof(k->principal), "%s", v);
+    }
+    fclose(f);
+}
+
+int vg_itest_kafka_start(const vg_itest_t *t, const char *security, vg_itest_kafka_t *k) {
+    char cmd[8192], env[1200];
+
+    memset(k, 0, sizeof(*k));
+    snprintf(k->security, sizeof(k->security), "%s", security);
+    snprintf(k->run_dir, sizeof(k->run_dir), "%s/%s-kafka-%s", t->stack_dir, t->name, security);
+    if (system("command -v java >/dev/null 2>&1") != 0) {
+        printf("SKIP: java not found (run ops/setup.sh)\n");
+        return VG_ITEST_SKIP;
+    }
+    snprintf(cmd, sizeof(cmd),
+             "bash -c 'source \"%s/ops/stack/lib.sh\" && compgen -G \"$(vigil_kafka_libs)/"
+             "kafka_2.13-*.jar\"' >/dev/null 2>&1",
+             vg_itest_repo());
+    if (system(cmd) != 0) {
+        printf("SKIP: the Kafka jars are missing (run ops/setup.sh)\n");
+        return VG_ITEST_SKIP;
+    }
+    /* A folder left by an interrupted run is stopped and replaced. */
+    snprintf(cmd, sizeof(cmd),
+             "bash \"%s/ops/stack/kafka.sh\" stop --run-dir \"%s\" >/dev/null 2>&1; "
+             "rm -rf -- \"%s\"; bash \"%s/ops/stack/kafka.sh\" start --run-dir \"%s\" "
+             "--security %s >\"%s.log\" 2>&1",
+             vg_itest_repo(), k->run_dir, k->run_dir, vg_itest_repo(), k->run_dir, security,
+             k->run_dir);
+    fflush(NULL);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "FAIL: kafka.sh start --security %s failed (see %s.log)\n", security,
+                k->run_dir);
+        return 1;
+    }
+    snprintf(env, sizeof(env), "%s/kafka.env", k->run_dir);
+    vg_itest_kafka_parse_env(k, env);
+    if (!k->sasl_username[0] && !k->principal[0])
+        snprintf(k->principal, sizeof(k->principal), "User:ANONYMOUS");
+    else if (k->sasl_username[0])
+        snprintf(k->principal, sizeof(k->principal), "User:%s", k->sasl_username);
+    if (!k->bootstrap[0] || !k->secure_bootstrap[0] || !k->certs[0]) {
+        fprintf(stderr, "FAIL: %s lacks the secured listener's settings\n", env);
+        vg_itest_kafka_stop(k);
+        return 1;
+    }
+    printf("kafka (--security %s): admin %s, secured %s, principal %s\n", security,
+           k->bootstrap, k->secure_bootstrap, k->principal);
+    return 0;
+}
+
+void vg_itest_kafka_stop(const vg_itest_kafka_t *k) {
+    char cmd[8192];
+
+    snprintf(cmd, sizeof(cmd), "bash \"%s/ops/stack/kafka.sh\" stop --run-dir \"%s\" >>\"%s.log\" 2>&1",
+             vg_itest_repo(), k->run_dir, k->run_dir);
+    fflush(NULL);
+    if (system(cmd) != 0)
+        fprintf(stderr, "kafka.sh stop --run-dir %s failed\n", k->run_dir);
+}
+
+void vg_itest_use_kafka(vg_itest_t *t, const vg_itest_kafka_t *k) {
+    /* t->props holds a pointer to t->bootstrap: rewritten in place. */
+    snprintf(t->bootstrap, sizeof(t->bootstrap), "%s", k->bootstrap);
+}
+
+int vg_itest_kafka_acls(const vg_itest_kafka_t *k, const char *args) {
+    char cmd[8192];
+    int rc;
+
+    snprintf(cmd, sizeof(cmd), "bash \"%s/ops/stack/kafka.sh\" acls --run-dir \"%s\" %s >>\"%s.log\" 2>&1",
+             vg_itest_repo(), k->run_dir, args, k->run_dir);
+    fflush(NULL);
+    rc = system(cmd);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}

@@ -156,4 +156,34 @@ int vg_itest_traffic(const vg_itest_traffic_t *tr, vg_gen_t **gen, vg_oracle_t *
 /* Milliseconds of monotonic time. */
 long long vg_itest_now_ms(void);
 
+/* A Kafka of the test's own with a secured listener: ops/stack/kafka.sh
+ * start --security sasl_ssl|mtls, one node, in STACK_DIR/<name>-kafka-<mode>.
+ * Its PLAINTEXT listener (bootstrap) is the admin port, whose principal
+ * is the super user; a worker is given secure_bootstrap. */
+typedef struct vg_itest_kafka_s {
+    char security[16];
+    char run_dir[1100];
+    char bootstrap[512];
+    char secure_bootstrap[512];
+    char certs[1100];               /* ca.pem, client.pem, wrong-ca.pem, ... */
+    char sasl_username[128];        /* sasl_ssl */
+    char sasl_password_file[1100];  /* sasl_ssl */
+    char principal[256];            /* the worker's, for kafka-acls: User:<name> */
+} vg_itest_kafka_t;
+
+/* Start it. Returns 0; VG_ITEST_SKIP if java or the Kafka jars are
+ * missing (printed: "SKIP: why"); 1 if it did not start (printed). */
+int vg_itest_kafka_start(const vg_itest_t *t, const char *security, vg_itest_kafka_t *k);
+
+/* Stop it by process id (kafka.sh stop). */
+void vg_itest_kafka_stop(const vg_itest_kafka_t *k);
+
+/* Point t's admin calls, producer and readers, and the workers' default
+ * kafka.bootstrap.servers, at k's admin listener. */
+void vg_itest_use_kafka(vg_itest_t *t, const vg_itest_kafka_t *k);
+
+/* Run kafka-acls (kafka.sh acls) against k's admin listener with args
+ * (split on spaces; no quoting). Returns its exit status. */
+int vg_itest_kafka_acls(const vg_itest_kafka_t *k, const char *args);
+
 #endif
