@@ -6,11 +6,13 @@
  * each such state is reported (a log line naming the pseudonymised key,
  * never the customer id) and reset, and everything is committed.
  *
- * It is also the log scan of the personal-data promise: no customer id
- * appears anywhere in the worker's log.
+ * It is also the scan of the personal-data promise: no customer id
+ * appears anywhere in the worker's log, nor in the bytes of the states it
+ * stored (the latest event, kept for explain, is sealed).
  *
  *   0080-corrupt-state [records per phase]
  */
+#define _GNU_SOURCE /* memmem */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +129,32 @@ int main(int argc, char **argv) {
     if (readable != VG_CORRUPT) {
         fprintf(stderr, "FAIL: %zu of %d states rewritten\n", readable, VG_CORRUPT);
         failures++;
+    }
+    /* The states of ten untouched customers: no clear id in their bytes. */
+    if (r && ps) {
+        char k2[10][192], ids[10][32];
+        const char *kp2[10];
+        vg_redis_state_t l2[10];
+        size_t present = 0, clear = 0;
+        for (int i = 0; i < 10; i++) {
+            char pseudo[VG_PSEUDO_LEN];
+            snprintf(ids[i], sizeof(ids[i]), "cust-%06d", 10 + i);
+            vg_pseudo_id(ps, "acme", ids[i], pseudo);
+            vg_keys_state(k2[i], sizeof(k2[i]), t.prefix, pseudo);
+            kp2[i] = k2[i];
+        }
+        if (vg_redis_load(r, kp2, 10, l2, err, sizeof(err)) == VG_OK) {
+            for (int i = 0; i < 10; i++) {
+                present += l2[i].found;
+                clear += l2[i].found && memmem(l2[i].data, l2[i].len, ids[i], strlen(ids[i]));
+            }
+        }
+        printf("state scan: %zu states read, %zu with the customer id in clear\n", present, clear);
+        if (present == 0 || clear) {
+            fprintf(stderr, "FAIL: stored states hold customer ids in clear (%zu of %zu)\n", clear,
+                    present);
+            failures++;
+        }
     }
     vg_redis_destroy(r);
     vg_pseudo_destroy(ps);

@@ -75,3 +75,30 @@ Test(state, empty_decision_round_trip) {
     cr_expect_eq(back.decisions[0].len, 0);
     cr_expect_eq(back.decisions[0].offset, 17);
 }
+
+Test(state, sealed_flags_round_trip) {
+    size_t len = 0;
+    bool evicted = false;
+    const uint8_t trig[] = {1, 2, 3, 4};
+
+    vg_state_init(&a);
+    cr_assert_eq(vg_state_add_decision(&a, 0, 7, false, trig, sizeof(trig), &evicted), VG_OK);
+    cr_expect(!a.decisions[0].sealed, "a new decision is plain");
+    /* What the worker stores: a seal, longer than the largest trigger. */
+    a.decisions[0].sealed = true;
+    a.decisions[0].len = VG_TRIGGER_MAX_BYTES + VG_STATE_SEAL_OVERHEAD;
+    memset(a.decisions[0].trigger, 0x5a, a.decisions[0].len);
+    a.last_event_sealed = true;
+    a.last_event_len = 40;
+    cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(b.n_decisions, 1);
+    cr_expect(b.decisions[0].sealed);
+    cr_expect_eq(b.decisions[0].len, VG_TRIGGER_MAX_BYTES + VG_STATE_SEAL_OVERHEAD);
+    cr_expect(b.last_event_sealed);
+    /* A plain trigger that long is not a trigger: dropped at decode. */
+    a.decisions[0].sealed = false;
+    cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(b.n_decisions, 0);
+}

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -192,5 +193,64 @@ vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, cha
     memcpy(customer_id, msg + tl + 1, ml - tl - 1);
     customer_id[ml - tl - 1] = '\0';
     OPENSSL_cleanse(msg, sizeof(msg));
+    return VG_OK;
+}
+
+vg_err_t vg_pseudo_seal_bytes(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp) {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int mac_len = 0;
+    EVP_CIPHER_CTX *ctx;
+    int n = 0, f = 0;
+    vg_err_t err = VG_ERR_IO;
+
+    if (len > INT_MAX - VG_SEAL_OVERHEAD || cap < len + VG_SEAL_OVERHEAD)
+        return VG_ERR_OVERFLOW;
+    /* The deterministic nonce of vg_pseudo_seal(), over these bytes. */
+    HMAC(EVP_sha256(), p->seal_key, sizeof(p->seal_key), in, len, mac, &mac_len);
+    out[0] = VG_SEAL_VERSION;
+    memcpy(out + 1, mac, VG_SEAL_NONCE);
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return VG_ERR_NOMEM;
+    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
+        EVP_EncryptInit_ex(ctx, NULL, NULL, p->seal_key, out + 1) == 1 &&
+        EVP_EncryptUpdate(ctx, out + 1 + VG_SEAL_NONCE, &n, in, (int)len) == 1 &&
+        EVP_EncryptFinal_ex(ctx, out + 1 + VG_SEAL_NONCE + n, &f) == 1 &&
+        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, VG_SEAL_TAG,
+                            out + 1 + VG_SEAL_NONCE + n + f) == 1) {
+        *lenp = 1 + VG_SEAL_NONCE + (size_t)(n + f) + VG_SEAL_TAG;
+        err = VG_OK;
+    }
+    EVP_CIPHER_CTX_free(ctx);
+    return err;
+}
+
+vg_err_t vg_pseudo_open_bytes(const vg_pseudo_t *p, const uint8_t *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp) {
+    size_t ml;
+    EVP_CIPHER_CTX *ctx;
+    int n = 0, f = 0, ok;
+
+    if (len < VG_SEAL_OVERHEAD || in[0] != VG_SEAL_VERSION)
+        return VG_ERR_INVALID;
+    ml = len - VG_SEAL_OVERHEAD;
+    if (ml > cap)
+        return VG_ERR_OVERFLOW;
+    if (!(ctx = EVP_CIPHER_CTX_new()))
+        return VG_ERR_NOMEM;
+    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
+         EVP_DecryptInit_ex(ctx, NULL, NULL, p->seal_key, in + 1) == 1 &&
+         EVP_DecryptUpdate(ctx, out, &n, in + 1 + VG_SEAL_NONCE, (int)ml) == 1 &&
+         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, VG_SEAL_TAG,
+                             (void *)(in + 1 + VG_SEAL_NONCE + ml)) == 1 &&
+         EVP_DecryptFinal_ex(ctx, out + n, &f) == 1;
+    EVP_CIPHER_CTX_free(ctx);
+    if (!ok) {
+        OPENSSL_cleanse(out, ml);
+        return VG_ERR_INVALID;
+    }
+    *lenp = ml;
     return VG_OK;
 }

@@ -51,6 +51,17 @@ void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, si
 vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                         uint8_t *out, size_t cap, size_t *lenp);
 
+/* The same for any bytes (the latest event kept in a state for explain):
+ * out must hold len + VG_SEAL_OVERHEAD; deterministic. */
+#define VG_SEAL_OVERHEAD 29
+vg_err_t vg_pseudo_seal_bytes(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp);
+
+/* Open what vg_pseudo_seal_bytes() sealed into out (len - VG_SEAL_OVERHEAD
+ * bytes). VG_ERR_INVALID if sealed under another key or altered. */
+vg_err_t vg_pseudo_open_bytes(const vg_pseudo_t *p, const uint8_t *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp);
+
 /* Open a seal. VG_ERR_INVALID if it was sealed under another key or
  * altered. */
 vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, char *tenant,

@@ -30,6 +30,7 @@ void vg_state_init(vg_state_t *st) {
     st->last_fired[0] = '\0';
     st->last_fired_channel = 0;
     st->last_timer = false;
+    st->last_event_sealed = false;
     st->last_absence_fired = 0;
     st->last_due_ms = st->last_watermark_ms = 0;
     st->n_recent = 0;
@@ -97,8 +98,10 @@ vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
         const Vigil__V1__Decision *d = m->decisions[i];
         vg_state_decision_t *sd = &st->decisions[st->n_decisions];
 
-        if (d->n_triggers < 1 || d->triggers[0].len > VG_TRIGGER_MAX_BYTES)
+        if (d->n_triggers < 1 ||
+            d->triggers[0].len > VG_TRIGGER_MAX_BYTES + (d->sealed ? VG_STATE_SEAL_OVERHEAD : 0))
             continue;
+        sd->sealed = d->sealed;
         sd->partition = d->partition;
         sd->offset = d->offset;
         sd->timer = d->timer;
@@ -148,6 +151,7 @@ vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
     vg_state_copy_str(st->last_fired, sizeof(st->last_fired), m->last_fired);
     st->last_fired_channel = (int32_t)m->last_fired_channel;
     st->last_timer = m->last_timer;
+    st->last_event_sealed = m->last_event_sealed;
     st->last_absence_fired = m->last_absence_fired;
     st->last_due_ms = m->last_due_ms;
     st->last_watermark_ms = m->last_watermark_ms;
@@ -242,6 +246,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         dd[i].offset = d->offset;
         dd[i].timer = d->timer;
         dd[i].due_ms = d->due_ms;
+        dd[i].sealed = d->sealed;
         ddb[i].data = (uint8_t *)d->trigger;
         ddb[i].len = d->len;
         dd[i].n_triggers = 1;
@@ -294,6 +299,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     m.last_fired = (char *)st->last_fired;
     m.last_fired_channel = (Vigil__V1__Channel)st->last_fired_channel;
     m.last_timer = st->last_timer;
+    m.last_event_sealed = st->last_event_sealed;
     m.last_absence_fired = st->last_absence_fired;
     m.last_due_ms = st->last_due_ms;
     m.last_watermark_ms = st->last_watermark_ms;
@@ -430,6 +436,7 @@ vg_err_t vg_state_add_decision(vg_state_t *st, int32_t partition, int64_t offset
     d->partition = partition;
     d->offset = offset;
     d->timer = timer;
+    d->sealed = false;
     d->len = len;
     if (len)
         memcpy(d->trigger, trigger, len);

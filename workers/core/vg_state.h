@@ -33,6 +33,8 @@
 #define VG_STATE_NAME_MAX 48        /* kind / intervention names (VG_MODEL_NAME_MAX) */
 #define VG_STATE_EVID_MAX (VG_EVENT_ID_MAX + 1)
 #define VG_TRIGGER_MAX_BYTES 6144   /* one encoded trigger, every field at its limit */
+/* What a vg_pseudo_seal_bytes() seal adds (VG_SEAL_OVERHEAD). */
+#define VG_STATE_SEAL_OVERHEAD 29
 #define VG_STATE_MAX_SEQUENCES 4
 #define VG_STATE_SEQ_STEPS 4        /* VG_MODEL_MAX_SEQ_STEPS */
 #define VG_STATE_MAX_ABSENCES 4
@@ -80,7 +82,10 @@ typedef struct vg_state_decision_s {
     bool timer;                 /* fired by a deadline (vg_step_expire) */
     int64_t due_ms;             /* timer: the deadline that fired */
     size_t len;
-    uint8_t trigger[VG_TRIGGER_MAX_BYTES];
+    /* The worker seals it before it stores (and opens it when it loads):
+     * room for the seal's overhead. */
+    bool sealed;
+    uint8_t trigger[VG_TRIGGER_MAX_BYTES + VG_STATE_SEAL_OVERHEAD];
 } vg_state_decision_t;
 
 typedef struct vg_state_s {
@@ -115,6 +120,9 @@ typedef struct vg_state_s {
      * the worker, which has them), what it changed and what it fired. */
     uint32_t last_event_len;
     uint8_t last_event[VG_STATE_LAST_EVENT_MAX];
+    /* last_event holds a vg_pseudo_seal_bytes() seal, not the event: the
+     * worker seals before it stores (Redis never holds it in clear). */
+    bool last_event_sealed;
     uint32_t last_window_hit, last_seq_done;
     bool last_late;
     int64_t last_record_ms;

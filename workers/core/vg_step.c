@@ -357,6 +357,7 @@ vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *custom
             if (!res->duplicate && rec->payload && rec->len <= sizeof(st->last_event)) {
                 memcpy(st->last_event, rec->payload, rec->len);
                 st->last_event_len = (uint32_t)rec->len;
+                st->last_event_sealed = false; /* the worker seals it */
             }
         }
         if ((err = sink(opaque, VG_STEP_EVENT, rec, res, VG_OK)))

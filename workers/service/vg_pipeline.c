@@ -1065,6 +1065,30 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
         st->version = p->b->loaded[g].version;
         return;
     }
+    /* Sealed triggers of the decision ring, opened for a replay. One that
+     * does not open (another pseudonym key, or altered) cannot be
+     * re-published: dropped, loudly (its trigger was published when it
+     * was decided). */
+    for (uint32_t i = 0; i < st->n_decisions; i++) {
+        vg_state_decision_t *d = &st->decisions[i];
+        uint8_t plain[sizeof(d->trigger)];
+        size_t pl = 0;
+        if (!d->sealed)
+            continue;
+        if (vg_pseudo_open_bytes(p->pseudo, d->trigger, d->len, plain, sizeof(plain), &pl)) {
+            VG_ERROR(p->log, "pipeline", "state %s: a kept trigger cannot be unsealed (another "
+                     "pseudonym.key?); dropped from the replay ring", p->b->groups[g].key);
+            atomic_fetch_add(&p->stats.state_decode_errors, 1);
+            memmove(d, d + 1, sizeof(*d) * (st->n_decisions - i - 1));
+            st->n_decisions--;
+            i--;
+            p->b->groups[g].dirty = true;
+            continue;
+        }
+        memcpy(d->trigger, plain, pl);
+        d->len = pl;
+        d->sealed = false;
+    }
     st->version = p->b->loaded[g].version;
     p->b->loaded_due[g] = vg_state_index_due(st); /* the script keeps them equal */
 }
@@ -1126,6 +1150,37 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
         if (vg_pseudo_seal(p->pseudo, p->b->groups[g].tenant, p->b->groups[g].customer,
                            st->sealed_identity, sizeof(st->sealed_identity), &sl) == VG_OK)
             st->sealed_len = (uint32_t)sl;
+    }
+    /* The triggers kept for a replay hold the customer id: sealed before
+     * they reach Redis, opened when loaded (vg_pipeline_decode_state). */
+    for (uint32_t i = 0; i < st->n_decisions; i++) {
+        vg_state_decision_t *d = &st->decisions[i];
+        uint8_t sealed[sizeof(d->trigger)];
+        size_t sl = 0;
+        if (d->sealed || !d->len)
+            continue;
+        if (vg_pseudo_seal_bytes(p->pseudo, d->trigger, d->len, sealed, sizeof(sealed), &sl)) {
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "state of %s: sealing a trigger",
+                          p->b->groups[g].key);
+            return VG_ERR_NOMEM;
+        }
+        memcpy(d->trigger, sealed, sl);
+        d->len = sl;
+        d->sealed = true;
+    }
+    /* The latest event (for explain) is sealed before it reaches Redis;
+     * one too large to seal in place is not kept. */
+    if (st->last_event_len && !st->last_event_sealed) {
+        uint8_t sealed[VG_STATE_LAST_EVENT_MAX];
+        size_t sl = 0;
+        if (vg_pseudo_seal_bytes(p->pseudo, st->last_event, st->last_event_len, sealed,
+                                 sizeof(sealed), &sl) == VG_OK) {
+            memcpy(st->last_event, sealed, sl);
+            st->last_event_len = (uint32_t)sl;
+            st->last_event_sealed = true;
+        } else {
+            st->last_event_len = 0;
+        }
     }
     if ((err = vg_state_encode(st, p->b->enc_buf + *used, p->b->enc_cap - *used, &len))) {
         vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "state of %s: %s", p->b->groups[g].key,

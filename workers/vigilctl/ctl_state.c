@@ -57,6 +57,39 @@ static int vg_ctl_fetch_state(const vg_ctl_t *c, const char *cmd, const char *cu
     return 0;
 }
 
+/* Open a sealed latest event in place (data, *len: at most cap bytes), with
+ * the configured pseudonym key. False (and says why) if it does not open. */
+static bool vg_ctl_open_last_event(const vg_ctl_t *c, const char *cmd, uint8_t *data, size_t *len,
+                                   size_t cap) {
+    const char *secret = c->cfg.pseudonym_key[0] ? c->cfg.pseudonym_key : VG_PSEUDO_DEV_KEY;
+    char err[256];
+    uint8_t *plain = malloc(cap);
+    vg_pseudo_t *ps = vg_pseudo_new(secret, strlen(secret), err, sizeof(err));
+    size_t pl = 0;
+    bool ok = plain && ps && vg_pseudo_open_bytes(ps, data, *len, plain, cap, &pl) == VG_OK;
+
+    if (ok) {
+        memcpy(data, plain, pl);
+        *len = pl;
+    } else {
+        fprintf(stderr, "vigilctl %s: a sealed part of the state (latest event or kept trigger) "
+                        "is sealed under another pseudonym.key (or altered): not shown\n", cmd);
+    }
+    vg_pseudo_destroy(ps);
+    free(plain);
+    return ok;
+}
+
+static bool vg_ctl_open_sealed_state(const vg_ctl_t *c, vg_state_t *st) {
+    size_t n = st->last_event_len;
+
+    if (!vg_ctl_open_last_event(c, "explain", st->last_event, &n, sizeof(st->last_event)))
+        return false;
+    st->last_event_len = (uint32_t)n;
+    st->last_event_sealed = false;
+    return true;
+}
+
 int vg_ctl_state(vg_ctl_t *c) {
     const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
     char key[256];
@@ -74,6 +107,23 @@ int vg_ctl_state(vg_ctl_t *c) {
                                       key, sizeof(key), &r, &st)))
         return rc_exit;
     m = vigil__v1__customer_state__unpack(NULL, st.len, st.data);
+    if (m && m->last_event_sealed && m->last_event.len) {
+        size_t n = m->last_event.len;
+        if (vg_ctl_open_last_event(c, "state", m->last_event.data, &n, m->last_event.len))
+            m->last_event.len = n, m->last_event_sealed = false;
+        else
+            m->last_event.len = 0;
+    }
+    for (size_t i = 0; m && i < m->n_decisions; i++) {
+        Vigil__V1__Decision *d = m->decisions[i];
+        size_t n = d->n_triggers ? d->triggers[0].len : 0;
+        if (!d->sealed || !n)
+            continue;
+        if (vg_ctl_open_last_event(c, "state", d->triggers[0].data, &n, d->triggers[0].len))
+            d->triggers[0].len = n, d->sealed = false;
+        else
+            d->triggers[0].len = 0;
+    }
     json = m ? vg_json_from_state(m) : NULL;
     if (json) {
         printf("{\"key\":\"%s\",\"stored_version\":%" PRIu64 ",\"state\":%s}\n", key,
@@ -138,6 +188,9 @@ int vg_ctl_explain(vg_ctl_t *c) {
         vg_err_t e;
         if (vg_state_decode(st, loaded.data, loaded.len, err, sizeof(err))) {
             fprintf(stderr, "vigilctl explain: stored state: %s\n", err);
+            rc_exit = 1;
+        } else if (st->last_event_sealed && st->last_event_len &&
+                   !vg_ctl_open_sealed_state(c, st)) {
             rc_exit = 1;
         } else {
             printf("customer   %s (tenant %s, key %s)\n", customer, tenant, key);
