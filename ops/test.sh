@@ -38,14 +38,14 @@ fi
 
 # Then the input parsers under libFuzzer (clang, ASan+UBSan): event decode,
 # state decode, the model loader, JSON events, the config loader, each for
-# VIGIL_FUZZ_SECONDS (30) over its committed seed corpus (tests/fuzz).
+# VIGIL_FUZZ_SECONDS (60) over its committed seed corpus (tests/fuzz).
 # VIGIL_TEST_FUZZ=0 skips it; without clang it says so and is skipped.
 if [[ "${VIGIL_TEST_FUZZ:-1}" != 0 && $# -eq 0 ]]; then
   if command -v clang >/dev/null; then
     FUZZ_DIR="${BUILD_DIR}-fuzz"
-    echo "[test] fuzz pass (libFuzzer, ${VIGIL_FUZZ_SECONDS:-30} s per target) in $FUZZ_DIR"
+    echo "[test] fuzz pass (libFuzzer, ${VIGIL_FUZZ_SECONDS:-60} s per target) in $FUZZ_DIR"
     CC=clang cmake -S . -B "$FUZZ_DIR" -DCMAKE_BUILD_TYPE=Debug -DVIGIL_FUZZ=ON -DVIGIL_ASAN=ON \
-          -DVIGIL_UBSAN=ON -DVIGIL_BENCHMARKS=OFF -DVIGIL_FUZZ_SECONDS="${VIGIL_FUZZ_SECONDS:-30}" \
+          -DVIGIL_UBSAN=ON -DVIGIL_BENCHMARKS=OFF -DVIGIL_FUZZ_SECONDS="${VIGIL_FUZZ_SECONDS:-60}" \
           >/dev/null
     cmake --build "$FUZZ_DIR" -j2 --target fuzz_event fuzz_state fuzz_model fuzz_json fuzz_config
     ctest --test-dir "$FUZZ_DIR" --output-on-failure -j1 -L fuzz || rc=$?

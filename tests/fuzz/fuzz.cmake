@@ -3,7 +3,7 @@
 # runs under ASan+UBSan (VIGIL_ASAN, VIGIL_UBSAN). Each target's test runs
 # it for VIGIL_FUZZ_SECONDS over its committed seed corpus (corpus/<name>)
 # and fails on any finding; new inputs go to the build tree only.
-set(VIGIL_FUZZ_SECONDS 30 CACHE STRING "seconds per fuzz target in ctest")
+set(VIGIL_FUZZ_SECONDS 60 CACHE STRING "seconds per fuzz target in ctest")
 foreach(t event state model json config)
   add_executable(fuzz_${t} ${CMAKE_CURRENT_SOURCE_DIR}/fuzz/fuzz_${t}.c)
   target_link_libraries(fuzz_${t} PRIVATE vigil_worker_lib)
