@@ -131,6 +131,12 @@ bash "$(dirname "${BASH_SOURCE[0]}")/deps/hiredis.sh" \
   "${VIGIL_CACHE:-$HOME/.cache/vigil}/hiredis-1.2.0-6" $( ((FORCE)) && echo --force) \
   || die "hiredis: ops/deps/hiredis.sh failed"
 
+# --- Valkey 8 from bookworm-backports ------------------------------------------
+# Into the cache, for the Valkey pass of ops/test.sh (ops/deps/valkey.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/deps/valkey.sh" \
+  "${VIGIL_CACHE:-$HOME/.cache/vigil}/valkey-8" $( ((FORCE)) && echo --force) \
+  || die "valkey: ops/deps/valkey.sh failed"
+
 # --- Kafka jars from Maven Central --------------------------------------------
 if ((NO_KAFKA)); then
   log "kafka: jars skipped (--no-kafka)"

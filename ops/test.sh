@@ -60,5 +60,19 @@ fi
 cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build "$BUILD_DIR" -j2
 
+# The Redis-facing tests (integration, contract) again with Valkey 8 as the
+# server (ops/deps/valkey.sh puts it in the cache; VIGIL_REDIS_SERVER tells
+# ops/stack/redis.sh and the tests). VIGIL_TEST_VALKEY=0 skips it.
+VALKEY="${VIGIL_VALKEY_SERVER:-${VIGIL_CACHE:-$HOME/.cache/vigil}/valkey-8/bin/valkey-server}"
+if [[ "${VIGIL_TEST_VALKEY:-1}" != 0 && $# -eq 0 ]]; then
+  if "$VALKEY" --version 2>/dev/null | grep -q '^Valkey'; then
+    echo "[test] Valkey pass: $("$VALKEY" --version | cut -d' ' -f1-3)"
+    VIGIL_REDIS_SERVER="$VALKEY" ctest --test-dir "$BUILD_DIR" --output-on-failure -j1 \
+      -L 'integration|contract' -E 'kafka-secured' || { rc=1; echo "[test] Valkey pass FAILED" >&2; }
+  else
+    echo "[test] Valkey pass SKIPPED: no Valkey at $VALKEY (ops/setup.sh fetches it)" >&2
+  fi
+fi
+
 ctest --test-dir "$BUILD_DIR" --output-on-failure -j1 "$@" || rc=$?
 exit "$rc"

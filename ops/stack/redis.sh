@@ -18,7 +18,9 @@
 # (VIGIL_REDIS_ADDR=127.0.0.1:PORT), BASE.pid, BASE.conf, BASE.log, and
 # BASE/ as redis' working folder (AOF files).
 #
-# Environment: VIGIL_REDIS_START_TIMEOUT (seconds, default 20).
+# Environment: VIGIL_REDIS_START_TIMEOUT (seconds, default 20),
+# VIGIL_REDIS_SERVER (the server binary, default redis-server; valkey-server
+# for the Valkey pass of ops/test.sh).
 set -euo pipefail
 
 VIGIL_LOG_TAG=redis
@@ -49,7 +51,10 @@ done
 case "$AOF" in ""|always|everysec|no|off) ;; *) die "--aof must be always, everysec, no or off (got '$AOF')" ;; esac
 [[ "$CMD" == start || -z "$AOF" ]] || die "--aof only applies to start"
 
-need_cmd redis-server; need_cmd redis-cli
+# VIGIL_REDIS_SERVER: the server binary (default redis-server; the Valkey
+# pass of ops/test.sh sets valkey-server). redis-cli speaks to either.
+REDIS_SERVER="${VIGIL_REDIS_SERVER:-redis-server}"
+need_cmd "$REDIS_SERVER"; need_cmd redis-cli
 
 if [[ "$CMD" == start ]]; then
   RUN_DIR="$(abs_dir "$RUN_DIR")"
@@ -69,7 +74,7 @@ running() { pid_is_ours "$(read_pid "$PIDFILE")" "$DATA"; }
 launch() {
   local port pid t0=$SECONDS
   port="$(conf_value port)"
-  pid=$(spawn "$BASE.log" redis-server "$CONF")
+  pid=$(spawn "$BASE.log" "$REDIS_SERVER" "$CONF")
   echo "$pid" >"$PIDFILE"
   local deadline=$((SECONDS + START_TIMEOUT))
   # While an AOF is loading, PING answers LOADING rather than PONG.

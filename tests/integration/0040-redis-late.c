@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "vg_itest.h"
+#include "vg_itest_server.h"
 
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "exactly_once";
@@ -82,7 +83,8 @@ int main(int argc, char **argv) {
     snprintf(portstr, sizeof(portstr), "%d", port);
     redis = fork();
     if (redis == 0) {
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        const char *srv = vg_itest_redis_server();
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--save", "", "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
         _exit(127);
     }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "vg_itest.h"
+#include "vg_itest_server.h"
 
 #define VG_SECRET "not-the-password-4f9c"
 
@@ -45,27 +46,28 @@ static pid_t vg_redis_start(const char *c, int port, const char *dir) {
     pid = fork();
     if (pid != 0)
         return pid;
+    const char *srv = vg_itest_redis_server();
     if (!strcmp(c, "tls_port"))
-        execlp("redis-server", "redis-server", "--port", "0", "--tls-port", portstr, "--bind",
+        execlp(srv, srv, "--port", "0", "--tls-port", portstr, "--bind",
                "127.0.0.1", "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file",
                cert, "--tls-auth-clients", "no", "--save", "", "--appendonly", "no", (char *)NULL);
     else if (!strcmp(c, "auth"))
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--requirepass", "the-right-one", "--save", "", "--appendonly", "no", (char *)NULL);
     else if (!strcmp(c, "cluster"))
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--cluster-enabled", "yes", "--cluster-config-file", cfg, "--save", "",
                "--appendonly", "no", (char *)NULL);
     else if (!strcmp(c, "replica"))
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--replicaof", "127.0.0.1", other, "--save", "", "--appendonly", "no",
                (char *)NULL);
     else if (!strcmp(c, "loading"))
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--dir", data, "--key-load-delay", "1000", "--loading-process-events-interval-bytes",
                "1024", "--save", "", "--appendonly", "no", (char *)NULL);
     else
-        execlp("redis-server", "redis-server", "--port", portstr, "--bind", "127.0.0.1",
+        execlp(srv, srv, "--port", portstr, "--bind", "127.0.0.1",
                "--maxmemory", "1", "--maxmemory-policy", "noeviction", "--save", "",
                "--appendonly", "no", (char *)NULL);
     _exit(127);
@@ -116,7 +118,8 @@ int main(void) {
         int seed_port = vg_itest_free_port();
         snprintf(cmd, sizeof(cmd),
                  "d=%s/diag-loading; mkdir -p $d && rm -f $d/dump.rdb && "
-                 "redis-server --port %d --bind 127.0.0.1 --dir $d --save '' "
+                 "\"${VIGIL_REDIS_SERVER:-redis-server}\" --port %d --bind 127.0.0.1 --dir $d "
+                 "--save '' "
                  "--enable-debug-command yes --daemonize no >/dev/null 2>&1 & "
                  "for i in $(seq 100); do redis-cli -p %d PING >/dev/null 2>&1 && break; "
                  "sleep 0.05; done; "

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "vg_itest.h"
+#include "vg_itest_server.h"
 #include "vg_redis.h"
 
 #define VG_PASSWORD "acl-user-password-7c1e"
@@ -112,7 +113,8 @@ int main(int argc, char **argv) {
     fclose(f);
     redis = fork();
     if (redis == 0) {
-        execlp("redis-server", "redis-server", conf, (char *)NULL);
+        const char *srv = vg_itest_redis_server();
+        execlp(srv, srv, conf, (char *)NULL);
         _exit(127);
     }
     snprintf(cmd, sizeof(cmd),
