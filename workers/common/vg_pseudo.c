@@ -18,6 +18,11 @@ struct vg_pseudo_s {
     unsigned char key[256];
     SHA256_CTX hmac_inner, hmac_outer; /* HMAC-SHA-256 with the key absorbed once */
     unsigned char seal_key[32];  /* HMAC(key, "vigil.seal.v1"): AES-256-GCM */
+    /* Sealing without a setup per call: HMAC-SHA-256 under seal_key with
+     * the key absorbed once (the nonce), and AES-256-GCM contexts with the
+     * key schedule done once (each call only sets its nonce). */
+    SHA256_CTX nonce_inner, nonce_outer;
+    EVP_CIPHER_CTX *enc, *dec;
 };
 
 #define VG_SEAL_VERSION 1
@@ -62,6 +67,31 @@ vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t
         HMAC(EVP_sha256(), p->key, (int)p->key_len, (const unsigned char *)"vigil.seal.v1", 13,
              p->seal_key, &n);
     }
+    {
+        unsigned char pad[SHA256_CBLOCK] = {0};
+        for (int i = 0; i < SHA256_CBLOCK; i++)
+            pad[i] = (unsigned char)((i < 32 ? p->seal_key[i] : 0) ^ 0x36);
+        SHA256_Init(&p->nonce_inner);
+        SHA256_Update(&p->nonce_inner, pad, sizeof(pad));
+        for (int i = 0; i < SHA256_CBLOCK; i++)
+            pad[i] = (unsigned char)((i < 32 ? p->seal_key[i] : 0) ^ 0x5c);
+        SHA256_Init(&p->nonce_outer);
+        SHA256_Update(&p->nonce_outer, pad, sizeof(pad));
+        OPENSSL_cleanse(pad, sizeof(pad));
+    }
+    p->enc = EVP_CIPHER_CTX_new();
+    p->dec = EVP_CIPHER_CTX_new();
+    if (!p->enc || !p->dec ||
+        EVP_EncryptInit_ex(p->enc, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(p->enc, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) != 1 ||
+        EVP_EncryptInit_ex(p->enc, NULL, NULL, p->seal_key, NULL) != 1 ||
+        EVP_DecryptInit_ex(p->dec, EVP_aes_256_gcm(), NULL, NULL, NULL) != 1 ||
+        EVP_CIPHER_CTX_ctrl(p->dec, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) != 1 ||
+        EVP_DecryptInit_ex(p->dec, NULL, NULL, p->seal_key, NULL) != 1) {
+        vg_errstr_set(errstr, errstr_size, "AES-256-GCM unavailable in OpenSSL");
+        vg_pseudo_destroy(p);
+        return NULL;
+    }
     return p;
 }
 
@@ -70,6 +100,9 @@ void vg_pseudo_destroy(vg_pseudo_t *p) {
         return;
     OPENSSL_cleanse(p->key, sizeof(p->key));
     OPENSSL_cleanse(p->seal_key, sizeof(p->seal_key));
+    EVP_CIPHER_CTX_free(p->enc);
+    EVP_CIPHER_CTX_free(p->dec);
+    OPENSSL_cleanse(p, sizeof(*p));
     free(p);
 }
 
@@ -121,40 +154,75 @@ void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, si
     vg_pseudo_hex(md, sizeof(md), out, out_size);
 }
 
+/* The deterministic nonce: the first 12 bytes of HMAC-SHA-256(seal_key,
+ * plaintext) (SIV-like: the same plaintext seals to the same bytes, so
+ * states compare equal across workers and replays; GCM's nonce-reuse
+ * weakness needs two different plaintexts under one nonce, which a
+ * collision-free MAC of the plaintext rules out). */
+static void vg_pseudo_nonce(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *nonce) {
+    unsigned char inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
+    SHA256_CTX c = p->nonce_inner;
+
+    SHA256_Update(&c, in, len);
+    SHA256_Final(inner, &c);
+    c = p->nonce_outer;
+    SHA256_Update(&c, inner, sizeof(inner));
+    SHA256_Final(mac, &c);
+    memcpy(nonce, mac, VG_SEAL_NONCE);
+}
+
+vg_err_t vg_pseudo_seal_bytes(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp) {
+    int n = 0, f = 0;
+
+    if (len > INT_MAX - VG_SEAL_OVERHEAD || cap < len + VG_SEAL_OVERHEAD)
+        return VG_ERR_OVERFLOW;
+    out[0] = VG_SEAL_VERSION;
+    vg_pseudo_nonce(p, in, len, out + 1);
+    if (EVP_EncryptInit_ex(p->enc, NULL, NULL, NULL, out + 1) != 1 ||
+        EVP_EncryptUpdate(p->enc, out + 1 + VG_SEAL_NONCE, &n, in, (int)len) != 1 ||
+        EVP_EncryptFinal_ex(p->enc, out + 1 + VG_SEAL_NONCE + n, &f) != 1 ||
+        EVP_CIPHER_CTX_ctrl(p->enc, EVP_CTRL_GCM_GET_TAG, VG_SEAL_TAG,
+                            out + 1 + VG_SEAL_NONCE + n + f) != 1)
+        return VG_ERR_IO;
+    *lenp = 1 + VG_SEAL_NONCE + (size_t)(n + f) + VG_SEAL_TAG;
+    return VG_OK;
+}
+
+vg_err_t vg_pseudo_open_bytes(const vg_pseudo_t *p, const uint8_t *in, size_t len, uint8_t *out,
+                              size_t cap, size_t *lenp) {
+    size_t ml;
+    int n = 0, f = 0;
+
+    if (len < VG_SEAL_OVERHEAD || in[0] != VG_SEAL_VERSION)
+        return VG_ERR_INVALID;
+    ml = len - VG_SEAL_OVERHEAD;
+    if (ml > cap)
+        return VG_ERR_OVERFLOW;
+    if (EVP_DecryptInit_ex(p->dec, NULL, NULL, NULL, in + 1) != 1 ||
+        EVP_DecryptUpdate(p->dec, out, &n, in + 1 + VG_SEAL_NONCE, (int)ml) != 1 ||
+        EVP_CIPHER_CTX_ctrl(p->dec, EVP_CTRL_GCM_SET_TAG, VG_SEAL_TAG,
+                            (void *)(in + 1 + VG_SEAL_NONCE + ml)) != 1 ||
+        EVP_DecryptFinal_ex(p->dec, out + n, &f) != 1) {
+        OPENSSL_cleanse(out, ml);
+        return VG_ERR_INVALID; /* another key, or tampered */
+    }
+    *lenp = ml;
+    return VG_OK;
+}
+
 vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                         uint8_t *out, size_t cap, size_t *lenp) {
-    unsigned char msg[VG_SEAL_PLAIN_MAX], mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
+    unsigned char msg[VG_SEAL_PLAIN_MAX];
     size_t tl = strlen(tenant), cl = strlen(customer_id), ml = tl + 1 + cl;
-    EVP_CIPHER_CTX *ctx;
-    int n = 0, f = 0;
-    vg_err_t err = VG_ERR_IO;
+    vg_err_t err;
 
-    if (ml > sizeof(msg) || cap < 1 + VG_SEAL_NONCE + ml + VG_SEAL_TAG)
+    if (ml > sizeof(msg))
         return VG_ERR_OVERFLOW;
     memcpy(msg, tenant, tl);
     msg[tl] = '\0';
     memcpy(msg + tl + 1, customer_id, cl);
-    /* Deterministic nonce (SIV-like): the same identity seals to the same
-     * bytes, so states compare equal across workers and replays; GCM's
-     * nonce-reuse weakness needs two different plaintexts under one nonce,
-     * which a collision-free MAC of the plaintext rules out. */
-    HMAC(EVP_sha256(), p->seal_key, sizeof(p->seal_key), msg, ml, mac, &mac_len);
-    out[0] = VG_SEAL_VERSION;
-    memcpy(out + 1, mac, VG_SEAL_NONCE);
-    if (!(ctx = EVP_CIPHER_CTX_new()))
-        return VG_ERR_NOMEM;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
-        EVP_EncryptInit_ex(ctx, NULL, NULL, p->seal_key, out + 1) == 1 &&
-        EVP_EncryptUpdate(ctx, out + 1 + VG_SEAL_NONCE, &n, msg, (int)ml) == 1 &&
-        EVP_EncryptFinal_ex(ctx, out + 1 + VG_SEAL_NONCE + n, &f) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, VG_SEAL_TAG,
-                            out + 1 + VG_SEAL_NONCE + n + f) == 1) {
-        *lenp = 1 + VG_SEAL_NONCE + (size_t)(n + f) + VG_SEAL_TAG;
-        err = VG_OK;
-    }
-    EVP_CIPHER_CTX_free(ctx);
+    err = vg_pseudo_seal_bytes(p, msg, ml, out, cap, lenp);
     OPENSSL_cleanse(msg, sizeof(msg));
     return err;
 }
@@ -162,27 +230,13 @@ vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *cu
 vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, char *tenant,
                         size_t tenant_size, char *customer_id, size_t customer_size) {
     unsigned char msg[VG_SEAL_PLAIN_MAX + 1];
-    size_t ml, tl;
-    EVP_CIPHER_CTX *ctx;
-    int n = 0, f = 0, ok;
+    size_t ml = 0, tl;
+    vg_err_t err;
 
-    if (len < 1 + VG_SEAL_NONCE + VG_SEAL_TAG + 1 || in[0] != VG_SEAL_VERSION)
+    if (len < VG_SEAL_OVERHEAD + 1 || len - VG_SEAL_OVERHEAD > VG_SEAL_PLAIN_MAX)
         return VG_ERR_INVALID;
-    ml = len - 1 - VG_SEAL_NONCE - VG_SEAL_TAG;
-    if (ml > VG_SEAL_PLAIN_MAX)
-        return VG_ERR_INVALID;
-    if (!(ctx = EVP_CIPHER_CTX_new()))
-        return VG_ERR_NOMEM;
-    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
-         EVP_DecryptInit_ex(ctx, NULL, NULL, p->seal_key, in + 1) == 1 &&
-         EVP_DecryptUpdate(ctx, msg, &n, in + 1 + VG_SEAL_NONCE, (int)ml) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, VG_SEAL_TAG,
-                             (void *)(in + 1 + VG_SEAL_NONCE + ml)) == 1 &&
-         EVP_DecryptFinal_ex(ctx, msg + n, &f) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok)
-        return VG_ERR_INVALID; /* another key, or tampered */
+    if ((err = vg_pseudo_open_bytes(p, in, len, msg, VG_SEAL_PLAIN_MAX, &ml)))
+        return err;
     msg[ml] = '\0';
     tl = strlen((char *)msg);
     if (tl >= ml || tl + 1 > tenant_size || ml - tl - 1 + 1 > customer_size) {
@@ -193,64 +247,5 @@ vg_err_t vg_pseudo_open(const vg_pseudo_t *p, const uint8_t *in, size_t len, cha
     memcpy(customer_id, msg + tl + 1, ml - tl - 1);
     customer_id[ml - tl - 1] = '\0';
     OPENSSL_cleanse(msg, sizeof(msg));
-    return VG_OK;
-}
-
-vg_err_t vg_pseudo_seal_bytes(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *out,
-                              size_t cap, size_t *lenp) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int mac_len = 0;
-    EVP_CIPHER_CTX *ctx;
-    int n = 0, f = 0;
-    vg_err_t err = VG_ERR_IO;
-
-    if (len > INT_MAX - VG_SEAL_OVERHEAD || cap < len + VG_SEAL_OVERHEAD)
-        return VG_ERR_OVERFLOW;
-    /* The deterministic nonce of vg_pseudo_seal(), over these bytes. */
-    HMAC(EVP_sha256(), p->seal_key, sizeof(p->seal_key), in, len, mac, &mac_len);
-    out[0] = VG_SEAL_VERSION;
-    memcpy(out + 1, mac, VG_SEAL_NONCE);
-    if (!(ctx = EVP_CIPHER_CTX_new()))
-        return VG_ERR_NOMEM;
-    if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
-        EVP_EncryptInit_ex(ctx, NULL, NULL, p->seal_key, out + 1) == 1 &&
-        EVP_EncryptUpdate(ctx, out + 1 + VG_SEAL_NONCE, &n, in, (int)len) == 1 &&
-        EVP_EncryptFinal_ex(ctx, out + 1 + VG_SEAL_NONCE + n, &f) == 1 &&
-        EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, VG_SEAL_TAG,
-                            out + 1 + VG_SEAL_NONCE + n + f) == 1) {
-        *lenp = 1 + VG_SEAL_NONCE + (size_t)(n + f) + VG_SEAL_TAG;
-        err = VG_OK;
-    }
-    EVP_CIPHER_CTX_free(ctx);
-    return err;
-}
-
-vg_err_t vg_pseudo_open_bytes(const vg_pseudo_t *p, const uint8_t *in, size_t len, uint8_t *out,
-                              size_t cap, size_t *lenp) {
-    size_t ml;
-    EVP_CIPHER_CTX *ctx;
-    int n = 0, f = 0, ok;
-
-    if (len < VG_SEAL_OVERHEAD || in[0] != VG_SEAL_VERSION)
-        return VG_ERR_INVALID;
-    ml = len - VG_SEAL_OVERHEAD;
-    if (ml > cap)
-        return VG_ERR_OVERFLOW;
-    if (!(ctx = EVP_CIPHER_CTX_new()))
-        return VG_ERR_NOMEM;
-    ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, NULL, NULL) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, VG_SEAL_NONCE, NULL) == 1 &&
-         EVP_DecryptInit_ex(ctx, NULL, NULL, p->seal_key, in + 1) == 1 &&
-         EVP_DecryptUpdate(ctx, out, &n, in + 1 + VG_SEAL_NONCE, (int)ml) == 1 &&
-         EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, VG_SEAL_TAG,
-                             (void *)(in + 1 + VG_SEAL_NONCE + ml)) == 1 &&
-         EVP_DecryptFinal_ex(ctx, out + n, &f) == 1;
-    EVP_CIPHER_CTX_free(ctx);
-    if (!ok) {
-        OPENSSL_cleanse(out, ml);
-        return VG_ERR_INVALID;
-    }
-    *lenp = ml;
     return VG_OK;
 }

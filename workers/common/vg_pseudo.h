@@ -51,8 +51,10 @@ void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, si
 vg_err_t vg_pseudo_seal(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                         uint8_t *out, size_t cap, size_t *lenp);
 
-/* The same for any bytes (the latest event kept in a state for explain):
- * out must hold len + VG_SEAL_OVERHEAD; deterministic. */
+/* The same for any bytes (a kept trigger, the latest event): out must
+ * hold len + VG_SEAL_OVERHEAD; deterministic. Sealing and opening use
+ * contexts kept in p: one thread at a time per handle (as the pipeline
+ * and vigilctl own theirs). */
 #define VG_SEAL_OVERHEAD 29
 vg_err_t vg_pseudo_seal_bytes(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *out,
                               size_t cap, size_t *lenp);
