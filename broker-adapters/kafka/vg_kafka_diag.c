@@ -35,10 +35,21 @@ const char *vg_kafka_diag(int err, const char *reason, const char *resource, cha
                                            "IP address mismatch", NULL};
     static const char *const untrusted[] = {"certificate verify failed",
                                             "broker certificate could not be verified", NULL};
+    /* Alerts the broker sends when it refuses the client certificate
+     * (OpenSSL names a received alert "sslv3 alert ..." or "tlsv13 alert
+     * ..."). Over TLS 1.3 the client has finished its handshake by then:
+     * a certificate signed by a CA the broker does not trust shows only as
+     * "Receive failed: ... sslv3 alert certificate unknown: SSL alert
+     * number 46" on the first request (librdkafka 2.0.2 against a Java
+     * broker), reported as a transport error. */
     static const char *const client_cert[] = {"alert certificate required",
                                               "alert bad certificate",
                                               "alert handshake failure",
-                                              "alert unknown ca", NULL};
+                                              "alert unknown ca",
+                                              "alert certificate unknown",
+                                              "alert unsupported certificate",
+                                              "alert certificate expired",
+                                              "alert certificate revoked", NULL};
     char name[300];
 
     if (!out || out_size == 0)
@@ -102,12 +113,13 @@ const char *vg_kafka_diag(int err, const char *reason, const char *resource, cha
         snprintf(out, out_size,
                  "the broker's TLS certificate is not trusted: kafka.ssl.ca.location must be "
                  "the CA (PEM) that signed the broker's certificate");
-    else if ((err == RD_KAFKA_RESP_ERR__SSL || err == 0) && reason && strstr(reason, "SSL") &&
-             vg_kafka_diag_has(reason, client_cert))
+    else if ((err == RD_KAFKA_RESP_ERR__SSL || err == RD_KAFKA_RESP_ERR__TRANSPORT || err == 0) &&
+             reason && strstr(reason, "SSL") && vg_kafka_diag_has(reason, client_cert))
         snprintf(out, out_size,
                  "the broker refused the TLS client certificate (mutual TLS): set "
                  "kafka.ssl.certificate.location and kafka.ssl.key.location to a certificate "
-                 "signed by a CA the broker trusts");
+                 "and its key signed by a CA the broker trusts (its ssl.truststore), not "
+                 "expired");
     else
         return NULL;
     return out;

@@ -15,9 +15,15 @@
  *   acl_topic   a topic.triggers the principal has no WRITE on (nothing
  *               reaches it; events firing no trigger may still commit)
  * then a worker with the right settings processes everything: its
- * triggers equal the oracle's, none twice. Then the same end to end over
- * mutual TLS (SSL, ssl.client.auth=required, the certificate's CN is the
- * principal).
+ * triggers equal the oracle's, none twice. Then the same over mutual TLS
+ * (SSL, ssl.client.auth=required, the certificate's CN is the principal),
+ * the refusals first, checked the same way:
+ *   untrusted   kafka.ssl.ca.location is a CA that did not sign the broker
+ *   client_cert kafka.ssl.certificate.location/key.location: a client
+ *               certificate (same CN) signed by a CA the broker does not
+ *               trust (certs.sh's wrong-client.pem)
+ *   acl_group   a group.id the certificate's principal has no READ on
+ * then the end to end.
  *
  *   0070-kafka-secured [exactly_once|at_least_once] [records]
  */
@@ -89,6 +95,71 @@ static bool vg_untouched(vg_itest_t *t, const char *group, const char *topic, co
     return true;
 }
 
+/* A refusal: a worker with the base settings and these (later ones
+ * override earlier ones) must log says; then nothing committed by group
+ * (NULL: not checked) and nothing on untouched or the dead-letter topic. */
+typedef struct vg_refusal_s {
+    const char *name, *says;
+    const char *sets[3];   /* NULL-terminated unless all 3 are used */
+    const char *group, *untouched;
+    bool assigned;         /* also wait for its partitions (it reads) */
+} vg_refusal_t;
+
+/* Run each refusal with records waiting, as worker w-<tag><name> (its
+ * own log: logs are appended to); secret (NULL or empty: none) must not
+ * appear in the log. Returns the failures. */
+static int vg_refusals(vg_itest_t *t, const char *tag, const char *const *base,
+                       const vg_refusal_t *cases, size_t n, const char *secret) {
+    int failures = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const char *sets[24];
+        size_t ns = 0;
+        char wid[64], log[1400], label[64];
+        bool said;
+        long long t0;
+        pid_t w;
+        int rc;
+
+        for (size_t j = 0; base[j] && ns < 20; j++)
+            sets[ns++] = base[j];
+        for (size_t j = 0; j < 3 && cases[i].sets[j]; j++)
+            sets[ns++] = cases[i].sets[j];
+        sets[ns] = NULL;
+        snprintf(wid, sizeof(wid), "w-%s%s", tag, cases[i].name);
+        snprintf(log, sizeof(log), "%s/%s-%s.log", t->stack_dir, t->name, wid);
+        snprintf(label, sizeof(label), "%s%s", tag, cases[i].name);
+        w = vg_itest_worker_spawn(t, wid, sets);
+        if (!(said = vg_itest_wait_log(log, cases[i].says, 60000))) {
+            fprintf(stderr, "FAIL %s: the log %s does not say \"%s\"\n", label, log,
+                    cases[i].says);
+            failures++;
+        }
+        /* The ACL-on-topic case gets its partitions and reads the
+         * records; it must still publish and commit nothing. */
+        if (cases[i].assigned && !vg_itest_wait_log(log, "assigned", 60000)) {
+            fprintf(stderr, "FAIL %s: the worker was never assigned partitions\n", label);
+            failures++;
+        }
+        if (secret && secret[0] && vg_file_has(log, secret)) {
+            fprintf(stderr, "FAIL %s: the log shows the password\n", label);
+            failures++;
+        }
+        t0 = vg_itest_now_ms();
+        rc = vg_itest_worker_stop(w, SIGTERM, 10000);
+        printf("%-16s: \"%s\" %s; SIGTERM: exit %d after %lld ms\n", label, cases[i].says,
+               said ? "logged" : "NOT logged", rc, vg_itest_now_ms() - t0);
+        if (rc != 0 || vg_itest_now_ms() - t0 > 5000) {
+            fprintf(stderr, "FAIL %s: SIGTERM: exit %d\n", label, rc);
+            failures++;
+        }
+        if (!vg_untouched(t, cases[i].group, cases[i].untouched, label) ||
+            !vg_untouched(t, NULL, t->topic_dlq, label))
+            failures++;
+    }
+    return failures;
+}
+
 /* Run a worker with sets; compare its triggers with want (sorted, deduped
  * here). Returns the failures. */
 static int vg_end_to_end(vg_itest_t *t, const char *wid, const char *const *sets,
@@ -121,8 +192,8 @@ static int vg_end_to_end(vg_itest_t *t, const char *wid, const char *const *sets
     return failures;
 }
 
-/* One secured cluster: topics, ACLs, traffic; the refusals (sasl_ssl);
- * then the end to end. */
+/* One secured cluster: topics, ACLs, traffic; the refusals; then the end
+ * to end. */
 static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t count,
                   uint64_t seed) {
     vg_itest_kafka_t k;
@@ -132,7 +203,8 @@ static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t 
     vg_itest_produced_t prod;
     char s_mode[64], s_boot[600], s_ca[1200], s_cert[1200], s_key[1200], s_pwfile[1200],
         s_user[200], s_wrong_ca[1200], s_noacl[300], noacl[200], password[256] = "",
-        s_nogroup[300], nogroup[300], s_acl_group[300], s_acl_prefix[300];
+        s_nogroup[300], nogroup[300], s_acl_group[300], s_acl_prefix[300], s_wrong_cert[1200],
+        s_wrong_key[1200];
     const char *prefix = "vigil-0070";
     char s_prefix[100];
     int failures = 0, rc;
@@ -165,6 +237,13 @@ static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t 
     snprintf(s_user, sizeof(s_user), "kafka.sasl.username=%s", k.sasl_username);
     snprintf(s_pwfile, sizeof(s_pwfile), "kafka.sasl.password_file=%s", k.sasl_password_file);
     snprintf(s_prefix, sizeof(s_prefix), "delivery.transactional_id_prefix=%s", prefix);
+    snprintf(s_wrong_cert, sizeof(s_wrong_cert),
+             "kafka.ssl.certificate.location=%s/wrong-client.pem", k.certs);
+    snprintf(s_wrong_key, sizeof(s_wrong_key), "kafka.ssl.key.location=%s/wrong-client-key.pem",
+             k.certs);
+    /* A group.id without any ACL for the worker. */
+    snprintf(s_nogroup, sizeof(s_nogroup), "group.id=%s-nogrant", t->group);
+    snprintf(nogroup, sizeof(nogroup), "%s-nogrant", t->group);
 
     if (!strcmp(security, "sasl_ssl")) {
         FILE *f = fopen(k.sasl_password_file, "r");
@@ -185,8 +264,6 @@ static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t 
                 failures++;
             }
         }
-        snprintf(s_nogroup, sizeof(s_nogroup), "group.id=%s-nogrant", t->group);
-        snprintf(nogroup, sizeof(nogroup), "%s-nogrant", t->group);
         snprintf(s_acl_group, sizeof(s_acl_group), "group.id=%s-acl", t->group);
         snprintf(s_acl_prefix, sizeof(s_acl_prefix), "redis.key_prefix=%s-acl", t->prefix);
         /* acl_group: no ACL on its group.id, so it can neither join nor
@@ -194,61 +271,21 @@ static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t 
          * and nothing reaches that topic. Events that fire no trigger need
          * no write, so their offsets may commit: its group and states are
          * its own, and only the topic is checked. */
-        const struct {
-            const char *name, *says, *set, *set2, *group, *untouched;
-        } cases[] = {
+        const vg_refusal_t cases[] = {
             {"password", "check kafka.sasl.username and kafka.sasl.password",
-             "kafka.sasl.password=not-the-password", NULL, t->group, t->topic_triggers},
-            {"untrusted", "kafka.ssl.ca.location must be the CA", s_wrong_ca, NULL, t->group,
-             t->topic_triggers},
-            {"acl_group", "may not use consumer group 'workers.", s_nogroup, NULL, nogroup,
-             t->topic_triggers},
-            {"acl_topic", "may not use topic 'noacl.", s_noacl, s_acl_group, NULL, noacl},
+             {"kafka.sasl.password=not-the-password"}, t->group, t->topic_triggers, false},
+            {"untrusted", "kafka.ssl.ca.location must be the CA", {s_wrong_ca}, t->group,
+             t->topic_triggers, false},
+            {"acl_group", "may not use consumer group 'workers.", {s_nogroup}, nogroup,
+             t->topic_triggers, false},
+            {"acl_topic", "may not use topic 'noacl.", {s_noacl, s_acl_group, s_acl_prefix},
+             NULL, noacl, true},
         };
-        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-            const char *sets[] = {s_mode,   s_boot,
-                                  "kafka.security.protocol=SASL_SSL",
-                                  "kafka.sasl.mechanisms=SCRAM-SHA-512",
-                                  s_user,   s_pwfile,
-                                  s_ca,     s_prefix,
-                                  "shutdown.drain_timeout_ms=5000",
-                                  cases[i].set, cases[i].set2,
-                                  cases[i].set2 ? s_acl_prefix : NULL, NULL};
-            char wid[64], log[1400];
-            long long t0;
-            pid_t w;
+        const char *base[] = {s_mode, s_boot, "kafka.security.protocol=SASL_SSL",
+                              "kafka.sasl.mechanisms=SCRAM-SHA-512", s_user, s_pwfile, s_ca,
+                              s_prefix, "shutdown.drain_timeout_ms=5000", NULL};
 
-            snprintf(wid, sizeof(wid), "w-%s", cases[i].name);
-            snprintf(log, sizeof(log), "%s/%s-%s.log", t->stack_dir, t->name, wid);
-            w = vg_itest_worker_spawn(t, wid, sets);
-            if (!vg_itest_wait_log(log, cases[i].says, 60000)) {
-                fprintf(stderr, "FAIL %s: the log %s does not say \"%s\"\n", cases[i].name, log,
-                        cases[i].says);
-                failures++;
-            }
-            /* The ACL case gets its partitions and reads the records; it
-             * must still publish and commit nothing. */
-            if (!strcmp(cases[i].name, "acl_topic") &&
-                !vg_itest_wait_log(log, "assigned", 60000)) {
-                fprintf(stderr, "FAIL acl_topic: the worker was never assigned partitions\n");
-                failures++;
-            }
-            if (password[0] && vg_file_has(log, password)) {
-                fprintf(stderr, "FAIL %s: the log shows the password\n", cases[i].name);
-                failures++;
-            }
-            t0 = vg_itest_now_ms();
-            rc = vg_itest_worker_stop(w, SIGTERM, 10000);
-            printf("%-9s: \"%s\" logged; SIGTERM: exit %d after %lld ms\n", cases[i].name,
-                   cases[i].says, rc, vg_itest_now_ms() - t0);
-            if (rc != 0 || vg_itest_now_ms() - t0 > 5000) {
-                fprintf(stderr, "FAIL %s: SIGTERM: exit %d\n", cases[i].name, rc);
-                failures++;
-            }
-            if (!vg_untouched(t, cases[i].group, cases[i].untouched, cases[i].name) ||
-                !vg_untouched(t, NULL, t->topic_dlq, cases[i].name))
-                failures++;
-        }
+        failures += vg_refusals(t, "", base, cases, sizeof(cases) / sizeof(cases[0]), password);
         {
             const char *sets[] = {s_mode, s_boot, "kafka.security.protocol=SASL_SSL",
                                   "kafka.sasl.mechanisms=SCRAM-SHA-512", s_user, s_pwfile,
@@ -258,6 +295,25 @@ static int vg_run(vg_itest_t *t, const char *security, const char *mode, size_t 
     } else {
         const char *sets[] = {s_mode, s_boot, "kafka.security.protocol=SSL", s_ca, s_cert,
                               s_key, s_prefix, "shutdown.drain_timeout_ms=5000", NULL};
+        char says_group[400];
+        /* The group and the operation to grant, named. */
+        snprintf(says_group, sizeof(says_group),
+                 "may not use consumer group '%s' (group.id). It needs READ on the group",
+                 nogroup);
+        /* client_cert: a certificate with the worker's CN, signed by the
+         * wrong CA; the broker refuses it (over TLS 1.3 with an alert on
+         * the first request, after the client's side of the handshake). */
+        const vg_refusal_t cases[] = {
+            {"untrusted", "kafka.ssl.ca.location must be the CA", {s_wrong_ca}, t->group,
+             t->topic_triggers, false},
+            {"client_cert",
+             "the broker refused the TLS client certificate (mutual TLS): set "
+             "kafka.ssl.certificate.location and kafka.ssl.key.location",
+             {s_wrong_cert, s_wrong_key}, t->group, t->topic_triggers, false},
+            {"acl_group", says_group, {s_nogroup}, nogroup, t->topic_triggers, false},
+        };
+
+        failures += vg_refusals(t, "mtls-", sets, cases, sizeof(cases) / sizeof(cases[0]), NULL);
         failures += vg_end_to_end(t, "w-good", sets, &want, mode, "mtls");
     }
     vg_itest_kafka_stop(&k);
