@@ -51,6 +51,9 @@ struct vg_redis_s {
     int db;
     int timeout_ms;
     char probe_key[128];
+    char sentinels[1024];      /* "" : not in Sentinel mode */
+    char master_name[128];
+    int min_replicas_acked, wait_timeout_ms;
     SSL_CTX *tls;              /* NULL: plain text */
     char tls_name[256];        /* SNI and the name verified ("" : none) */
     bool tls_skip_hostname;
@@ -77,7 +80,8 @@ static void vg_redis_drop(vg_redis_t *r) {
 
 static const char *const vg_redis_problems[VG_REDIS_PROBLEM__COUNT] = {
     "none",    "unreachable", "tls_port", "plain_port", "tls",   "auth",
-    "noperm",  "cluster",     "replica",  "loading",    "oom",   "other"};
+    "noperm",  "cluster",     "replica",  "loading",    "oom",   "replicas",
+    "sentinel", "other"};
 
 const char *vg_redis_problem_name(vg_redis_problem_t p) {
     return p >= 0 && p < VG_REDIS_PROBLEM__COUNT ? vg_redis_problems[p] : "other";
@@ -316,12 +320,66 @@ static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, char *errstr, size_t errst
     return VG_ERR_REDIS;
 }
 
+/* Sentinel mode: the master's address, from the first sentinel that
+ * knows it, into r->host / r->port. */
+static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    char list[sizeof(r->sentinels)], *save = NULL, why[160] = "no sentinel listed";
+
+    snprintf(list, sizeof(list), "%s", r->sentinels);
+    for (char *s = strtok_r(list, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
+        char *colon = strrchr(s, ':');
+        redisContext *c;
+        redisReply *rep = NULL;
+        if (!colon) {
+            snprintf(why, sizeof(why), "\"%s\" is not host:port", s);
+            continue;
+        }
+        *colon = '\0';
+        c = redisConnectWithTimeout(s, atoi(colon + 1), tv);
+        if (c && !c->err) {
+            redisSetTimeout(c, tv);
+            rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->master_name);
+        }
+        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+            rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
+            int port = atoi(rep->element[1]->str);
+            if (strcmp(r->host, rep->element[0]->str) || r->port != port)
+                VG_INFO(r->log, "redis", "sentinel %s:%s: master %s is %s:%d", s, colon + 1,
+                        r->master_name, rep->element[0]->str, port);
+            snprintf(r->host, sizeof(r->host), "%s", rep->element[0]->str);
+            r->port = port;
+            freeReplyObject(rep);
+            redisFree(c);
+            return VG_OK;
+        }
+        snprintf(why, sizeof(why), "sentinel %s:%s: %s", s, colon + 1,
+                 !c || c->err ? (c ? c->errstr : "out of memory")
+                 : !rep       ? "no reply"
+                 : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                  : "does not know this master");
+        if (rep)
+            freeReplyObject(rep);
+        if (c)
+            redisFree(c);
+    }
+    r->problem = VG_REDIS_PROBLEM_SENTINEL;
+    vg_errstr_set(errstr, errstr_size,
+                  "redis sentinel: no sentinel gave the address of master \"%s\" "
+                  "(redis.sentinel_master) from redis.sentinels %s; last: %s",
+                  r->master_name, r->sentinels, why);
+    return VG_ERR_REDIS;
+}
+
 static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     redisReply *rep;
 
     if (r->c)
         return VG_OK;
+    if (r->sentinels[0] && vg_redis_discover(r, errstr, errstr_size))
+        return VG_ERR_REDIS;
     r->c = redisConnectWithTimeout(r->host, r->port, tv);
     if (!r->c || r->c->err) {
         r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
@@ -423,6 +481,11 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
     r->password = conf->password ? strdup(conf->password) : NULL;
     r->db = conf->db;
     r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
+    snprintf(r->sentinels, sizeof(r->sentinels), "%s", conf->sentinels ? conf->sentinels : "");
+    snprintf(r->master_name, sizeof(r->master_name), "%s",
+             conf->master_name && *conf->master_name ? conf->master_name : "mymaster");
+    r->min_replicas_acked = conf->min_replicas_acked > 0 ? conf->min_replicas_acked : 0;
+    r->wait_timeout_ms = conf->wait_timeout_ms > 0 ? conf->wait_timeout_ms : 1000;
     snprintf(r->probe_key, sizeof(r->probe_key), "%s:health:probe",
              conf->key_prefix && *conf->key_prefix ? conf->key_prefix : "vigil");
     if (conf->tls.enabled && vg_redis_tls_init(r, &conf->tls, errstr, errstr_size)) {
@@ -614,14 +677,18 @@ again:
         argv[k] = w[i].data, argvlen[k] = w[i].len, k++;
         argv[k] = d, argvlen[k] = ld, k++;
     }
-    /* hiredis copies the arguments into its output buffer here. */
-    if (redisAppendCommandArgv(r->c, (int)argc, argv, argvlen) != REDIS_OK) {
+    /* hiredis copies the arguments into its output buffer here. With
+     * redis.min_replicas_acked, WAIT follows in the same round trip. */
+    if (redisAppendCommandArgv(r->c, (int)argc, argv, argvlen) != REDIS_OK ||
+        (r->min_replicas_acked &&
+         redisAppendCommand(r->c, "WAIT %d %d", r->min_replicas_acked, r->wait_timeout_ms) !=
+             REDIS_OK)) {
         vg_redis_drop(r);
         vg_errstr_set(errstr, errstr_size, "redis: out of memory");
         err = VG_ERR_NOMEM;
         goto done;
     }
-    if ((err = vg_redis_read(r, 1, errstr, errstr_size)))
+    if ((err = vg_redis_read(r, r->min_replicas_acked ? 2 : 1, errstr, errstr_size)))
         goto done;
     rep = r->replies[0];
     if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !retried) {
@@ -640,6 +707,20 @@ again:
         if (conflict)
             *conflict = (size_t)rep->integer - 1;
         err = VG_ERR_CONFLICT;
+    } else if (r->min_replicas_acked) {
+        redisReply *w = r->replies[1];
+        if (w->type != REDIS_REPLY_INTEGER || w->integer < r->min_replicas_acked) {
+            /* Written on the master, not (yet) on enough replicas: not
+             * durable as configured. The caller redoes the batch (the
+             * replay rule makes that exact) and commits nothing now. */
+            r->problem = VG_REDIS_PROBLEM_REPLICAS;
+            vg_errstr_set(errstr, errstr_size,
+                          "redis %s:%d: WAIT: %lld of %d replica(s) acknowledged the state write "
+                          "within %d ms (redis.min_replicas_acked); not committing",
+                          r->host, r->port, w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL,
+                          r->min_replicas_acked, r->wait_timeout_ms);
+            err = VG_ERR_REDIS;
+        }
     }
 done:
     free(argv);

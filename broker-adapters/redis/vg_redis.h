@@ -29,7 +29,7 @@
  * runs a worker as exactly that user). */
 #define VG_REDIS_ACL_COMMANDS                                                                    \
     "-@all +ping +info +role +select +script|load +evalsha +hmget +zrangebyscore +zrem "       \
-    "+set +hget +hset +pexpire +zadd"
+    "+set +hget +hset +pexpire +zadd +wait"
 
 typedef struct vg_redis_s vg_redis_t;
 
@@ -47,6 +47,8 @@ typedef enum vg_redis_problem_e {
     VG_REDIS_PROBLEM_REPLICA,     /* a replica: writes need the master */
     VG_REDIS_PROBLEM_LOADING,     /* loading its dataset */
     VG_REDIS_PROBLEM_OOM,         /* maxmemory reached, writes refused */
+    VG_REDIS_PROBLEM_REPLICAS,    /* WAIT: fewer replicas acknowledged than required */
+    VG_REDIS_PROBLEM_SENTINEL,    /* no sentinel answered, or none knows the master */
     VG_REDIS_PROBLEM_OTHER,
     VG_REDIS_PROBLEM__COUNT
 } vg_redis_problem_t;
@@ -74,6 +76,15 @@ typedef struct vg_redis_conf_s {
     int timeout_ms;            /* connect and command timeout */
     const char *key_prefix;    /* the health probe's key is <prefix>:health:probe; NULL: vigil */
     vg_redis_tls_t tls;
+    /* Sentinel: "host:port,host:port..." (NULL or "": host/port are the
+     * server). Every (re)connect asks them for master_name's address. */
+    const char *sentinels;
+    const char *master_name;
+    /* Durability: every state write waits (WAIT) until this many replicas
+     * have it, up to wait_timeout_ms; fewer is an error (nothing is
+     * committed to Kafka, the batch is redone). 0: no WAIT. */
+    int min_replicas_acked;
+    int wait_timeout_ms;
 } vg_redis_conf_t;
 
 /* One loaded state: data is borrowed, valid until the next call on r. */

@@ -66,6 +66,16 @@ static const vg_config_row_t vg_config_table[] = {
      "Redis connect and command timeout."},
     {"redis.key_prefix", VG_S(redis_key_prefix), 0, 0, "vigil", NULL,
      "Prefix of the state keys: <prefix>:{<pseudonymised id>}."},
+    {"redis.sentinels", VG_S(redis_sentinels), 0, 0, "", NULL,
+     "Sentinel mode: host:port of the sentinels, comma-separated; every (re)connect asks them "
+     "for the master (redis.host/redis.port are then unused). Empty: no Sentinel."},
+    {"redis.sentinel_master", VG_S(redis_sentinel_master), 0, 0, "mymaster", NULL,
+     "Sentinel mode: the name the sentinels monitor the master under."},
+    {"redis.min_replicas_acked", VG_I(redis_min_replicas_acked), 0, 16, "0", NULL,
+     "Durability: each state write waits (WAIT) for this many replicas before the Kafka "
+     "commit; fewer within redis.wait_timeout_ms redoes the batch. 0: no WAIT."},
+    {"redis.wait_timeout_ms", VG_I(redis_wait_timeout_ms), 1, 60000, "1000", NULL,
+     "Longest WAIT for redis.min_replicas_acked."},
     {"redis.tls", VG_E(redis_tls), 0, 1, "false", "false|true",
      "Speak TLS to Redis (the server's certificate is always verified)."},
     {"redis.tls_ca_file", VG_S(redis_tls_ca_file), 0, 0, "", NULL,
@@ -573,4 +583,8 @@ void vg_config_redis(const vg_config_t *cfg, vg_redis_conf_t *rc) {
     rc->tls.key_file = cfg->redis_tls_key_file;
     rc->tls.server_name = cfg->redis_tls_server_name;
     rc->tls.skip_hostname = cfg->redis_tls_verify_hostname == 0;
+    rc->sentinels = cfg->redis_sentinels;
+    rc->master_name = cfg->redis_sentinel_master;
+    rc->min_replicas_acked = (int)cfg->redis_min_replicas_acked;
+    rc->wait_timeout_ms = (int)cfg->redis_wait_timeout_ms;
 }

@@ -56,6 +56,10 @@ typedef struct vg_config_s {
     char redis_tls_server_name[256];
     int redis_tls_verify_hostname; /* 0 false, 1 true */
     char signing_keys_file[1024];
+    char redis_sentinels[1024];
+    char redis_sentinel_master[128];
+    int64_t redis_min_replicas_acked;
+    int64_t redis_wait_timeout_ms;
     int64_t state_ttl_s;
     char pseudonym_key[256];
     char log_level[16];
