@@ -352,6 +352,26 @@ wait_ready() {
   done
 }
 
+# Wait until the cluster's metadata lists every node as a broker. A node
+# logs "Kafka Server started" before the controller has unfenced it, and
+# until then a topic with replication factor N cannot be created ("larger
+# than available brokers"): a fresh 3-node cluster could refuse topics for
+# up to 30 s. Metadata lists unfenced brokers only.
+wait_unfenced() {
+  local want="$1" deadline=$((SECONDS + START_TIMEOUT)) have=0
+  while :; do
+    have="$(java -Dlog4j.configuration="file:$RUN_DIR/kafka-tools-log4j.properties" \
+      -cp "$KAFKA_LIBS/*" kafka.admin.BrokerApiVersionsCommand \
+      --bootstrap-server "$KAFKA_BOOTSTRAP" 2>/dev/null | grep -c '(id: [0-9]* rack:' || true)"
+    ((have >= want)) && return 0
+    if ((SECONDS >= deadline)); then
+      warn "only $have of $want brokers unfenced after ${START_TIMEOUT}s"
+      return 1
+    fi
+    sleep 0.5
+  done
+}
+
 # Stop the given nodes (SIGTERM, then SIGKILL after 30s).
 stop_nodes() {
   local i entries=()
@@ -393,6 +413,10 @@ case "$CMD" in
     fi
     for ((i = 1; i <= KAFKA_NODES; i++)); do launch_node "$i"; done
     wait_ready $(seq 1 "$KAFKA_NODES")
+    if ((KAFKA_NODES > 1)); then
+      wait_unfenced "$KAFKA_NODES" || { stop_nodes $(seq 1 "$KAFKA_NODES") >/dev/null 2>&1 || true;
+        die "Kafka: not every broker unfenced (logs in $RUN_DIR)"; }
+    fi
     log "$KAFKA_NODES node(s) ready in $((SECONDS - t0))s; logs in $RUN_DIR/kafka-*/server.log"
     cat "$RUN_DIR/kafka.env"
     ;;
