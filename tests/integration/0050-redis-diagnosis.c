@@ -47,6 +47,9 @@ static pid_t vg_redis_start(const char *c, int port, const char *dir) {
     if (pid != 0)
         return pid;
     const char *srv = vg_itest_redis_server();
+    char data_dir[64];
+    snprintf(data_dir, sizeof(data_dir), "diag-data-%s", c);
+    vg_itest_server_dir(dir, data_dir);
     if (!strcmp(c, "tls_port"))
         execlp(srv, srv, "--port", "0", "--tls-port", portstr, "--bind",
                "127.0.0.1", "--tls-cert-file", cert, "--tls-key-file", key, "--tls-ca-cert-file",
@@ -71,18 +74,6 @@ static pid_t vg_redis_start(const char *c, int port, const char *dir) {
                "--maxmemory", "1", "--maxmemory-policy", "noeviction", "--save", "",
                "--appendonly", "no", (char *)NULL);
     _exit(127);
-}
-
-static bool vg_file_has(const char *path, const char *text) {
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    bool found = false;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
 }
 
 int main(void) {
@@ -178,11 +169,11 @@ int main(void) {
             fprintf(stderr, "FAIL %s: no \"%s\" line in %s\n", c->name, first, log);
             failures++;
         }
-        if (!vg_file_has(log, c->says)) {
+        if (!vg_itest_file_count(log, c->says)) {
             fprintf(stderr, "FAIL %s: the log does not say \"%s\"\n", c->name, c->says);
             failures++;
         }
-        if (vg_file_has(log, VG_SECRET)) {
+        if (vg_itest_file_count(log, VG_SECRET)) {
             fprintf(stderr, "FAIL %s: the log shows the password\n", c->name);
             failures++;
         }

@@ -40,18 +40,6 @@ typedef struct vg_case_s {
     const char *sets[4];     /* settings beyond the good ones (later wins) */
 } vg_case_t;
 
-static bool vg_file_has(const char *path, const char *text) {
-    FILE *f = fopen(path, "r");
-    char line[4096];
-    bool found = false;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 /* Run a shell command; its output (first line) in out. */
 static int vg_sh(const char *cmd, char *out, size_t out_size) {
     FILE *p = popen(cmd, "r");
@@ -74,7 +62,7 @@ int main(int argc, char **argv) {
     vg_itest_t t;
     vg_gen_t *gen;
     vg_oracle_t *oracle;
-    vg_idset_t want = {0}, got = {0};
+    vg_idset_t want = {0};
     vg_itest_produced_t prod;
     char certs[1100], conf[1200], cmd[6000], out[512];
     char s_mode[64], s_port[64], s_ca[1200], s_cert[1200], s_key[1200], s_prefix[200];
@@ -114,6 +102,7 @@ int main(int argc, char **argv) {
     redis = fork();
     if (redis == 0) {
         const char *srv = vg_itest_redis_server();
+        vg_itest_server_dir(t.stack_dir, "redis-tls-data");
         execlp(srv, srv, conf, (char *)NULL);
         _exit(127);
     }
@@ -183,11 +172,11 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "FAIL %s: no \"%s\" line in %s\n", c->name, first, log);
                 failures++;
             }
-            if (!vg_file_has(log, c->says)) {
+            if (!vg_itest_file_count(log, c->says)) {
                 fprintf(stderr, "FAIL %s: the log does not say \"%s\"\n", c->name, c->says);
                 failures++;
             }
-            if (vg_file_has(log, VG_PASSWORD)) {
+            if (vg_itest_file_count(log, VG_PASSWORD)) {
                 fprintf(stderr, "FAIL %s: the log shows the password\n", c->name);
                 failures++;
             }
@@ -207,26 +196,15 @@ int main(int argc, char **argv) {
         const char *sets[] = {s_mode, s_port, "redis.tls=true", s_ca, s_cert, s_key,
                               "redis.user=vigil", "redis.password=" VG_PASSWORD,
                               "shutdown.drain_timeout_ms=5000", NULL};
-        char ca[1200], cert[1200], key[1200], ids[VG_CUSTOMERS][16];
-        const char *cust[VG_CUSTOMERS];
+        char ca[1200], cert[1200], key[1200];
         vg_redis_conf_t rc_tls = {0};
-        size_t dups, missing, extra, differ, absent;
 
         w = vg_itest_worker_start(&t, "w-good", sets);
         if (!vg_itest_wait_committed(&t, 120000)) {
             fprintf(stderr, "FAIL: not every record committed over TLS\n");
             failures++;
         }
-        vg_itest_read_triggers(&t, &got, want.n, 2000, 60000);
-        vg_idset_dedupe(&want);
-        dups = vg_idset_dedupe(&got);
-        vg_idset_diff(&want, &got, &missing, &extra);
-        printf("triggers: expected %zu, published %zu distinct, %zu duplicates, %zu missing, "
-               "%zu extra\n", want.n, got.n, dups, missing, extra);
-        if (missing || extra || (dups && !strcmp(mode, "exactly_once")) || want.n == 0) {
-            fprintf(stderr, "FAIL: trigger set differs from the oracle\n");
-            failures++;
-        }
+        failures += vg_itest_check_triggers(&t, &want, strcmp(mode, "exactly_once") != 0);
         rc = vg_itest_worker_stop(w, SIGTERM, 30000);
         if (rc != 0) {
             fprintf(stderr, "FAIL: worker exit %d\n", rc);
@@ -243,19 +221,7 @@ int main(int argc, char **argv) {
         rc_tls.key_prefix = t.prefix;
         rc_tls.tls = (vg_redis_tls_t){true, ca, NULL, cert, key, NULL, false};
         t.redis_conf = &rc_tls;
-        for (size_t i = 0; i < VG_CUSTOMERS; i++) {
-            snprintf(ids[i], sizeof(ids[i]), "cust-%06zu", i);
-            cust[i] = ids[i];
-        }
-        differ = vg_itest_compare_states(&t, oracle, "acme", cust, VG_CUSTOMERS, &absent, 5);
-        printf("states: %zu customers in the oracle, %zu stored, %zu differ\n",
-               vg_oracle_customers(oracle), VG_CUSTOMERS - absent,
-               differ == (size_t)-1 ? differ : differ - absent);
-        if (differ == (size_t)-1 || differ != absent ||
-            VG_CUSTOMERS - absent != vg_oracle_customers(oracle)) {
-            fprintf(stderr, "FAIL: the states stored over TLS differ from the oracle's\n");
-            failures++;
-        }
+        failures += vg_itest_check_states(&t, oracle, VG_CUSTOMERS, "stored over TLS");
     }
 
     /* The ACL user is limited, the default user is off (redis-cli, TLS). */
@@ -288,7 +254,6 @@ int main(int argc, char **argv) {
     kill(redis, SIGTERM);
     waitpid(redis, NULL, 0);
     vg_idset_free(&want);
-    vg_idset_free(&got);
     vg_oracle_destroy(oracle);
     vg_gen_destroy(gen);
     printf(failures ? "FAILED\n" : "PASSED\n");

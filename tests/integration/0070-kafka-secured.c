@@ -38,18 +38,6 @@
 
 #define VG_CUSTOMERS 300
 
-static bool vg_file_has(const char *path, const char *text) {
-    FILE *f = fopen(path, "r");
-    char line[8192];
-    bool found = false;
-
-    while (f && !found && fgets(line, sizeof(line), f))
-        found = strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return found;
-}
-
 /* The ACLs of docs/kafka-security.md for principal, on t's topics and
  * group, and the transactional ids <prefix>-*. */
 static int vg_grant(const vg_itest_t *t, const vg_itest_kafka_t *k, const char *prefix) {
@@ -141,7 +129,7 @@ static int vg_refusals(vg_itest_t *t, const char *tag, const char *const *base,
             fprintf(stderr, "FAIL %s: the worker was never assigned partitions\n", label);
             failures++;
         }
-        if (secret && secret[0] && vg_file_has(log, secret)) {
+        if (secret && secret[0] && vg_itest_file_count(log, secret)) {
             fprintf(stderr, "FAIL %s: the log shows the password\n", label);
             failures++;
         }

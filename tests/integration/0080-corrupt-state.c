@@ -27,18 +27,6 @@
 
 #define VG_CORRUPT 5
 
-static size_t vg_file_count(const char *path, const char *text) {
-    FILE *f = fopen(path, "r");
-    char line[8192];
-    size_t n = 0;
-
-    while (f && fgets(line, sizeof(line), f))
-        n += strstr(line, text) != NULL;
-    if (f)
-        fclose(f);
-    return n;
-}
-
 int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
     static const char *const garbage[VG_CORRUPT] = {
@@ -110,7 +98,7 @@ int main(int argc, char **argv) {
     for (int i = 0; i < VG_CORRUPT; i++) {
         char line[1200];
         snprintf(line, sizeof(line), "state %.*s unreadable, reset", 190, keys[i]);
-        if (vg_file_count(log, line) == 0) {
+        if (vg_itest_file_count(log, line) == 0) {
             fprintf(stderr, "FAIL: no \"%s\" line\n", line);
             failures++;
         }
@@ -125,7 +113,7 @@ int main(int argc, char **argv) {
                                                            NULL, 0) == VG_OK;
     }
     printf("after phase 2: %zu of %d overwritten states readable again; %zu \"unreadable, "
-           "reset\" lines\n", readable, VG_CORRUPT, vg_file_count(log, "unreadable, reset"));
+           "reset\" lines\n", readable, VG_CORRUPT, vg_itest_file_count(log, "unreadable, reset"));
     if (readable != VG_CORRUPT) {
         fprintf(stderr, "FAIL: %zu of %d states rewritten\n", readable, VG_CORRUPT);
         failures++;
@@ -166,7 +154,7 @@ int main(int argc, char **argv) {
     }
     /* No customer id anywhere in the log (ids are cust-NNNNNN). */
     {
-        size_t clear = vg_file_count(log, "cust-");
+        size_t clear = vg_itest_file_count(log, "cust-");
         printf("log scan: %zu lines with a customer id\n", clear);
         if (clear) {
             fprintf(stderr, "FAIL: the worker's log holds customer ids in clear\n");

@@ -720,3 +720,55 @@ int vg_itest_kafka_acls(const vg_itest_kafka_t *k, const char *args) {
     rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
+
+size_t vg_itest_file_count(const char *path, const char *text) {
+    FILE *f = fopen(path, "r");
+    char line[8192];
+    size_t n = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return n;
+}
+
+int vg_itest_check_triggers(vg_itest_t *t, vg_idset_t *want, bool duplicates_allowed) {
+    vg_idset_t got = {0};
+    size_t dups, missing, extra;
+    int bad;
+
+    vg_itest_read_triggers(t, &got, want->n, 2000, 60000);
+    vg_idset_dedupe(want);
+    dups = vg_idset_dedupe(&got);
+    vg_idset_diff(want, &got, &missing, &extra);
+    printf("triggers: expected %zu, published %zu distinct, %zu duplicates, %zu missing, %zu "
+           "extra\n", want->n, got.n, dups, missing, extra);
+    bad = missing || extra || (dups && !duplicates_allowed) || want->n == 0;
+    if (bad)
+        fprintf(stderr, "FAIL: trigger set differs from the oracle\n");
+    vg_idset_free(&got);
+    return bad;
+}
+
+int vg_itest_check_states(vg_itest_t *t, const vg_oracle_t *oracle, size_t n, const char *where) {
+    char (*ids)[32] = calloc(n, sizeof(*ids));
+    const char **cust = calloc(n, sizeof(*cust));
+    size_t differ = (size_t)-1, absent = 0;
+    int bad;
+
+    for (size_t i = 0; ids && cust && i < n; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "cust-%06zu", i);
+        cust[i] = ids[i];
+    }
+    if (ids && cust)
+        differ = vg_itest_compare_states(t, oracle, "acme", cust, n, &absent, 5);
+    printf("states %s: %zu customers in the oracle, %zu stored, %zu differ\n", where,
+           vg_oracle_customers(oracle), n - absent, differ == (size_t)-1 ? differ : differ - absent);
+    bad = differ == (size_t)-1 || differ != absent || n - absent != vg_oracle_customers(oracle);
+    if (bad)
+        fprintf(stderr, "FAIL: the states %s differ from the oracle's\n", where);
+    free(ids);
+    free(cust);
+    return bad;
+}

@@ -138,6 +138,21 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
                                const char *const *customers, size_t n, size_t *absent,
                                int max_print);
 
+/* Lines of the file at path that contain text (0 if it cannot be read). */
+size_t vg_itest_file_count(const char *path, const char *text);
+
+/* Read the triggers topic (read_committed) and compare with want, the
+ * oracle's trigger ids: prints "triggers: expected ..., published ..."
+ * and returns 1 (after saying why) if any is missing or extra, or a
+ * duplicate when duplicates_allowed is false, or want is empty; else 0. */
+int vg_itest_check_triggers(vg_itest_t *t, vg_idset_t *want, bool duplicates_allowed);
+
+/* Compare the stored states of customers cust-000000 .. cust-<n-1> of
+ * tenant "acme" with the oracle's (vg_itest_compare_states): every
+ * customer the oracle knows stored and equal, none extra. Prints a
+ * "states ..." line with where; returns 1 on any difference, else 0. */
+int vg_itest_check_states(vg_itest_t *t, const vg_oracle_t *oracle, size_t n, const char *where);
+
 /* A loopback TCP port free right now (the kernel's pick), or -1. */
 int vg_itest_free_port(void);
 
