@@ -1,9 +1,12 @@
+/* SHA-256 and HMAC through OpenSSL's low-level interface (vg_hmac.h). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include "vg_pseudo.h"
+#include "vg_hmac.h"
 
 /* SHA-256 through OpenSSL's low-level interface: a context on the stack,
  * no allocation per call (the EVP interface allocates a context for every
  * digest, and this runs for every record). */
-#define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -16,12 +19,12 @@
 struct vg_pseudo_s {
     size_t key_len;
     unsigned char key[256];
-    SHA256_CTX hmac_inner, hmac_outer; /* HMAC-SHA-256 with the key absorbed once */
+    vg_hmac_key_t id_mac;        /* HMAC-SHA-256 under key, for pseudonyms */
     unsigned char seal_key[32];  /* HMAC(key, "vigil.seal.v1"): AES-256-GCM */
     /* Sealing without a setup per call: HMAC-SHA-256 under seal_key with
      * the key absorbed once (the nonce), and AES-256-GCM contexts with the
      * key schedule done once (each call only sets its nonce). */
-    SHA256_CTX nonce_inner, nonce_outer;
+    vg_hmac_key_t nonce_mac;
     EVP_CIPHER_CTX *enc, *dec;
 };
 
@@ -44,41 +47,13 @@ vg_pseudo_t *vg_pseudo_new(const void *key, size_t key_len, char *errstr, size_t
     }
     memcpy(p->key, key, key_len);
     p->key_len = key_len;
-    {
-        /* RFC 2104: the key padded to the block, xor ipad / opad. */
-        unsigned char block[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK];
-        if (key_len > SHA256_CBLOCK)
-            SHA256(p->key, key_len, block);
-        else
-            memcpy(block, p->key, key_len);
-        for (int i = 0; i < SHA256_CBLOCK; i++)
-            pad[i] = block[i] ^ 0x36;
-        SHA256_Init(&p->hmac_inner);
-        SHA256_Update(&p->hmac_inner, pad, sizeof(pad));
-        for (int i = 0; i < SHA256_CBLOCK; i++)
-            pad[i] = block[i] ^ 0x5c;
-        SHA256_Init(&p->hmac_outer);
-        SHA256_Update(&p->hmac_outer, pad, sizeof(pad));
-        OPENSSL_cleanse(block, sizeof(block));
-        OPENSSL_cleanse(pad, sizeof(pad));
-    }
+    vg_hmac_key_init(&p->id_mac, p->key, key_len);
     {
         unsigned int n = 0;
         HMAC(EVP_sha256(), p->key, (int)p->key_len, (const unsigned char *)"vigil.seal.v1", 13,
              p->seal_key, &n);
     }
-    {
-        unsigned char pad[SHA256_CBLOCK] = {0};
-        for (int i = 0; i < SHA256_CBLOCK; i++)
-            pad[i] = (unsigned char)((i < 32 ? p->seal_key[i] : 0) ^ 0x36);
-        SHA256_Init(&p->nonce_inner);
-        SHA256_Update(&p->nonce_inner, pad, sizeof(pad));
-        for (int i = 0; i < SHA256_CBLOCK; i++)
-            pad[i] = (unsigned char)((i < 32 ? p->seal_key[i] : 0) ^ 0x5c);
-        SHA256_Init(&p->nonce_outer);
-        SHA256_Update(&p->nonce_outer, pad, sizeof(pad));
-        OPENSSL_cleanse(pad, sizeof(pad));
-    }
+    vg_hmac_key_init(&p->nonce_mac, p->seal_key, sizeof(p->seal_key));
     p->enc = EVP_CIPHER_CTX_new();
     p->dec = EVP_CIPHER_CTX_new();
     if (!p->enc || !p->dec ||
@@ -121,19 +96,16 @@ static void vg_pseudo_hex(const unsigned char *in, size_t n, char *out, size_t o
 
 void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer_id,
                   char out[VG_PSEUDO_LEN]) {
-    unsigned char inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
+    unsigned char mac[SHA256_DIGEST_LENGTH];
     SHA256_CTX c;
     size_t tl = strlen(tenant ? tenant : ""), cl = strlen(customer_id ? customer_id : "");
 
     /* Tenant and id are joined with a NUL so ("ab","c") != ("a","bc"). */
-    c = p->hmac_inner;
+    vg_hmac_begin(&p->id_mac, &c);
     SHA256_Update(&c, tenant ? tenant : "", tl);
     SHA256_Update(&c, "", 1);
     SHA256_Update(&c, customer_id ? customer_id : "", cl);
-    SHA256_Final(inner, &c);
-    c = p->hmac_outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(mac, &c);
+    vg_hmac_end(&p->id_mac, &c, mac);
     vg_pseudo_hex(mac, 16, out, VG_PSEUDO_LEN);
 }
 
@@ -160,14 +132,12 @@ void vg_pseudo_digest_hex(const char *const *parts, size_t nparts, char *out, si
  * weakness needs two different plaintexts under one nonce, which a
  * collision-free MAC of the plaintext rules out). */
 static void vg_pseudo_nonce(const vg_pseudo_t *p, const void *in, size_t len, uint8_t *nonce) {
-    unsigned char inner[SHA256_DIGEST_LENGTH], mac[SHA256_DIGEST_LENGTH];
-    SHA256_CTX c = p->nonce_inner;
+    unsigned char mac[SHA256_DIGEST_LENGTH];
+    SHA256_CTX c;
 
+    vg_hmac_begin(&p->nonce_mac, &c);
     SHA256_Update(&c, in, len);
-    SHA256_Final(inner, &c);
-    c = p->nonce_outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(mac, &c);
+    vg_hmac_end(&p->nonce_mac, &c, mac);
     memcpy(nonce, mac, VG_SEAL_NONCE);
 }
 

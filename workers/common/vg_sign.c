@@ -1,8 +1,11 @@
+/* SHA-256 and HMAC through OpenSSL's low-level interface (vg_hmac.h). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
+
 #include "vg_sign.h"
+#include "vg_hmac.h"
 
 /* HMAC-SHA-256 through the low-level SHA-256 interface, the key absorbed
  * once per key (as vg_pseudo.c): no allocation per record. */
-#define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include <ctype.h>
 #include <errno.h>
@@ -16,7 +19,7 @@
 
 typedef struct vg_sign_key_s {
     char kid[VG_SIGN_KID_MAX + 1];
-    SHA256_CTX inner, outer;
+    vg_hmac_key_t mac;
 } vg_sign_key_t;
 
 struct vg_sign_keys_s {
@@ -32,46 +35,23 @@ static int vg_sign_hexval(int c) {
                                                                  : -1;
 }
 
-static void vg_sign_key_init(vg_sign_key_t *k, const unsigned char *secret, size_t len) {
-    unsigned char block[SHA256_CBLOCK] = {0}, pad[SHA256_CBLOCK];
-
-    /* RFC 2104: the key padded to the block, xor ipad / opad. */
-    if (len > SHA256_CBLOCK)
-        SHA256(secret, len, block);
-    else
-        memcpy(block, secret, len);
-    for (int i = 0; i < SHA256_CBLOCK; i++)
-        pad[i] = block[i] ^ 0x36;
-    SHA256_Init(&k->inner);
-    SHA256_Update(&k->inner, pad, sizeof(pad));
-    for (int i = 0; i < SHA256_CBLOCK; i++)
-        pad[i] = block[i] ^ 0x5c;
-    SHA256_Init(&k->outer);
-    SHA256_Update(&k->outer, pad, sizeof(pad));
-    OPENSSL_cleanse(block, sizeof(block));
-    OPENSSL_cleanse(pad, sizeof(pad));
-}
-
 static void vg_sign_mac(const vg_sign_key_t *k, const void *key, size_t key_len,
                         const void *value, size_t value_len, unsigned char mac[32]) {
-    unsigned char inner[SHA256_DIGEST_LENGTH], len_be[4];
-    SHA256_CTX c = k->inner;
+    unsigned char len_be[4];
+    SHA256_CTX c;
 
     len_be[0] = (unsigned char)(key_len >> 24);
     len_be[1] = (unsigned char)(key_len >> 16);
     len_be[2] = (unsigned char)(key_len >> 8);
     len_be[3] = (unsigned char)key_len;
+    vg_hmac_begin(&k->mac, &c);
     SHA256_Update(&c, vg_sign_domain, sizeof(vg_sign_domain)); /* with its NUL */
     SHA256_Update(&c, len_be, 4);
     if (key_len)
         SHA256_Update(&c, key, key_len);
     if (value_len)
         SHA256_Update(&c, value, value_len);
-    SHA256_Final(inner, &c);
-    c = k->outer;
-    SHA256_Update(&c, inner, sizeof(inner));
-    SHA256_Final(mac, &c);
-    OPENSSL_cleanse(&c, sizeof(c));
+    vg_hmac_end(&k->mac, &c, mac);
 }
 
 static bool vg_sign_kid_ok(const char *s, size_t n) {
@@ -162,7 +142,7 @@ vg_sign_keys_t *vg_sign_keys_parse(const char *text, size_t len, const char *ori
         }
         memcpy(k->keys[k->n].kid, l + a, b - a);
         k->keys[k->n].kid[b - a] = '\0';
-        vg_sign_key_init(&k->keys[k->n++], secret, slen);
+        vg_hmac_key_init(&k->keys[k->n++].mac, secret, slen);
         OPENSSL_cleanse(secret, sizeof(secret));
     }
     if (k->n == 0) {
