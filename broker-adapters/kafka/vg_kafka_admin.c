@@ -174,3 +174,27 @@ done:
     rd_kafka_destroy(rk);
     return total;
 }
+
+int vg_kafka_admin_partitions(const vg_kafka_props_t *props, const char *topic, int timeout_ms,
+                              char *errstr, size_t errstr_size) {
+    rd_kafka_t *rk = vg_kafka_admin_client(props, errstr, errstr_size);
+    rd_kafka_topic_t *rkt;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t err;
+    int n = -1;
+
+    if (!rk)
+        return -1;
+    rkt = rd_kafka_topic_new(rk, topic, NULL);
+    err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    if (err || md->topic_cnt != 1 || md->topics[0].err)
+        vg_errstr_set(errstr, errstr_size, "metadata of %s: %s", topic,
+                      rd_kafka_err2str(err ? err : md->topics[0].err));
+    else
+        n = md->topics[0].partition_cnt;
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    rd_kafka_topic_destroy(rkt);
+    rd_kafka_destroy(rk);
+    return n;
+}

@@ -26,4 +26,8 @@ int64_t vg_kafka_admin_group_committed(const vg_kafka_props_t *props, const char
                                        const char *topic, int timeout_ms, char *errstr,
                                        size_t errstr_size);
 
+/* The number of partitions of topic; -1 on error. */
+int vg_kafka_admin_partitions(const vg_kafka_props_t *props, const char *topic, int timeout_ms,
+                              char *errstr, size_t errstr_size);
+
 #endif

@@ -41,41 +41,76 @@ static const char vg_redis_cas_script[] =
     "end\n"
     "return 0\n";
 
-struct vg_redis_s {
-    redisContext *c;
-    vg_log_t *log;
+/* One server: the standalone one, the master Sentinel names, or one node
+ * of a cluster. */
+typedef struct vg_redis_node_s {
     char host[256];
     int port;
+    redisContext *c;
+    uint32_t pending;          /* replies owed in the current round trip */
+} vg_redis_node_t;
+
+/* Where a command goes: a slot (>= 0), any node (VG_ROUTE_ANY) or one
+ * node (VG_ROUTE_NODE(i)). */
+#define VG_ROUTE_ANY (-1)
+#define VG_ROUTE_NODE(i) (-2 - (int)(i))
+
+/* Appends command i (argv form) to c; REDIS_OK or REDIS_ERR (memory). */
+typedef int (*vg_redis_append_fn)(redisContext *c, void *ctx, size_t i);
+
+struct vg_redis_s {
+    vg_log_t *log;
+    vg_redis_mode_t mode;
+    vg_redis_node_t nodes[VG_REDIS_NODES_MAX];
+    size_t n_nodes;            /* standalone and sentinel: 1 */
+    char seeds[1024];          /* cluster: "host:port,..." */
+    uint8_t *slots;            /* cluster: node index per slot, VG_NO_NODE when unknown */
+    bool map_stale;            /* cluster: read the slot map before the next call */
     char *user;
     char *password;
     int db;
     int timeout_ms;
     char probe_key[128];
-    char sentinels[1024];      /* "" : not in Sentinel mode */
+    char sentinels[1024];
     char master_name[128];
     int min_replicas_acked, wait_timeout_ms;
     SSL_CTX *tls;              /* NULL: plain text */
-    char tls_name[256];        /* SNI and the name verified ("" : none) */
+    char tls_server_name[256]; /* SNI and the name verified ("" : each node's host) */
     bool tls_skip_hostname;
     char sha[41];
     vg_redis_problem_t problem;
     uint64_t round_trips;
     size_t n_replies;
     redisReply *replies[VG_REDIS_PIPE_MAX];
+    uint8_t node_of[VG_REDIS_PIPE_MAX]; /* the node command i went to last */
 };
 
+#define VG_NO_NODE 0xff
+
 static void vg_redis_free_replies(vg_redis_t *r) {
-    for (size_t i = 0; i < r->n_replies; i++)
-        freeReplyObject(r->replies[i]);
+    for (size_t i = 0; i < r->n_replies; i++) {
+        if (r->replies[i])
+            freeReplyObject(r->replies[i]);
+        r->replies[i] = NULL;
+    }
     r->n_replies = 0;
 }
 
-static void vg_redis_drop(vg_redis_t *r) {
-    vg_redis_free_replies(r);
-    if (r->c) {
-        redisFree(r->c);
-        r->c = NULL;
+/* Close node n's connection (the next call on it connects again). In a
+ * cluster a node lost may mean a failover: read the slot map again. */
+static void vg_redis_drop(vg_redis_t *r, vg_redis_node_t *n) {
+    if (n->c) {
+        redisFree(n->c);
+        n->c = NULL;
     }
+    n->pending = 0;
+    if (r->mode == VG_REDIS_MODE_CLUSTER)
+        r->map_stale = true;
+}
+
+static void vg_redis_drop_all(vg_redis_t *r) {
+    for (size_t i = 0; i < r->n_nodes; i++)
+        vg_redis_drop(r, &r->nodes[i]);
 }
 
 static const char *const vg_redis_problems[VG_REDIS_PROBLEM__COUNT] = {
@@ -89,11 +124,33 @@ const char *vg_redis_problem_name(vg_redis_problem_t p) {
 
 vg_redis_problem_t vg_redis_problem(const vg_redis_t *r) { return r->problem; }
 
-/* Name the problem behind an error reply (Lua wraps the inner error, so
- * look anywhere in it) and say it in errstr. A server-state problem drops
- * the connection: the next connect checks the server again. */
-static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char *msg,
-                                     char *errstr, size_t errstr_size) {
+/* CRC16-CCITT (XMODEM), as Redis Cluster computes key slots. */
+static uint16_t vg_redis_crc16(const char *buf, size_t len) {
+    uint16_t crc = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+        for (int b = 0; b < 8; b++)
+            crc = crc & 0x8000 ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+    }
+    return crc;
+}
+
+unsigned vg_redis_slot(const char *key, size_t len) {
+    const char *open = memchr(key, '{', len), *close;
+
+    if (open && (close = memchr(open + 1, '}', len - (size_t)(open + 1 - key))) &&
+        close > open + 1)
+        return vg_redis_crc16(open + 1, (size_t)(close - open - 1)) & (VG_REDIS_SLOTS - 1);
+    return vg_redis_crc16(key, len) & (VG_REDIS_SLOTS - 1);
+}
+
+/* Name the problem behind an error reply from node n (Lua wraps the
+ * inner error, so look anywhere in it) and say it in errstr. A
+ * server-state problem drops the connection: the next connect checks the
+ * server again. */
+static vg_err_t vg_redis_reply_error(vg_redis_t *r, vg_redis_node_t *n, const char *what,
+                                     const char *msg, char *errstr, size_t errstr_size) {
     static const struct {
         const char *token;
         vg_redis_problem_t problem;
@@ -102,13 +159,15 @@ static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char
         {"READONLY", VG_REDIS_PROBLEM_REPLICA,
          "the server is a replica (after a failover?): writes need the master"},
         {"MOVED", VG_REDIS_PROBLEM_CLUSTER,
-         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+         "the server is a Redis Cluster node: set redis.mode=cluster"},
         {"ASK ", VG_REDIS_PROBLEM_CLUSTER,
-         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+         "the server is a Redis Cluster node: set redis.mode=cluster"},
         {"CLUSTERDOWN", VG_REDIS_PROBLEM_CLUSTER,
-         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+         "the cluster is down, or a slot has no master (a failover under way?)"},
+        {"TRYAGAIN", VG_REDIS_PROBLEM_CLUSTER,
+         "the slot is being migrated (resharding): tried again, still split"},
         {"CROSSSLOT", VG_REDIS_PROBLEM_CLUSTER,
-         "the server is a Redis Cluster node; cluster mode is not supported yet"},
+         "one call's keys are in different slots (redis.key_prefix with braces?)"},
         {"OOM", VG_REDIS_PROBLEM_OOM,
          "the server is out of memory (maxmemory reached, writes refused)"},
         {"LOADING", VG_REDIS_PROBLEM_LOADING, "the server is loading its dataset"},
@@ -124,41 +183,47 @@ static vg_err_t vg_redis_reply_error(vg_redis_t *r, const char *what, const char
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
         if (msg && strstr(msg, known[i].token)) {
             r->problem = known[i].problem;
-            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s (%s: %.120s)", r->host, r->port,
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s (%s: %.120s)", n->host, n->port,
                           known[i].says, what, msg);
             if (r->problem != VG_REDIS_PROBLEM_AUTH && r->problem != VG_REDIS_PROBLEM_NOPERM)
-                vg_redis_drop(r);
+                vg_redis_drop(r, n);
             return VG_ERR_REDIS;
         }
     }
-    vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s: %.160s", r->host, r->port, what,
+    vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s: %.160s", n->host, n->port, what,
                   msg ? msg : "unexpected reply");
     return VG_ERR_REDIS;
 }
 
-/* The server checks after a connect: its mode (a cluster node?), its
- * role (a replica?) and whether it takes a write (out of memory?). */
-static vg_err_t vg_redis_check_server(vg_redis_t *r, char *errstr, size_t errstr_size) {
-    redisReply *rep = redisCommand(r->c, "INFO cluster");
+/* The server checks after a connect: its mode (a cluster node, as
+ * configured?), its role (a replica?) and whether it takes a write (out
+ * of memory?). A cluster node's role is not checked: a replica answers
+ * MOVED for the keys of its master, which the slot map follows. */
+static vg_err_t vg_redis_check_server(vg_redis_t *r, vg_redis_node_t *n, char *errstr,
+                                      size_t errstr_size) {
+    bool cluster = r->mode == VG_REDIS_MODE_CLUSTER;
+    redisReply *rep = redisCommand(n->c, "INFO cluster");
     vg_err_t err = VG_OK;
 
     if (!rep)
         return VG_ERR_REDIS;
     if (rep->type == REDIS_REPLY_ERROR) {
-        err = vg_redis_reply_error(r, "INFO", rep->str, errstr, errstr_size);
-    } else if (rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1")) {
+        err = vg_redis_reply_error(r, n, "INFO", rep->str, errstr, errstr_size);
+    } else if (rep->type == REDIS_REPLY_STRING &&
+               (strstr(rep->str, "cluster_enabled:1") != NULL) != cluster) {
         r->problem = VG_REDIS_PROBLEM_CLUSTER;
         vg_errstr_set(errstr, errstr_size,
-                      "redis %s:%d: the server is a Redis Cluster node (cluster_enabled:1); "
-                      "cluster mode is not supported yet: point redis.host at a standalone "
-                      "server",
-                      r->host, r->port);
+                      cluster ? "redis %s:%d: not a Redis Cluster node (cluster_enabled:0), but "
+                                "redis.mode=cluster: set redis.mode=standalone"
+                              : "redis %s:%d: the server is a Redis Cluster node "
+                                "(cluster_enabled:1): set redis.mode=cluster",
+                      n->host, n->port);
         err = VG_ERR_REDIS;
     }
     freeReplyObject(rep);
-    if (err)
+    if (err || cluster)
         return err;
-    if (!(rep = redisCommand(r->c, "ROLE")))
+    if (!(rep = redisCommand(n->c, "ROLE")))
         return VG_ERR_REDIS;
     if (rep->type == REDIS_REPLY_ARRAY && rep->elements > 0 &&
         rep->element[0]->type == REDIS_REPLY_STRING && strcmp(rep->element[0]->str, "master")) {
@@ -166,24 +231,23 @@ static vg_err_t vg_redis_check_server(vg_redis_t *r, char *errstr, size_t errstr
         vg_errstr_set(errstr, errstr_size,
                       "redis %s:%d: the server is a replica (role %s): writes need the master "
                       "(after a failover, point redis.host at the new master)",
-                      r->host, r->port, rep->element[0]->str);
+                      n->host, n->port, rep->element[0]->str);
         err = VG_ERR_REDIS;
     } else if (rep->type == REDIS_REPLY_ERROR) {
-        err = vg_redis_reply_error(r, "ROLE", rep->str, errstr, errstr_size);
+        err = vg_redis_reply_error(r, n, "ROLE", rep->str, errstr, errstr_size);
     }
     freeReplyObject(rep);
     if (err)
         return err;
     /* A write that expires at once: refused with OOM when maxmemory is
      * reached (reads still work, so PING cannot tell). */
-    if (!(rep = redisCommand(r->c, "SET %s 1 PX 1000", r->probe_key)))
+    if (!(rep = redisCommand(n->c, "SET %s 1 PX 1000", r->probe_key)))
         return VG_ERR_REDIS;
     if (rep->type == REDIS_REPLY_ERROR)
-        err = vg_redis_reply_error(r, "SET", rep->str, errstr, errstr_size);
+        err = vg_redis_reply_error(r, n, "SET", rep->str, errstr, errstr_size);
     freeReplyObject(rep);
     return err;
 }
-
 /* The TLS context, made once from the configured files: a file that
  * cannot be used is refused here, naming it and OpenSSL's reason. */
 static vg_err_t vg_redis_tls_init(vg_redis_t *r, const vg_redis_tls_t *t, char *errstr,
@@ -242,17 +306,17 @@ static vg_err_t vg_redis_tls_init(vg_redis_t *r, const vg_redis_tls_t *t, char *
         return VG_ERR_CONFIG;
     }
     SSL_CTX_set_verify(r->tls, SSL_VERIFY_PEER, NULL);
-    snprintf(r->tls_name, sizeof(r->tls_name), "%s",
-             t->server_name && *t->server_name ? t->server_name : r->host);
+    snprintf(r->tls_server_name, sizeof(r->tls_server_name), "%s",
+             t->server_name && *t->server_name ? t->server_name : "");
     r->tls_skip_hostname = t->skip_hostname;
     return VG_OK;
 }
 
 /* Does the server answer a plain-text PING (any RESP reply)? Asked after
  * a failed handshake: OpenSSL's reason for a plain-text peer varies. */
-static bool vg_redis_speaks_plain(const vg_redis_t *r) {
+static bool vg_redis_speaks_plain(const vg_redis_t *r, const vg_redis_node_t *n) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    redisContext *c = redisConnectWithTimeout(r->host, r->port, tv);
+    redisContext *c = redisConnectWithTimeout(n->host, n->port, tv);
     redisReply *rep = NULL;
 
     if (c && !c->err) {
@@ -270,58 +334,59 @@ static bool vg_redis_speaks_plain(const vg_redis_t *r) {
  * certificate chain verified, and the name (or address) checked against
  * it. A failure is named: a plain-text port, a certificate refused (and
  * why), or the handshake's own reason. */
-static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, char *errstr, size_t errstr_size) {
+static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, vg_redis_node_t *n, char *errstr,
+                                       size_t errstr_size) {
+    const char *name = r->tls_server_name[0] ? r->tls_server_name : n->host;
     unsigned char addr[16];
-    bool is_ip = inet_pton(AF_INET, r->tls_name, addr) == 1 ||
-                 inet_pton(AF_INET6, r->tls_name, addr) == 1;
+    bool is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
     SSL *ssl = SSL_new(r->tls);
     long verify;
 
     if (!ssl) {
         vg_errstr_set(errstr, errstr_size, "redis TLS: out of memory");
-        vg_redis_drop(r);
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
     if (!is_ip)
-        SSL_set_tlsext_host_name(ssl, r->tls_name);
+        SSL_set_tlsext_host_name(ssl, name);
     if (!r->tls_skip_hostname) {
         X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
         if (is_ip)
-            X509_VERIFY_PARAM_set1_ip_asc(param, r->tls_name);
+            X509_VERIFY_PARAM_set1_ip_asc(param, name);
         else
-            SSL_set1_host(ssl, r->tls_name);
+            SSL_set1_host(ssl, name);
     }
-    if (redisInitiateSSL(r->c, ssl) == REDIS_OK)
+    if (redisInitiateSSL(n->c, ssl) == REDIS_OK)
         return VG_OK; /* the context owns ssl now */
     verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
         r->problem = VG_REDIS_PROBLEM_TLS;
         vg_errstr_set(errstr, errstr_size,
                       "redis %s:%d: TLS: the server's certificate was refused: %s (%s)",
-                      r->host, r->port, X509_verify_cert_error_string(verify),
+                      n->host, n->port, X509_verify_cert_error_string(verify),
                       verify == X509_V_ERR_HOSTNAME_MISMATCH ||
                               verify == X509_V_ERR_IP_ADDRESS_MISMATCH
                           ? "the certificate does not name redis.tls_server_name or redis.host"
                           : "check redis.tls_ca_file: is it the CA that signed the server's "
                             "certificate?");
-    } else if (vg_redis_speaks_plain(r)) {
+    } else if (vg_redis_speaks_plain(r, n)) {
         r->problem = VG_REDIS_PROBLEM_PLAIN_PORT;
         vg_errstr_set(errstr, errstr_size,
                       "redis %s:%d: TLS handshake failed: the port speaks plain text, not "
                       "TLS: set redis.tls=false, or use the server's tls-port",
-                      r->host, r->port);
+                      n->host, n->port);
     } else {
         r->problem = VG_REDIS_PROBLEM_TLS;
-        vg_errstr_set(errstr, errstr_size, "redis %s:%d: TLS handshake failed: %s", r->host,
-                      r->port, r->c->errstr[0] ? r->c->errstr : "no reason given");
+        vg_errstr_set(errstr, errstr_size, "redis %s:%d: TLS handshake failed: %s", n->host,
+                      n->port, n->c->errstr[0] ? n->c->errstr : "no reason given");
     }
     SSL_free(ssl);
-    vg_redis_drop(r);
+    vg_redis_drop(r, n);
     return VG_ERR_REDIS;
 }
 
 /* Sentinel mode: the master's address, from the first sentinel that
- * knows it, into r->host / r->port. */
+ * knows it, into nodes[0]. */
 static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     char list[sizeof(r->sentinels)], *save = NULL, why[160] = "no sentinel listed";
@@ -345,11 +410,12 @@ static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_siz
             rep->element[0]->type == REDIS_REPLY_STRING &&
             rep->element[1]->type == REDIS_REPLY_STRING) {
             int port = atoi(rep->element[1]->str);
-            if (strcmp(r->host, rep->element[0]->str) || r->port != port)
+            vg_redis_node_t *m = &r->nodes[0];
+            if (strcmp(m->host, rep->element[0]->str) || m->port != port)
                 VG_INFO(r->log, "redis", "sentinel %s:%s: master %s is %s:%d", s, colon + 1,
                         r->master_name, rep->element[0]->str, port);
-            snprintf(r->host, sizeof(r->host), "%s", rep->element[0]->str);
-            r->port = port;
+            snprintf(m->host, sizeof(m->host), "%s", rep->element[0]->str);
+            m->port = port;
             freeReplyObject(rep);
             redisFree(c);
             return VG_OK;
@@ -372,30 +438,31 @@ static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_siz
     return VG_ERR_REDIS;
 }
 
-static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size) {
+static vg_err_t vg_redis_connect(vg_redis_t *r, vg_redis_node_t *n, char *errstr,
+                                 size_t errstr_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
     redisReply *rep;
 
-    if (r->c)
+    if (n->c)
         return VG_OK;
-    if (r->sentinels[0] && vg_redis_discover(r, errstr, errstr_size))
+    if (r->mode == VG_REDIS_MODE_SENTINEL && vg_redis_discover(r, errstr, errstr_size))
         return VG_ERR_REDIS;
-    r->c = redisConnectWithTimeout(r->host, r->port, tv);
-    if (!r->c || r->c->err) {
+    n->c = redisConnectWithTimeout(n->host, n->port, tv);
+    if (!n->c || n->c->err) {
         r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
-        vg_errstr_set(errstr, errstr_size, "connect to redis %s:%d: %s", r->host, r->port,
-                      r->c ? r->c->errstr : "out of memory");
-        vg_redis_drop(r);
+        vg_errstr_set(errstr, errstr_size, "connect to redis %s:%d: %s", n->host, n->port,
+                      n->c ? n->c->errstr : "out of memory");
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
-    redisSetTimeout(r->c, tv);
-    if (r->tls && vg_redis_tls_handshake(r, errstr, errstr_size))
+    redisSetTimeout(n->c, tv);
+    if (r->tls && vg_redis_tls_handshake(r, n, errstr, errstr_size))
         return VG_ERR_REDIS;
     /* The first command tells a TLS-only port: it drops a connection
      * whose first bytes are not a TLS handshake. */
-    rep = r->password ? r->user ? redisCommand(r->c, "AUTH %s %s", r->user, r->password)
-                                : redisCommand(r->c, "AUTH %s", r->password)
-                      : redisCommand(r->c, "PING");
+    rep = r->password ? r->user ? redisCommand(n->c, "AUTH %s %s", r->user, r->password)
+                                : redisCommand(n->c, "AUTH %s", r->password)
+                      : redisCommand(n->c, "PING");
     if (!rep && r->tls) {
         /* TLS 1.3 sends the client's certificate after the handshake, so
          * a server that wanted one (and got none, or one it does not
@@ -405,8 +472,8 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
                       "redis %s:%d closed the TLS connection at the first command (%s): does "
                       "it require a client certificate (tls-auth-clients)? set "
                       "redis.tls_cert_file and redis.tls_key_file to one its CA signed",
-                      r->host, r->port, r->c->errstr[0] ? r->c->errstr : "no reply");
-        vg_redis_drop(r);
+                      n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply");
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
     if (!rep) {
@@ -414,8 +481,8 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
         vg_errstr_set(errstr, errstr_size,
                       "redis %s:%d closed the connection at the first command (%s): is it a "
                       "TLS-only port spoken to in plain text? (set redis.tls=true)",
-                      r->host, r->port, r->c->errstr[0] ? r->c->errstr : "no reply");
-        vg_redis_drop(r);
+                      n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply");
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
     if (rep->type == REDIS_REPLY_ERROR) {
@@ -423,60 +490,407 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, char *errstr, size_t errstr_size
             /* Say whose authentication failed, never with what. */
             r->problem = VG_REDIS_PROBLEM_AUTH;
             vg_errstr_set(errstr, errstr_size, "redis %s:%d: AUTH refused for user \"%s\"",
-                          r->host, r->port, r->user ? r->user : "default");
+                          n->host, n->port, r->user ? r->user : "default");
         } else {
-            vg_redis_reply_error(r, "PING", rep->str, errstr, errstr_size);
+            vg_redis_reply_error(r, n, "PING", rep->str, errstr, errstr_size);
         }
         freeReplyObject(rep);
-        vg_redis_drop(r);
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
     freeReplyObject(rep);
-    if (vg_redis_check_server(r, errstr, errstr_size)) {
+    if (vg_redis_check_server(r, n, errstr, errstr_size)) {
         if (r->problem == VG_REDIS_PROBLEM_NONE)
             r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
-        vg_redis_drop(r);
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
-    if (r->db) {
-        rep = redisCommand(r->c, "SELECT %d", r->db);
+    if (r->db && r->mode != VG_REDIS_MODE_CLUSTER) {
+        rep = redisCommand(n->c, "SELECT %d", r->db);
         if (!rep || rep->type == REDIS_REPLY_ERROR) {
             vg_errstr_set(errstr, errstr_size, "redis SELECT %d failed", r->db);
             if (rep)
                 freeReplyObject(rep);
-            vg_redis_drop(r);
+            vg_redis_drop(r, n);
             return VG_ERR_REDIS;
         }
         freeReplyObject(rep);
     }
-    rep = redisCommand(r->c, "SCRIPT LOAD %s", vg_redis_cas_script);
+    rep = redisCommand(n->c, "SCRIPT LOAD %s", vg_redis_cas_script);
     if (!rep || rep->type != REDIS_REPLY_STRING || rep->len != 40) {
         vg_errstr_set(errstr, errstr_size, "redis SCRIPT LOAD failed: %s",
                       rep && rep->type == REDIS_REPLY_ERROR ? rep->str : "I/O error");
         if (rep)
             freeReplyObject(rep);
-        vg_redis_drop(r);
+        vg_redis_drop(r, n);
         return VG_ERR_REDIS;
     }
     memcpy(r->sha, rep->str, 40);
     r->sha[40] = '\0';
     freeReplyObject(rep);
-    VG_INFO(r->log, "redis", "connected to %s:%d%s", r->host, r->port, r->tls ? " (TLS)" : "");
+    VG_INFO(r->log, "redis", "connected to %s:%d%s%s", n->host, n->port, r->tls ? " (TLS)" : "",
+            r->mode == VG_REDIS_MODE_CLUSTER ? " (cluster node)" : "");
     r->problem = VG_REDIS_PROBLEM_NONE;
     return VG_OK;
 }
 
+
+/* --- cluster: nodes and the slot map ------------------------------------ */
+
+/* The node at host:port, added if new; NULL when VG_REDIS_NODES_MAX are
+ * known already. */
+static vg_redis_node_t *vg_redis_node(vg_redis_t *r, const char *host, size_t host_len, int port) {
+    vg_redis_node_t *n;
+
+    if (host_len >= sizeof(r->nodes[0].host))
+        return NULL;
+    for (size_t i = 0; i < r->n_nodes; i++)
+        if (r->nodes[i].port == port && strlen(r->nodes[i].host) == host_len &&
+            memcmp(r->nodes[i].host, host, host_len) == 0)
+            return &r->nodes[i];
+    if (r->n_nodes == VG_REDIS_NODES_MAX)
+        return NULL;
+    n = &r->nodes[r->n_nodes++];
+    memset(n, 0, sizeof(*n));
+    memcpy(n->host, host, host_len);
+    n->host[host_len] = '\0';
+    n->port = port;
+    return n;
+}
+
+/* "host:port" (the port after the last ':', for IPv6) into the node list. */
+static vg_redis_node_t *vg_redis_node_addr(vg_redis_t *r, const char *addr, size_t len) {
+    const char *colon = NULL;
+
+    for (size_t i = 0; i < len; i++)
+        if (addr[i] == ':')
+            colon = addr + i;
+    if (!colon || colon == addr)
+        return NULL;
+    return vg_redis_node(r, addr, (size_t)(colon - addr), atoi(colon + 1));
+}
+
+/* The value of field name in a RESP2 flat map (name, value, ...), or NULL. */
+static const redisReply *vg_redis_field(const redisReply *map, const char *name) {
+    if (map->type != REDIS_REPLY_ARRAY && map->type != REDIS_REPLY_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->elements; i += 2)
+        if (map->element[i]->type == REDIS_REPLY_STRING && strcmp(map->element[i]->str, name) == 0)
+            return map->element[i + 1];
+    return NULL;
+}
+
+/* Take the slot map from one CLUSTER SHARDS reply: for each shard, its
+ * slot ranges and the master that serves them. False if it holds no
+ * usable shard. */
+static bool vg_redis_take_shards(vg_redis_t *r, const redisReply *rep) {
+    size_t covered = 0;
+
+    if (rep->type != REDIS_REPLY_ARRAY)
+        return false;
+    memset(r->slots, VG_NO_NODE, VG_REDIS_SLOTS);
+    for (size_t s = 0; s < rep->elements; s++) {
+        const redisReply *ranges = vg_redis_field(rep->element[s], "slots");
+        const redisReply *nodes = vg_redis_field(rep->element[s], "nodes");
+        vg_redis_node_t *master = NULL;
+        if (!ranges || !nodes || ranges->type != REDIS_REPLY_ARRAY ||
+            nodes->type != REDIS_REPLY_ARRAY)
+            continue;
+        for (size_t k = 0; k < nodes->elements && !master; k++) {
+            const redisReply *role = vg_redis_field(nodes->element[k], "role");
+            const redisReply *health = vg_redis_field(nodes->element[k], "health");
+            const redisReply *ep = vg_redis_field(nodes->element[k], "endpoint");
+            const redisReply *ip = vg_redis_field(nodes->element[k], "ip");
+            const redisReply *port = vg_redis_field(nodes->element[k], r->tls ? "tls-port" : "port");
+            const redisReply *host = ep && ep->type == REDIS_REPLY_STRING && ep->len &&
+                                             strcmp(ep->str, "?")
+                                         ? ep
+                                         : ip;
+            if (!role || role->type != REDIS_REPLY_STRING || strcmp(role->str, "master") ||
+                !host || host->type != REDIS_REPLY_STRING || !port ||
+                port->type != REDIS_REPLY_INTEGER)
+                continue;
+            if (health && health->type == REDIS_REPLY_STRING && !strcmp(health->str, "fail"))
+                continue; /* failed over soon: its slots stay unknown until then */
+            master = vg_redis_node(r, host->str, host->len, (int)port->integer);
+        }
+        if (!master)
+            continue;
+        for (size_t k = 0; k + 1 < ranges->elements; k += 2) {
+            long long lo = ranges->element[k]->integer, hi = ranges->element[k + 1]->integer;
+            for (long long slot = lo; slot <= hi && slot < VG_REDIS_SLOTS; slot++)
+                if (slot >= 0) {
+                    r->slots[slot] = (uint8_t)(master - r->nodes);
+                    covered++;
+                }
+        }
+    }
+    return covered > 0;
+}
+
+/* Read the slot map (CLUSTER SHARDS) from the first node that answers:
+ * the known nodes, connected ones first, then the seeds. */
+static vg_err_t vg_redis_refresh(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    char why[512] = "no node answered";
+    size_t order[VG_REDIS_NODES_MAX], n_order = 0;
+
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < r->n_nodes; i++)
+            if ((r->nodes[i].c != NULL) == (pass == 0))
+                order[n_order++] = i;
+    for (size_t k = 0; k < n_order; k++) {
+        vg_redis_node_t *n = &r->nodes[order[k]];
+        redisReply *rep;
+        if (vg_redis_connect(r, n, why, sizeof(why)))
+            continue;
+        if (!(rep = redisCommand(n->c, "CLUSTER SHARDS"))) {
+            snprintf(why, sizeof(why), "redis %s:%d: %s", n->host, n->port,
+                     n->c->errstr[0] ? n->c->errstr : "connection lost");
+            vg_redis_drop(r, n);
+            continue;
+        }
+        if (rep->type == REDIS_REPLY_ERROR) {
+            snprintf(why, sizeof(why), "redis %s:%d: CLUSTER SHARDS: %s", n->host, n->port,
+                     rep->str);
+        } else if (vg_redis_take_shards(r, rep)) {
+            freeReplyObject(rep);
+            r->map_stale = false;
+            r->round_trips++;
+            return VG_OK;
+        } else {
+            snprintf(why, sizeof(why), "redis %s:%d: CLUSTER SHARDS names no master", n->host,
+                     n->port);
+        }
+        freeReplyObject(rep);
+    }
+    if (r->problem == VG_REDIS_PROBLEM_NONE)
+        r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+    vg_errstr_set(errstr, errstr_size, "redis cluster: no slot map from any node (%s); last: %s",
+                  r->seeds, why);
+    return VG_ERR_REDIS;
+}
+
+void vg_redis_describe(const vg_redis_t *r, char *out, size_t size) {
+    size_t counts[VG_REDIS_NODES_MAX] = {0}, o = 0;
+
+    if (size)
+        out[0] = '\0';
+    if (r->mode != VG_REDIS_MODE_CLUSTER)
+        return;
+    for (size_t s = 0; s < VG_REDIS_SLOTS; s++)
+        if (r->slots[s] != VG_NO_NODE)
+            counts[r->slots[s]]++;
+    for (size_t i = 0; i < r->n_nodes && o < size; i++)
+        if (counts[i]) {
+            int w = snprintf(out + o, size - o, "%s%s:%d=%zu", o ? "," : "", r->nodes[i].host,
+                             r->nodes[i].port, counts[i]);
+            if (w < 0)
+                break;
+            o += (size_t)w;
+        }
+}
+
+/* The node a command goes to. */
+static vg_redis_node_t *vg_redis_route(vg_redis_t *r, int route) {
+    if (route <= VG_ROUTE_NODE(0))
+        return &r->nodes[VG_ROUTE_NODE(0) - route];
+    if (r->mode != VG_REDIS_MODE_CLUSTER)
+        return &r->nodes[0];
+    if (route >= 0 && r->slots[route] != VG_NO_NODE)
+        return &r->nodes[r->slots[route]];
+    /* Unknown: any node (one that does not serve the slot says MOVED). */
+    for (size_t i = 0; i < r->n_nodes; i++)
+        if (r->nodes[i].c)
+            return &r->nodes[i];
+    return &r->nodes[0];
+}
+
+/* --- one round trip, across nodes --------------------------------------- */
+
+/* What a cluster error reply asks: MOVED/ASK to a node, TRYAGAIN, or
+ * nothing (0). NOSCRIPT too: the node lost its script cache (restarted),
+ * nothing ran, so sending again after a reconnect (which loads it) is
+ * safe. */
+enum { VG_REDIR_NONE, VG_REDIR_MOVED, VG_REDIR_ASK, VG_REDIR_TRYAGAIN, VG_REDIR_NOSCRIPT };
+
+static int vg_redis_redirect(const vg_redis_t *r, const redisReply *rep, unsigned *slot,
+                             const char **addr, size_t *addr_len) {
+    const char *sp;
+
+    if (!rep || rep->type != REDIS_REPLY_ERROR)
+        return VG_REDIR_NONE;
+    if (strncmp(rep->str, "NOSCRIPT", 8) == 0)
+        return VG_REDIR_NOSCRIPT;
+    if (r->mode != VG_REDIS_MODE_CLUSTER)
+        return VG_REDIR_NONE;
+    if (strncmp(rep->str, "TRYAGAIN", 8) == 0)
+        return VG_REDIR_TRYAGAIN;
+    if (strncmp(rep->str, "MOVED ", 6) && strncmp(rep->str, "ASK ", 4))
+        return VG_REDIR_NONE;
+    /* "MOVED <slot> <host>:<port>" */
+    sp = strchr(rep->str, ' ');
+    *slot = (unsigned)strtoul(sp + 1, NULL, 10) & (VG_REDIS_SLOTS - 1);
+    if (!(sp = strchr(sp + 1, ' ')))
+        return VG_REDIR_NONE;
+    *addr = sp + 1;
+    *addr_len = strlen(sp + 1);
+    return rep->str[0] == 'M' ? VG_REDIR_MOVED : VG_REDIR_ASK;
+}
+
+/* Follow the redirections of command i, one at a time (rare: a slot that
+ * moved, or a failover). */
+static vg_err_t vg_redis_follow(vg_redis_t *r, size_t i, const int *route, vg_redis_append_fn fn,
+                                void *ctx, char *errstr, size_t errstr_size) {
+    for (int tries = 0; tries < 16; tries++) {
+        unsigned slot = 0;
+        const char *addr = NULL;
+        size_t addr_len = 0, n_read;
+        int kind = vg_redis_redirect(r, r->replies[i], &slot, &addr, &addr_len);
+        vg_redis_node_t *n = &r->nodes[r->node_of[i]];
+        void *rep = NULL;
+        vg_err_t err;
+
+        if (kind == VG_REDIR_NONE)
+            return VG_OK;
+        if (kind == VG_REDIR_MOVED || kind == VG_REDIR_ASK) {
+            if (!(n = vg_redis_node_addr(r, addr, addr_len))) {
+                vg_errstr_set(errstr, errstr_size, "redis cluster: %s names an unusable node",
+                              r->replies[i]->str);
+                return VG_ERR_REDIS;
+            }
+            if (kind == VG_REDIR_MOVED) {
+                /* The slot moved for good: take it now, and the whole map
+                 * before the next call (a failover moves many). */
+                r->slots[slot] = (uint8_t)(n - r->nodes);
+                r->map_stale = true;
+            }
+        } else if (kind == VG_REDIR_TRYAGAIN) {
+            /* A migrating slot whose keys are split for now: a moment. */
+            usleep(10000u * (unsigned)(tries + 1));
+            n = vg_redis_route(r, route[i]);
+        } else {
+            vg_redis_drop(r, n);
+        }
+        if ((err = vg_redis_connect(r, n, errstr, errstr_size)))
+            return err;
+        n_read = kind == VG_REDIR_ASK ? 2 : 1;
+        if ((kind == VG_REDIR_ASK && redisAppendCommand(n->c, "ASKING") != REDIS_OK) ||
+            fn(n->c, ctx, i) != REDIS_OK) {
+            vg_redis_drop(r, n);
+            vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+            return VG_ERR_NOMEM;
+        }
+        freeReplyObject(r->replies[i]);
+        r->replies[i] = NULL;
+        r->node_of[i] = (uint8_t)(n - r->nodes);
+        for (size_t k = 0; k < n_read; k++) {
+            if (rep)
+                freeReplyObject(rep);
+            rep = NULL;
+            if (redisGetReply(n->c, &rep) != REDIS_OK || !rep) {
+                r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+                vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", n->host, n->port,
+                              n->c->errstr[0] ? n->c->errstr : "connection lost");
+                vg_redis_drop(r, n);
+                return VG_ERR_REDIS;
+            }
+        }
+        r->replies[i] = rep;
+        r->round_trips++;
+    }
+    vg_errstr_set(errstr, errstr_size, "redis cluster: still redirected after 16 tries: %s",
+                  r->replies[i]->str);
+    return VG_ERR_REDIS;
+}
+
+/* Send n commands, each to the node its route names, pipelined: every
+ * node's commands are written before any reply is read, so the nodes work
+ * at once. Reply i lands in r->replies[i] (valid until the next call),
+ * after any MOVED, ASK, TRYAGAIN or NOSCRIPT was followed. An I/O error
+ * drops every node with replies still owed, and the call fails. */
+static vg_err_t vg_redis_exec(vg_redis_t *r, size_t n, const int *route, vg_redis_append_fn fn,
+                              void *ctx, char *errstr, size_t errstr_size) {
+    vg_err_t err;
+
+    vg_redis_free_replies(r);
+    if (n > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu commands in one round trip, more than %d", n,
+                      VG_REDIS_PIPE_MAX);
+        return VG_ERR_OVERFLOW;
+    }
+    if (r->mode == VG_REDIS_MODE_CLUSTER && r->map_stale &&
+        (err = vg_redis_refresh(r, errstr, errstr_size)))
+        return err;
+    for (size_t i = 0; i < n; i++) {
+        vg_redis_node_t *node = vg_redis_route(r, route[i]);
+        if ((err = vg_redis_connect(r, node, errstr, errstr_size)))
+            goto fail;
+        if (fn(node->c, ctx, i) != REDIS_OK) {
+            vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+            err = VG_ERR_NOMEM;
+            goto fail;
+        }
+        r->node_of[i] = (uint8_t)(node - r->nodes);
+        node->pending++;
+    }
+    for (size_t k = 0; k < r->n_nodes; k++) {
+        vg_redis_node_t *node = &r->nodes[k];
+        int done = 0;
+        while (node->pending && !done) {
+            if (redisBufferWrite(node->c, &done) != REDIS_OK) {
+                r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+                vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", node->host, node->port,
+                              node->c->errstr[0] ? node->c->errstr : "connection lost");
+                err = VG_ERR_REDIS;
+                goto fail;
+            }
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        vg_redis_node_t *node = &r->nodes[r->node_of[i]];
+        void *rep = NULL;
+        if (redisGetReply(node->c, &rep) != REDIS_OK || !rep) {
+            r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", node->host, node->port,
+                          node->c->errstr[0] ? node->c->errstr : "connection lost");
+            err = VG_ERR_REDIS;
+            goto fail;
+        }
+        node->pending--;
+        r->replies[r->n_replies++] = rep;
+    }
+    r->round_trips++;
+    for (size_t i = 0; i < n; i++)
+        if ((err = vg_redis_follow(r, i, route, fn, ctx, errstr, errstr_size)))
+            return err;
+    return VG_OK;
+fail:
+    /* Replies still owed would answer the next call's commands. */
+    for (size_t k = 0; k < r->n_nodes; k++)
+        if (r->nodes[k].pending || (err == VG_ERR_REDIS && r->nodes[k].c &&
+                                    r->nodes[k].c->err))
+            vg_redis_drop(r, &r->nodes[k]);
+    return err;
+}
+
+/* --- the handle ----------------------------------------------------------- */
+
 static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
                                      size_t errstr_size, bool lazy) {
     vg_redis_t *r = calloc(1, sizeof(*r));
+    vg_err_t err;
 
     if (!r) {
         vg_errstr_set(errstr, errstr_size, "out of memory");
         return NULL;
     }
     r->log = log;
-    snprintf(r->host, sizeof(r->host), "%s", conf->host ? conf->host : "127.0.0.1");
-    r->port = conf->port ? conf->port : 6379;
+    r->mode = conf->mode;
+    if (r->mode == VG_REDIS_MODE_STANDALONE && conf->sentinels && *conf->sentinels)
+        r->mode = VG_REDIS_MODE_SENTINEL;
+    r->n_nodes = 1;
+    snprintf(r->nodes[0].host, sizeof(r->nodes[0].host), "%s", conf->host ? conf->host : "127.0.0.1");
+    r->nodes[0].port = conf->port ? conf->port : 6379;
     r->user = conf->user ? strdup(conf->user) : NULL;
     r->password = conf->password ? strdup(conf->password) : NULL;
     r->db = conf->db;
@@ -488,16 +902,48 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
     r->wait_timeout_ms = conf->wait_timeout_ms > 0 ? conf->wait_timeout_ms : 1000;
     snprintf(r->probe_key, sizeof(r->probe_key), "%s:health:probe",
              conf->key_prefix && *conf->key_prefix ? conf->key_prefix : "vigil");
+    if (r->mode == VG_REDIS_MODE_CLUSTER) {
+        /* The seeds are the first nodes; the slot map adds the rest. */
+        char list[sizeof(r->seeds)], *save = NULL;
+        if (conf->cluster_nodes && *conf->cluster_nodes)
+            snprintf(r->seeds, sizeof(r->seeds), "%s", conf->cluster_nodes);
+        else
+            snprintf(r->seeds, sizeof(r->seeds), "%s:%d", r->nodes[0].host, r->nodes[0].port);
+        r->n_nodes = 0;
+        snprintf(list, sizeof(list), "%s", r->seeds);
+        for (char *s = strtok_r(list, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
+            if (!vg_redis_node_addr(r, s, strlen(s))) {
+                vg_errstr_set(errstr, errstr_size,
+                              "redis.cluster_nodes: \"%s\" is not host:port", s);
+                vg_redis_destroy(r);
+                return NULL;
+            }
+        }
+        r->map_stale = true;
+        if (!r->n_nodes || !(r->slots = malloc(VG_REDIS_SLOTS))) {
+            vg_errstr_set(errstr, errstr_size, r->n_nodes ? "out of memory"
+                                                          : "redis.cluster_nodes names no node");
+            vg_redis_destroy(r);
+            return NULL;
+        }
+        memset(r->slots, VG_NO_NODE, VG_REDIS_SLOTS);
+    }
     if (conf->tls.enabled && vg_redis_tls_init(r, &conf->tls, errstr, errstr_size)) {
         vg_redis_destroy(r);
         return NULL;
     }
-    if (vg_redis_connect(r, errstr, errstr_size)) {
+    err = r->mode == VG_REDIS_MODE_CLUSTER ? vg_redis_refresh(r, errstr, errstr_size)
+                                           : vg_redis_connect(r, &r->nodes[0], errstr, errstr_size);
+    if (err) {
         if (!lazy) {
             vg_redis_destroy(r);
             return NULL;
         }
         VG_WARN(log, "redis", "%s; will retry", errstr);
+    } else if (r->mode == VG_REDIS_MODE_CLUSTER) {
+        char map[512];
+        vg_redis_describe(r, map, sizeof(map));
+        VG_INFO(log, "redis", "cluster slot map: %s", map);
     }
     return r;
 }
@@ -515,9 +961,11 @@ vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *
 void vg_redis_destroy(vg_redis_t *r) {
     if (!r)
         return;
-    vg_redis_drop(r);
+    vg_redis_free_replies(r);
+    vg_redis_drop_all(r);
     if (r->tls)
         SSL_CTX_free(r->tls);
+    free(r->slots);
     free(r->user);
     if (r->password) {
         memset(r->password, 0, strlen(r->password));
@@ -526,46 +974,93 @@ void vg_redis_destroy(vg_redis_t *r) {
     free(r);
 }
 
-bool vg_redis_connected(const vg_redis_t *r) { return r->c != NULL; }
+bool vg_redis_connected(const vg_redis_t *r) {
+    if (r->mode != VG_REDIS_MODE_CLUSTER)
+        return r->nodes[0].c != NULL;
+    if (r->map_stale)
+        return false;
+    for (size_t s = 0; s < VG_REDIS_SLOTS; s++)
+        if (r->slots[s] == VG_NO_NODE || !r->nodes[r->slots[s]].c)
+            return false;
+    return true;
+}
 
 uint64_t vg_redis_round_trips(const vg_redis_t *r) { return r->round_trips; }
 
-/* Read n pipelined replies into r->replies; on an I/O error the connection
- * is dropped so the next call reconnects. */
-static vg_err_t vg_redis_read(vg_redis_t *r, size_t n, char *errstr, size_t errstr_size) {
-    vg_redis_free_replies(r);
-    for (size_t i = 0; i < n; i++) {
-        void *rep = NULL;
-        if (redisGetReply(r->c, &rep) != REDIS_OK || !rep) {
-            r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
-            vg_errstr_set(errstr, errstr_size, "redis %s:%d: %s", r->host, r->port,
-                          r->c->errstr[0] ? r->c->errstr : "connection lost");
-            vg_redis_drop(r);
-            return VG_ERR_REDIS;
-        }
-        r->replies[r->n_replies++] = rep;
-    }
-    r->round_trips++;
-    return VG_OK;
+/* --- commands ------------------------------------------------------------- */
+
+/* A command given whole as argv: for one-off commands. */
+typedef struct vg_redis_argv_s {
+    int argc;
+    const char **argv;
+    const size_t *argvlen;
+} vg_redis_argv_t;
+
+static int vg_redis_append_argv(redisContext *c, void *ctx, size_t i) {
+    const vg_redis_argv_t *a = (const vg_redis_argv_t *)ctx + i;
+
+    return redisAppendCommandArgv(c, a->argc, a->argv, a->argvlen);
+}
+
+static int vg_redis_append_ping(redisContext *c, void *ctx, size_t i) {
+    (void)ctx, (void)i;
+    return redisAppendCommand(c, "PING");
 }
 
 vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    int route[VG_REDIS_NODES_MAX];
+    size_t n = 0;
     vg_err_t err;
 
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
+    if (r->mode == VG_REDIS_MODE_CLUSTER) {
+        /* Every master that serves slots, and every slot served. */
+        bool serves[VG_REDIS_NODES_MAX] = {false};
+        if (r->map_stale && (err = vg_redis_refresh(r, errstr, errstr_size)))
+            return err;
+        for (size_t s = 0; s < VG_REDIS_SLOTS; s++) {
+            if (r->slots[s] == VG_NO_NODE) {
+                r->problem = VG_REDIS_PROBLEM_CLUSTER;
+                r->map_stale = true;
+                vg_errstr_set(errstr, errstr_size,
+                              "redis cluster: slot %zu has no master (a failover under way?)", s);
+                return VG_ERR_REDIS;
+            }
+            serves[r->slots[s]] = true;
+        }
+        for (size_t k = 0; k < r->n_nodes; k++)
+            if (serves[k])
+                route[n++] = VG_ROUTE_NODE(k);
+    } else {
+        route[n++] = VG_ROUTE_ANY;
+    }
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_ping, NULL, errstr, errstr_size)))
         return err;
-    if (redisAppendCommand(r->c, "PING") != REDIS_OK)
-        return VG_ERR_REDIS;
-    if ((err = vg_redis_read(r, 1, errstr, errstr_size)))
-        return err;
-    if (r->replies[0]->type == REDIS_REPLY_ERROR)
-        return vg_redis_reply_error(r, "PING", r->replies[0]->str, errstr, errstr_size);
+    for (size_t i = 0; i < n; i++)
+        if (r->replies[i]->type == REDIS_REPLY_ERROR)
+            return vg_redis_reply_error(r, &r->nodes[r->node_of[i]], "PING", r->replies[i]->str,
+                                        errstr, errstr_size);
     r->problem = VG_REDIS_PROBLEM_NONE;
     return VG_OK;
 }
 
+static int vg_redis_append_hmget(redisContext *c, void *ctx, size_t i) {
+    const char *const *keys = ctx;
+    const char *argv[] = {"HMGET", keys[i], "v", "s"};
+    size_t argvlen[] = {5, strlen(keys[i]), 1, 1};
+
+    return redisAppendCommandArgv(c, 4, argv, argvlen);
+}
+
+/* Routes by key slot into route[0..n). */
+static void vg_redis_routes(const vg_redis_t *r, const char *const *keys, size_t n, int *route) {
+    for (size_t i = 0; i < n; i++)
+        route[i] = r->mode == VG_REDIS_MODE_CLUSTER ? (int)vg_redis_slot(keys[i], strlen(keys[i]))
+                                                    : VG_ROUTE_ANY;
+}
+
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size) {
+    static _Thread_local int route[VG_REDIS_PIPE_MAX];
     vg_err_t err;
 
     if (n > VG_REDIS_PIPE_MAX) {
@@ -573,24 +1068,16 @@ vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redi
                       VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
     }
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        return err;
-    for (size_t i = 0; i < n; i++) {
-        const char *argv[] = {"HMGET", keys[i], "v", "s"};
-        size_t argvlen[] = {5, strlen(keys[i]), 1, 1};
-        if (redisAppendCommandArgv(r->c, 4, argv, argvlen) != REDIS_OK) {
-            vg_errstr_set(errstr, errstr_size, "redis: out of memory");
-            vg_redis_drop(r);
-            return VG_ERR_NOMEM;
-        }
-    }
-    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
+    vg_redis_routes(r, keys, n, route);
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_hmget, (void *)keys, errstr,
+                             errstr_size)))
         return err;
     for (size_t i = 0; i < n; i++) {
         redisReply *rep = r->replies[i];
         memset(&out[i], 0, sizeof(out[i]));
         if (rep->type == REDIS_REPLY_ERROR)
-            return vg_redis_reply_error(r, "HMGET", rep->str, errstr, errstr_size);
+            return vg_redis_reply_error(r, &r->nodes[r->node_of[i]], "HMGET", rep->str, errstr,
+                                        errstr_size);
         if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
             continue;
         if (rep->element[0]->type == REDIS_REPLY_STRING &&
@@ -620,95 +1107,60 @@ static size_t vg_redis_u64(char *out, uint64_t v) {
     return i;
 }
 
-vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
-                        size_t *conflict, char *errstr, size_t errstr_size) {
-    /* One EVALSHA: 3 + 2n keys + 1 + 4n arguments, the numbers formatted
-     * into one scratch buffer (24 bytes each). */
-    size_t argc = 4 + 6 * n, k;
-    const char **argv = NULL;
-    size_t *argvlen = NULL;
-    char *num = NULL, nkeys[24], ttl[24];
-    redisReply *rep;
-    vg_err_t err;
-    bool retried = false;
+/* One write, ordered by slot for grouping. */
+typedef struct vg_redis_order_s {
+    uint32_t slot, index;
+} vg_redis_order_t;
 
-    if (n == 0)
-        return VG_OK;
-    if (n > VG_REDIS_PIPE_MAX) {
-        vg_errstr_set(errstr, errstr_size, "%zu states in one script call, more than %d", n,
-                      VG_REDIS_PIPE_MAX);
-        return VG_ERR_OVERFLOW;
-    }
-    argv = malloc(argc * sizeof(*argv));
-    argvlen = malloc(argc * sizeof(*argvlen));
-    num = malloc(n * 3 * 24);
-    if (!argv || !argvlen || !num) {
-        vg_errstr_set(errstr, errstr_size, "redis: out of memory");
-        err = VG_ERR_NOMEM;
-        goto done;
-    }
-again:
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        goto done;
-    snprintf(nkeys, sizeof(nkeys), "%zu", 2 * n);
-    snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
-    argv[0] = "EVALSHA", argvlen[0] = 7;
-    argv[1] = r->sha, argvlen[1] = 40;
-    argv[2] = nkeys, argvlen[2] = strlen(nkeys);
+static int vg_redis_order_cmp(const void *a, const void *b) {
+    const vg_redis_order_t *x = a, *y = b;
+
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* The store's script calls: group g is argv[off[g] .. off[g] + argc[g]). */
+typedef struct vg_redis_calls_s {
+    const char **argv;
+    size_t *argvlen;
+    size_t *off;
+    int *argc;
+} vg_redis_calls_t;
+
+static int vg_redis_append_call(redisContext *c, void *ctx, size_t g) {
+    const vg_redis_calls_t *calls = ctx;
+
+    return redisAppendCommandArgv(c, calls->argc[g], calls->argv + calls->off[g],
+                                  calls->argvlen + calls->off[g]);
+}
+
+static int vg_redis_append_wait(redisContext *c, void *ctx, size_t i) {
+    const vg_redis_t *r = ctx;
+
+    (void)i;
+    return redisAppendCommand(c, "WAIT %d %d", r->min_replicas_acked, r->wait_timeout_ms);
+}
+
+/* WAIT on every node that took a write of the last store (groups' replies
+ * in r->node_of[0..n_groups)): fewer replicas than min_replicas_acked is
+ * an error. */
+static vg_err_t vg_redis_wait(vg_redis_t *r, size_t n_groups, char *errstr, size_t errstr_size) {
+    bool wrote[VG_REDIS_NODES_MAX] = {false};
+    int route[VG_REDIS_NODES_MAX];
+    size_t n = 0;
+    vg_err_t err;
+
+    for (size_t g = 0; g < n_groups; g++)
+        wrote[r->node_of[g]] = true;
+    for (size_t k = 0; k < r->n_nodes; k++)
+        if (wrote[k])
+            route[n++] = VG_ROUTE_NODE(k);
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_wait, r, errstr, errstr_size)))
+        return err;
     for (size_t i = 0; i < n; i++) {
-        argv[3 + i] = w[i].key, argvlen[3 + i] = strlen(w[i].key);
-        argv[3 + n + i] = w[i].due_key ? w[i].due_key : "";
-        argvlen[3 + n + i] = w[i].due_key ? strlen(w[i].due_key) : 0;
-    }
-    k = 3 + 2 * n;
-    argv[k] = ttl, argvlen[k] = strlen(ttl), k++;
-    for (size_t i = 0; i < n; i++) {
-        char *e = num + i * 3 * 24, *nx = e + 24, *d = e + 48;
-        size_t le = vg_redis_u64(e, w[i].expect_version);
-        size_t ln = vg_redis_u64(nx, w[i].expect_version + 1);
-        size_t ld;
-        if (w[i].due_unchanged) {
-            d[0] = '-', d[1] = '\0', ld = 1;
-        } else {
-            ld = vg_redis_u64(d, w[i].due_key && w[i].due_ms > 0 ? (uint64_t)w[i].due_ms : 0);
-        }
-        argv[k] = e, argvlen[k] = le, k++;
-        argv[k] = nx, argvlen[k] = ln, k++;
-        argv[k] = w[i].data, argvlen[k] = w[i].len, k++;
-        argv[k] = d, argvlen[k] = ld, k++;
-    }
-    /* hiredis copies the arguments into its output buffer here. With
-     * redis.min_replicas_acked, WAIT follows in the same round trip. */
-    if (redisAppendCommandArgv(r->c, (int)argc, argv, argvlen) != REDIS_OK ||
-        (r->min_replicas_acked &&
-         redisAppendCommand(r->c, "WAIT %d %d", r->min_replicas_acked, r->wait_timeout_ms) !=
-             REDIS_OK)) {
-        vg_redis_drop(r);
-        vg_errstr_set(errstr, errstr_size, "redis: out of memory");
-        err = VG_ERR_NOMEM;
-        goto done;
-    }
-    if ((err = vg_redis_read(r, r->min_replicas_acked ? 2 : 1, errstr, errstr_size)))
-        goto done;
-    rep = r->replies[0];
-    if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0 && !retried) {
-        /* The server lost its script cache (it restarted between our
-         * connect and this call): nothing was written, so reconnecting
-         * (which loads the script again) and sending it again is safe. */
-        retried = true;
-        vg_redis_drop(r);
-        goto again;
-    }
-    if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 || (size_t)rep->integer > n) {
-        err = vg_redis_reply_error(r, "EVALSHA",
-                                   rep->type == REDIS_REPLY_ERROR ? rep->str : NULL, errstr,
-                                   errstr_size);
-    } else if (rep->integer > 0) {
-        if (conflict)
-            *conflict = (size_t)rep->integer - 1;
-        err = VG_ERR_CONFLICT;
-    } else if (r->min_replicas_acked) {
-        redisReply *w = r->replies[1];
+        const redisReply *w = r->replies[i];
+        const vg_redis_node_t *node = &r->nodes[r->node_of[i]];
         if (w->type != REDIS_REPLY_INTEGER || w->integer < r->min_replicas_acked) {
             /* Written on the master, not (yet) on enough replicas: not
              * durable as configured. The caller redoes the batch (the
@@ -717,28 +1169,143 @@ again:
             vg_errstr_set(errstr, errstr_size,
                           "redis %s:%d: WAIT: %lld of %d replica(s) acknowledged the state write "
                           "within %d ms (redis.min_replicas_acked); not committing",
-                          r->host, r->port, w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL,
+                          node->host, node->port,
+                          w->type == REDIS_REPLY_INTEGER ? w->integer : -1LL,
                           r->min_replicas_acked, r->wait_timeout_ms);
-            err = VG_ERR_REDIS;
+            return VG_ERR_REDIS;
         }
     }
+    return VG_OK;
+}
+
+vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
+                        size_t *conflict, char *errstr, size_t errstr_size) {
+    /* Per slot group of m writes one EVALSHA: 4 + 2m keys and arguments
+     * before 4m more, the numbers formatted into one scratch buffer (24
+     * bytes each): 10n at most in all. */
+    vg_redis_order_t *order = NULL;
+    vg_redis_calls_t calls = {0};
+    int *route = NULL;
+    char *num = NULL, *gnum = NULL, ttl[24];
+    size_t n_groups = 0, k = 0;
+    vg_err_t err = VG_OK;
+
+    if (n == 0)
+        return VG_OK;
+    if (n > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu states in one store, more than %d", n,
+                      VG_REDIS_PIPE_MAX);
+        return VG_ERR_OVERFLOW;
+    }
+    order = malloc(n * sizeof(*order));
+    calls.argv = malloc(10 * n * sizeof(*calls.argv));
+    calls.argvlen = malloc(10 * n * sizeof(*calls.argvlen));
+    calls.off = malloc(n * sizeof(*calls.off));
+    calls.argc = malloc(n * sizeof(*calls.argc));
+    route = malloc(n * sizeof(*route));
+    num = malloc(n * 3 * 24);
+    gnum = malloc(n * 24);
+    if (!order || !calls.argv || !calls.argvlen || !calls.off || !calls.argc || !route || !num ||
+        !gnum) {
+        vg_errstr_set(errstr, errstr_size, "redis: out of memory");
+        err = VG_ERR_NOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = (vg_redis_order_t){vg_redis_slot(w[i].key, strlen(w[i].key)), (uint32_t)i};
+    qsort(order, n, sizeof(*order), vg_redis_order_cmp);
+    snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
+    for (size_t a = 0, b; a < n; a = b) {
+        size_t m, base = k;
+        char *nk = gnum + n_groups * 24;
+        for (b = a; b < n && order[b].slot == order[a].slot; b++)
+            ;
+        m = b - a;
+        calls.off[n_groups] = base;
+        calls.argc[n_groups] = (int)(4 + 6 * m);
+        route[n_groups] = (int)order[a].slot;
+        calls.argv[k] = "EVALSHA", calls.argvlen[k++] = 7;
+        calls.argv[k] = r->sha, calls.argvlen[k++] = 40;
+        calls.argv[k] = nk, calls.argvlen[k++] = vg_redis_u64(nk, 2 * m);
+        for (size_t j = a; j < b; j++) {
+            const vg_redis_write_t *x = &w[order[j].index];
+            calls.argv[k] = x->key, calls.argvlen[k] = strlen(x->key);
+            calls.argv[k + m] = x->due_key ? x->due_key : "";
+            calls.argvlen[k + m] = x->due_key ? strlen(x->due_key) : 0;
+            k++;
+        }
+        k += m;
+        calls.argv[k] = ttl, calls.argvlen[k++] = strlen(ttl);
+        for (size_t j = a; j < b; j++) {
+            const vg_redis_write_t *x = &w[order[j].index];
+            char *e = num + order[j].index * 3 * 24, *nx = e + 24, *d = e + 48;
+            calls.argv[k] = e, calls.argvlen[k++] = vg_redis_u64(e, x->expect_version);
+            calls.argv[k] = nx, calls.argvlen[k++] = vg_redis_u64(nx, x->expect_version + 1);
+            calls.argv[k] = x->data, calls.argvlen[k++] = x->len;
+            if (x->due_unchanged) {
+                d[0] = '-', d[1] = '\0';
+                calls.argv[k] = d, calls.argvlen[k++] = 1;
+            } else {
+                calls.argv[k] = d;
+                calls.argvlen[k++] =
+                    vg_redis_u64(d, x->due_key && x->due_ms > 0 ? (uint64_t)x->due_ms : 0);
+            }
+        }
+        (void)base;
+        n_groups++;
+    }
+    /* The script's SHA is the same on every node (SCRIPT LOAD at each
+     * connect); before the first connect it is not known yet. */
+    if (!r->sha[0]) {
+        vg_redis_node_t *first = vg_redis_route(r, route[0]);
+        if ((err = vg_redis_connect(r, first, errstr, errstr_size)))
+            goto done;
+    }
+    /* hiredis copies the arguments into its output buffers. */
+    if ((err = vg_redis_exec(r, n_groups, route, vg_redis_append_call, &calls, errstr,
+                             errstr_size)))
+        goto done;
+    for (size_t g = 0; g < n_groups; g++) {
+        const redisReply *rep = r->replies[g];
+        if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 ||
+            (size_t)rep->integer > (size_t)(calls.argc[g] - 4) / 6) {
+            err = vg_redis_reply_error(r, &r->nodes[r->node_of[g]], "EVALSHA",
+                                       rep->type == REDIS_REPLY_ERROR ? rep->str : NULL, errstr,
+                                       errstr_size);
+        } else if (rep->integer > 0 && err != VG_ERR_CONFLICT) {
+            /* The group's writes in order start at its place in order[]. */
+            size_t first = 0;
+            for (size_t h = 0; h < g; h++)
+                first += (size_t)(calls.argc[h] - 4) / 6;
+            if (conflict)
+                *conflict = order[first + (size_t)rep->integer - 1].index;
+            err = VG_ERR_CONFLICT;
+        }
+    }
+    if (!err && r->min_replicas_acked)
+        err = vg_redis_wait(r, n_groups, errstr, errstr_size);
 done:
-    free(argv);
-    free(argvlen);
+    free(order);
+    free(calls.argv);
+    free(calls.argvlen);
+    free(calls.off);
+    free(calls.argc);
+    free(route);
     free(num);
+    free(gnum);
     return err;
 }
 
-/* One command in its own round trip; its reply is r->replies[0]. */
+/* One command in its own round trip, routed by key; its reply is
+ * r->replies[0]. */
 static vg_err_t vg_redis_command(vg_redis_t *r, int argc, const char **argv, const size_t *argvlen,
                                  char *errstr, size_t errstr_size) {
-    vg_err_t err;
+    vg_redis_argv_t a = {argc, argv, argvlen};
+    int route = VG_ROUTE_ANY;
 
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        return err;
-    if (redisAppendCommandArgv(r->c, argc, argv, argvlen) != REDIS_OK)
-        return VG_ERR_NOMEM;
-    return vg_redis_read(r, 1, errstr, errstr_size);
+    if (r->mode == VG_REDIS_MODE_CLUSTER && argc > 1)
+        route = (int)vg_redis_slot(argv[1], argvlen[1]);
+    return vg_redis_exec(r, 1, &route, vg_redis_append_argv, &a, errstr, errstr_size);
 }
 
 vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errstr_size) {
@@ -748,10 +1315,29 @@ vg_err_t vg_redis_del(vg_redis_t *r, const char *key, char *errstr, size_t errst
     return vg_redis_command(r, 2, argv, argvlen, errstr, errstr_size);
 }
 
+typedef struct vg_redis_due_ctx_s {
+    const char *const *keys;
+    const int64_t *max_due_ms;
+    const char *limit;
+} vg_redis_due_ctx_t;
+
+static int vg_redis_append_due(redisContext *c, void *ctx, size_t i) {
+    const vg_redis_due_ctx_t *d = ctx;
+    char max[24];
+    const char *argv[7] = {"ZRANGEBYSCORE", d->keys[i], "-inf", max, "LIMIT", "0", d->limit};
+    size_t argvlen[7] = {13, strlen(d->keys[i]), 4, 0, 5, 1, strlen(d->limit)};
+
+    snprintf(max, sizeof(max), "%" PRId64, d->max_due_ms[i]);
+    argvlen[3] = strlen(max);
+    return redisAppendCommandArgv(c, 7, argv, argvlen);
+}
+
 vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_t *max_due_ms,
                       size_t n, size_t limit, vg_redis_due_t *out, char *errstr,
                       size_t errstr_size) {
+    static _Thread_local int route[VG_REDIS_PIPE_MAX];
     char lim[24];
+    vg_redis_due_ctx_t ctx = {index_keys, max_due_ms, lim};
     vg_err_t err;
 
     if (n > VG_REDIS_PIPE_MAX) {
@@ -759,27 +1345,9 @@ vg_err_t vg_redis_due(vg_redis_t *r, const char *const *index_keys, const int64_
                       VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
     }
-    if ((err = vg_redis_connect(r, errstr, errstr_size)))
-        return err;
     snprintf(lim, sizeof(lim), "%zu", limit);
-    for (size_t i = 0; i < n; i++) {
-        char max[24];
-        const char *argv[7];
-        size_t argvlen[7];
-        snprintf(max, sizeof(max), "%" PRId64, max_due_ms[i]);
-        argv[0] = "ZRANGEBYSCORE", argvlen[0] = 13;
-        argv[1] = index_keys[i], argvlen[1] = strlen(index_keys[i]);
-        argv[2] = "-inf", argvlen[2] = 4;
-        argv[3] = max, argvlen[3] = strlen(max);
-        argv[4] = "LIMIT", argvlen[4] = 5;
-        argv[5] = "0", argvlen[5] = 1;
-        argv[6] = lim, argvlen[6] = strlen(lim);
-        if (redisAppendCommandArgv(r->c, 7, argv, argvlen) != REDIS_OK) {
-            vg_redis_drop(r);
-            return VG_ERR_NOMEM;
-        }
-    }
-    if ((err = vg_redis_read(r, n, errstr, errstr_size)))
+    vg_redis_routes(r, index_keys, n, route);
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_due, &ctx, errstr, errstr_size)))
         return err;
     for (size_t i = 0; i < n; i++) {
         redisReply *rep = r->replies[i];

@@ -4,9 +4,16 @@
  * done by a server-side script (DESIGN.md, "State").
  *
  * Key layout: a hash with fields "v" (version, decimal) and "s" (the
- * encoded CustomerState). The TTL is refreshed on every write.
+ * encoded CustomerState). The TTL is refreshed on every write. Keys are
+ * named by vg_keys.h; their hash tag is the events partition.
  *
- * Locality: one thread owns a handle. The connection is re-established
+ * Three modes: one standalone server, the master a set of sentinels name,
+ * or a Redis Cluster. In a cluster every command goes to the node that
+ * serves its key's slot (CRC16 of the hash tag, the slot map from CLUSTER
+ * SHARDS), one pipeline per node in the same round trip; MOVED updates the
+ * map and ASK is followed once, both sent again at once.
+ *
+ * Locality: one thread owns a handle. Connections are re-established
  * lazily: after an I/O error the next call reconnects first.
  */
 #ifndef VG_REDIS_H
@@ -29,9 +36,26 @@
  * runs a worker as exactly that user). */
 #define VG_REDIS_ACL_COMMANDS                                                                    \
     "-@all +ping +info +role +select +script|load +evalsha +hmget +zrangebyscore +zrem "       \
-    "+set +hget +hset +pexpire +zadd +wait"
+    "+set +hget +hset +pexpire +zadd +wait +cluster|shards +asking"
 
 typedef struct vg_redis_s vg_redis_t;
+
+/* The number of hash slots of a Redis Cluster. */
+#define VG_REDIS_SLOTS 16384
+
+/* The most cluster nodes a handle keeps (masters and replicas seen). */
+#define VG_REDIS_NODES_MAX 64
+
+typedef enum vg_redis_mode_e {
+    VG_REDIS_MODE_STANDALONE = 0,
+    VG_REDIS_MODE_SENTINEL,
+    VG_REDIS_MODE_CLUSTER,
+} vg_redis_mode_t;
+
+/* The Redis Cluster slot of key (len bytes): CRC16 (XMODEM) of its hash
+ * tag (the bytes between the first '{' and the next '}', when not empty),
+ * else of the whole key, mod 16384. */
+unsigned vg_redis_slot(const char *key, size_t len);
 
 /* What is wrong with the server, named in the first error line and in the
  * metric label (docs/runbook.md, "Redis problems"). */
@@ -68,6 +92,9 @@ typedef struct vg_redis_tls_s {
 } vg_redis_tls_t;
 
 typedef struct vg_redis_conf_s {
+    vg_redis_mode_t mode;      /* SENTINEL is also implied by sentinels */
+    /* Cluster: "host:port,host:port..." seed nodes (NULL or "": host:port). */
+    const char *cluster_nodes;
     const char *host;          /* default 127.0.0.1 */
     int port;                  /* default 6379 */
     const char *user;          /* ACL user, or NULL */
@@ -131,10 +158,15 @@ void vg_redis_destroy(vg_redis_t *r);
 vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *errstr,
                               size_t errstr_size);
 
-/* True after a successful round trip, false after an I/O error. */
+/* True after a successful round trip, false after an I/O error (cluster:
+ * every node that serves slots is connected and the map is current). */
 bool vg_redis_connected(const vg_redis_t *r);
 
 vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size);
+
+/* Cluster: the slot map's masters and their slot counts, for logs and
+ * tests ("127.0.0.1:7001=5461,..."); "" in other modes. */
+void vg_redis_describe(const vg_redis_t *r, char *out, size_t size);
 
 /* The problem behind the last failed call (NONE after a successful
  * connect or ping). A server-state problem (replica, cluster, OOM,
@@ -146,12 +178,17 @@ vg_redis_problem_t vg_redis_problem(const vg_redis_t *r);
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size);
 
-/* Store n states in one script call, all or nothing: every state's
- * stored version must still be its expect_version (compare-and-set); then
- * each is written with version expect_version + 1, its TTL and its
- * deadline index entry. VG_ERR_CONFLICT (and *conflict, the index of the
- * first write whose version moved): nothing was written. Any other error:
- * the round trip failed and nothing is known; the caller must reload. */
+/* Store n states, one script call per slot group (the keys that share a
+ * hash tag: one events partition), all pipelined in one round trip. Each
+ * group is all or nothing: every state's stored version must still be its
+ * expect_version (compare-and-set); then each is written with version
+ * expect_version + 1, its TTL and its deadline index entry. With
+ * min_replicas_acked, WAIT follows on every node written.
+ * VG_ERR_CONFLICT (and *conflict, the index of a write whose version
+ * moved): that write's group wrote nothing; other groups may have been
+ * written. Any other error: nothing is known. Either way the caller
+ * publishes nothing and reloads (a group written and then redone replays
+ * its triggers under the same ids: DESIGN rule 3). */
 vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
                         size_t *conflict, char *errstr, size_t errstr_size);
 

@@ -431,7 +431,8 @@ class Run:
     # --- vigilctl ---------------------------------------------------------------------
     def vigilctl(self, *args):
         cmd = [self.vigilctl_bin]
-        for s in self.worker_settings():
+        # The state keys hold the events topic and partition (vg_keys.h).
+        for s in self.worker_settings() + ["topic.events=%s" % self.topic_events]:
             cmd += ["--set", s]
         cmd += list(args)
         r = subprocess.run(cmd, capture_output=True, timeout=60)

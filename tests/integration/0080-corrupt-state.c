@@ -32,7 +32,7 @@ int main(int argc, char **argv) {
     static const char *const garbage[VG_CORRUPT] = {
         "garbage-state", "x", "\x0a\x7f", "not a protobuf at all", "\x08\x80\x80\x80"};
     const char *sets[] = {"delivery.mode=exactly_once", "shutdown.drain_timeout_ms=10000", NULL};
-    char keys[VG_CORRUPT][192], cust[VG_CORRUPT][32], err[512], log[1200], cmd[1200];
+    char keys[VG_CORRUPT][VG_KEYS_MAX], cust[VG_CORRUPT][32], err[512], log[1200], cmd[1200];
     const char *kp[VG_CORRUPT];
     vg_redis_state_t loaded[VG_CORRUPT];
     vg_redis_conf_t rc = {0};
@@ -67,11 +67,9 @@ int main(int argc, char **argv) {
     /* Overwrite five customers' states, keeping their versions. */
     ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));
     for (int i = 0; ps && i < VG_CORRUPT; i++) {
-        char pseudo[VG_PSEUDO_LEN];
         FILE *p;
         snprintf(cust[i], sizeof(cust[i]), "cust-%06d", i);
-        vg_pseudo_id(ps, "acme", cust[i], pseudo);
-        vg_keys_state(keys[i], sizeof(keys[i]), t.prefix, pseudo);
+        vg_itest_state_key(&t, ps, "acme", cust[i], keys[i], sizeof(keys[i]));
         kp[i] = keys[i];
         /* redis-cli -x reads the last argument from standard input: any
          * bytes, as they are. */
@@ -120,15 +118,13 @@ int main(int argc, char **argv) {
     }
     /* The states of ten untouched customers: no clear id in their bytes. */
     if (r && ps) {
-        char k2[10][192], ids[10][32];
+        char k2[10][VG_KEYS_MAX], ids[10][32];
         const char *kp2[10];
         vg_redis_state_t l2[10];
         size_t present = 0, clear = 0;
         for (int i = 0; i < 10; i++) {
-            char pseudo[VG_PSEUDO_LEN];
             snprintf(ids[i], sizeof(ids[i]), "cust-%06d", 10 + i);
-            vg_pseudo_id(ps, "acme", ids[i], pseudo);
-            vg_keys_state(k2[i], sizeof(k2[i]), t.prefix, pseudo);
+            vg_itest_state_key(&t, ps, "acme", ids[i], k2[i], sizeof(k2[i]));
             kp2[i] = k2[i];
         }
         if (vg_redis_load(r, kp2, 10, l2, err, sizeof(err)) == VG_OK) {

@@ -245,6 +245,15 @@ int32_t vg_itest_partition_of(const vg_itest_t *t, const void *key, size_t key_l
     return t->partitions > 1 ? (int32_t)(h % (uint32_t)t->partitions) : 0;
 }
 
+void vg_itest_state_key(const vg_itest_t *t, const vg_pseudo_t *ps, const char *tenant,
+                        const char *customer, char *out, size_t size) {
+    char pseudo[VG_PSEUDO_LEN];
+
+    vg_pseudo_id(ps, tenant, customer, pseudo);
+    vg_keys_state(out, size, t->prefix, t->topic_events,
+                  vg_itest_partition_of(t, customer, strlen(customer)), pseudo);
+}
+
 void vg_itest_produce(vg_itest_t *t, vg_gen_t *gen, size_t count, vg_oracle_t *oracle,
                       vg_idset_t *expected, vg_itest_produced_t *out) {
     char err[512];
@@ -481,7 +490,7 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
                                const char *const *customers, size_t n, size_t *absent,
                                int max_print) {
     enum { CHUNK = 256 };
-    char err[512], keys[CHUNK][192];
+    char err[512], keys[CHUNK][VG_KEYS_MAX];
     const char *kp[CHUNK];
     vg_redis_state_t loaded[CHUNK];
     vg_redis_conf_t rc = {0};
@@ -509,9 +518,7 @@ size_t vg_itest_compare_states(vg_itest_t *t, const vg_oracle_t *oracle, const c
     for (size_t base = 0; base < n; base += CHUNK) {
         size_t m = n - base < CHUNK ? n - base : CHUNK;
         for (size_t i = 0; i < m; i++) {
-            char pseudo[VG_PSEUDO_LEN];
-            vg_pseudo_id(ps, tenant, customers[base + i], pseudo);
-            vg_keys_state(keys[i], sizeof(keys[i]), t->prefix, pseudo);
+            vg_itest_state_key(t, ps, tenant, customers[base + i], keys[i], sizeof(keys[i]));
             kp[i] = keys[i];
         }
         if (vg_redis_load(r, kp, m, loaded, err, sizeof(err))) {

@@ -15,6 +15,7 @@
 #include "vg_gen.h"
 #include "vg_kafka.h"
 #include "vg_oracle.h"
+#include "vg_pseudo.h"
 
 #define VG_ITEST_SKIP 77
 
@@ -76,6 +77,11 @@ typedef struct vg_itest_produced_s {
  * key modulo the partition count (explicit, so the oracle knows each
  * partition's record order: deadlines follow per-partition watermarks). */
 int32_t vg_itest_partition_of(const vg_itest_t *t, const void *key, size_t key_len);
+
+/* The Redis key of (tenant, customer)'s state, on the partition
+ * vg_itest_produce() sends its records to. */
+void vg_itest_state_key(const vg_itest_t *t, const vg_pseudo_t *ps, const char *tenant,
+                        const char *customer, char *out, size_t size);
 
 /* Produce the generator's records to the events topic, each to
  * vg_itest_partition_of() its key, feeding each to the oracle in the same

@@ -7,23 +7,52 @@
 
 static int vg_keys_done(int n, size_t size) { return n < 0 || (size_t)n >= size ? -1 : n; }
 
-int vg_keys_state(char *out, size_t size, const char *prefix, const char *pseudonym) {
-    /* Once per record: plain copies, not printf's machinery. */
-    size_t np = strlen(prefix), nq = strlen(pseudonym), n = np + nq + 3;
+/* "<prefix>:{<topic>:<partition>}" into out; its length, or -1. Once per
+ * record: plain copies, not printf's machinery. */
+static int vg_keys_slot_group(char *out, size_t size, const char *prefix, const char *topic,
+                              int32_t partition) {
+    size_t np = strlen(prefix), nt = strlen(topic), n = 0;
+    char digits[12];
+    size_t nd = 0;
+    uint32_t v = partition < 0 ? 0 : (uint32_t)partition;
 
-    if (n >= size)
+    do {
+        digits[nd++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    if (np + nt + nd + 4 >= size)
         return -1;
-    memcpy(out, prefix, np);
-    out[np] = ':';
-    out[np + 1] = '{';
-    memcpy(out + np + 2, pseudonym, nq);
-    out[n - 1] = '}';
+    memcpy(out, prefix, np), n = np;
+    out[n++] = ':';
+    out[n++] = '{';
+    memcpy(out + n, topic, nt), n += nt;
+    out[n++] = ':';
+    while (nd)
+        out[n++] = digits[--nd];
+    out[n++] = '}';
     out[n] = '\0';
     return (int)n;
 }
 
+int vg_keys_state(char *out, size_t size, const char *prefix, const char *topic,
+                  int32_t partition, const char *pseudonym) {
+    int n = vg_keys_slot_group(out, size, prefix, topic, partition);
+    size_t nq = strlen(pseudonym);
+
+    if (n < 0 || (size_t)n + 1 + nq >= size)
+        return -1;
+    out[n] = ':';
+    memcpy(out + n + 1, pseudonym, nq + 1);
+    return n + 1 + (int)nq;
+}
+
 int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {
-    return vg_keys_done(snprintf(out, size, "%s:due:%s:%" PRId32, prefix, topic, partition), size);
+    int n = vg_keys_slot_group(out, size, prefix, topic, partition);
+
+    if (n < 0 || (size_t)n + 4 >= size)
+        return -1;
+    memcpy(out + n, ":due", 5);
+    return n + 4;
 }
 
 int vg_keys_commit_metadata(char *out, size_t size, int64_t watermark_ms) {

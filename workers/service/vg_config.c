@@ -56,6 +56,10 @@ static const vg_config_row_t vg_config_table[] = {
      "batch); it commits sooner when no record is waiting, and before partitions move."},
     {"delivery.txn_timeout_ms", VG_I(txn_timeout_ms), 1000, 900000, "30000", NULL,
      "Timeout of a transaction commit or abort call."},
+    {"redis.mode", VG_E(redis_mode), 0, 2, "standalone", "standalone|sentinel|cluster",
+     "standalone: one server (redis.host); sentinel: the master the sentinels name "
+     "(redis.sentinels); cluster: a Redis Cluster, from the seed nodes redis.cluster_nodes "
+     "(docs/internals.md, \"Redis Cluster\")."},
     {"redis.host", VG_S(redis_host), 0, 0, "127.0.0.1", NULL, "Redis host."},
     {"redis.port", VG_I(redis_port), 1, 65535, "6379", NULL, "Redis port."},
     {"redis.user", VG_S(redis_user), 0, 0, "", NULL, "Redis ACL user (empty: default user)."},
@@ -65,10 +69,15 @@ static const vg_config_row_t vg_config_table[] = {
     {"redis.timeout_ms", VG_I(redis_timeout_ms), 10, 60000, "2000", NULL,
      "Redis connect and command timeout."},
     {"redis.key_prefix", VG_S(redis_key_prefix), 0, 0, "vigil", NULL,
-     "Prefix of the state keys: <prefix>:{<pseudonymised id>}."},
+     "Prefix of the state keys: <prefix>:{<topic>:<partition>}:<pseudonymised id> (no "
+     "braces)."},
+    {"redis.cluster_nodes", VG_S(redis_cluster_nodes), 0, 0, "", NULL,
+     "Cluster mode: host:port of seed nodes, comma-separated (empty: redis.host:redis.port); "
+     "the slot map is read from them (CLUSTER SHARDS) and follows MOVED and ASK."},
     {"redis.sentinels", VG_S(redis_sentinels), 0, 0, "", NULL,
      "Sentinel mode: host:port of the sentinels, comma-separated; every (re)connect asks them "
-     "for the master (redis.host/redis.port are then unused). Empty: no Sentinel."},
+     "for the master (redis.host/redis.port are then unused). Set alone, it implies "
+     "redis.mode=sentinel."},
     {"redis.sentinel_master", VG_S(redis_sentinel_master), 0, 0, "mymaster", NULL,
      "Sentinel mode: the name the sentinels monitor the master under."},
     {"redis.min_replicas_acked", VG_I(redis_min_replicas_acked), 0, 16, "0", NULL,
@@ -450,6 +459,28 @@ vg_err_t vg_config_validate(const vg_config_t *cfg, char *errstr, size_t errstr_
                       "topic.events must differ from topic.triggers and topic.dead_letter");
         return VG_ERR_CONFIG;
     }
+    if (strchr(cfg->redis_key_prefix, '{') || strchr(cfg->redis_key_prefix, '}')) {
+        vg_errstr_set(errstr, errstr_size,
+                      "redis.key_prefix: \"%s\" holds a brace; the keys' hash tag is "
+                      "{<topic>:<partition>} (docs/internals.md, \"Redis key layout\")",
+                      cfg->redis_key_prefix);
+        return VG_ERR_CONFIG;
+    }
+    if (cfg->redis_mode == VG_REDIS_MODE_SENTINEL && !cfg->redis_sentinels[0]) {
+        vg_errstr_set(errstr, errstr_size, "redis.mode=sentinel needs redis.sentinels");
+        return VG_ERR_CONFIG;
+    }
+    if (cfg->redis_mode == VG_REDIS_MODE_CLUSTER && cfg->redis_sentinels[0]) {
+        vg_errstr_set(errstr, errstr_size,
+                      "redis.mode=cluster and redis.sentinels do not go together");
+        return VG_ERR_CONFIG;
+    }
+    if (cfg->redis_mode == VG_REDIS_MODE_CLUSTER && cfg->redis_db != 0) {
+        vg_errstr_set(errstr, errstr_size,
+                      "redis.db=%lld: a Redis Cluster has only database 0 (redis.mode=cluster)",
+                      (long long)cfg->redis_db);
+        return VG_ERR_CONFIG;
+    }
     if (vg_log_level_parse(cfg->log_level) < 0) {
         vg_errstr_set(errstr, errstr_size, "log.level: \"%s\" is not one of debug|info|warn|error|off",
                       cfg->log_level);
@@ -583,6 +614,11 @@ void vg_config_redis(const vg_config_t *cfg, vg_redis_conf_t *rc) {
     rc->tls.key_file = cfg->redis_tls_key_file;
     rc->tls.server_name = cfg->redis_tls_server_name;
     rc->tls.skip_hostname = cfg->redis_tls_verify_hostname == 0;
+    rc->mode = cfg->redis_mode == VG_REDIS_MODE_CLUSTER ? VG_REDIS_MODE_CLUSTER
+               : cfg->redis_mode == VG_REDIS_MODE_SENTINEL || cfg->redis_sentinels[0]
+                   ? VG_REDIS_MODE_SENTINEL
+                   : VG_REDIS_MODE_STANDALONE;
+    rc->cluster_nodes = cfg->redis_cluster_nodes;
     rc->sentinels = cfg->redis_sentinels;
     rc->master_name = cfg->redis_sentinel_master;
     rc->min_replicas_acked = (int)cfg->redis_min_replicas_acked;

@@ -927,11 +927,12 @@ static vg_txn_part_t *vg_pipeline_txn_part(vg_pipeline_t *p, const char *topic, 
 
 /* Group record i under the customer whose Redis key it maps to. */
 static void vg_pipeline_add_to_group(vg_pipeline_t *p, size_t i) {
+    const vg_part_t *part = &p->b->parts[p->b->msg_part[i]];
     char key[VG_KEYS_MAX], pseudo[VG_PSEUDO_LEN];
     int32_t g;
 
     vg_pseudo_id(p->pseudo, p->b->events[i]->tenant, p->b->events[i]->customer_id, pseudo);
-    vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, pseudo);
+    vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, part->topic, part->partition, pseudo);
     g = vg_batch_group(p->b, key);
     if (p->b->groups[g].last >= 0) {
         p->b->next[p->b->groups[g].last] = (int32_t)i;

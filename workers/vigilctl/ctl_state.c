@@ -12,6 +12,7 @@
 #include "vigilctl.h"
 #include "vg_explain.h"
 #include "vg_json.h"
+#include "vg_kafka_admin.h"
 #include "vg_keys.h"
 #include "vg_model.h"
 #include "vg_pseudo.h"
@@ -19,42 +20,89 @@
 #include "vg_state.h"
 #include "vigil/v1/state.pb-c.h"
 
-/* Connect to Redis and load the stored state of (tenant, customer): the
- * key is <prefix>:{<pseudonym>}. Returns 0 with *r (caller destroys) and
- * *st (valid while *r lives), or the exit status after saying why: 1
- * Redis, 2 setup, 3 no state for this customer. */
+/* Connect to Redis and load the stored state of (tenant, customer). Its
+ * key holds the events partition (vg_keys.h): --partition N names it,
+ * else every partition of topic.events is tried (Kafka is asked how many)
+ * in one pipelined round trip. Returns 0 with *r (caller destroys), key
+ * and *st (valid while *r lives), or the exit status after saying why: 1
+ * Redis or Kafka, 2 setup, 3 no state for this customer. */
 static int vg_ctl_fetch_state(const vg_ctl_t *c, const char *cmd, const char *customer,
                               const char *tenant, char *key, size_t key_size, vg_redis_t **r,
                               vg_redis_state_t *st) {
     const char *key_secret = c->cfg.pseudonym_key[0] ? c->cfg.pseudonym_key : VG_PSEUDO_DEV_KEY;
+    const char *only = vg_ctl_opt(c, "--partition", NULL);
     vg_redis_conf_t rc;
-    char err[512], pseudo[VG_PSEUDO_LEN];
-    const char *keys[1] = {key};
+    char err[512], pseudo[VG_PSEUDO_LEN], (*keys)[VG_KEYS_MAX] = NULL;
+    const char **kp = NULL;
+    vg_redis_state_t *loaded = NULL;
+    int first = 0, n = 1, found = -1, n_found = 0, rc_exit = 0;
     vg_pseudo_t *ps;
 
+    *r = NULL;
     if (!(ps = vg_pseudo_new(key_secret, strlen(key_secret), err, sizeof(err)))) {
         fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
         return 2;
     }
     vg_pseudo_id(ps, tenant, customer, pseudo);
     vg_pseudo_destroy(ps);
-    vg_keys_state(key, key_size, c->cfg.redis_key_prefix, pseudo);
+    if (only) {
+        first = (int)vg_ctl_num(c, "--partition", 0);
+    } else if ((n = vg_kafka_admin_partitions(&c->props, c->cfg.topic_events, 10000, err,
+                                              sizeof(err))) < 1) {
+        fprintf(stderr, "vigilctl %s: %s (the state key holds the partition: give it with "
+                        "--partition N)\n", cmd, err);
+        return 1;
+    }
+    if (n > VG_REDIS_PIPE_MAX)
+        n = VG_REDIS_PIPE_MAX;
+    keys = calloc((size_t)n, sizeof(*keys));
+    kp = calloc((size_t)n, sizeof(*kp));
+    loaded = calloc((size_t)n, sizeof(*loaded));
+    if (!keys || !kp || !loaded) {
+        fprintf(stderr, "vigilctl %s: out of memory\n", cmd);
+        rc_exit = 2;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        vg_keys_state(keys[i], sizeof(keys[i]), c->cfg.redis_key_prefix, c->cfg.topic_events,
+                      first + i, pseudo);
+        kp[i] = keys[i];
+    }
     vg_config_redis(&c->cfg, &rc);
     if (!(*r = vg_redis_new(&rc, NULL, err, sizeof(err)))) {
         fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
-        return 1;
+        rc_exit = 1;
+        goto done;
     }
-    if (vg_redis_load(*r, keys, 1, st, err, sizeof(err))) {
+    if (vg_redis_load(*r, kp, (size_t)n, loaded, err, sizeof(err))) {
         fprintf(stderr, "vigilctl %s: %s\n", cmd, err);
-        vg_redis_destroy(*r);
-        return 1;
+        rc_exit = 1;
+        goto done;
     }
-    if (!st->found) {
-        fprintf(stderr, "vigilctl %s: no state for this customer (key %s)\n", cmd, key);
-        vg_redis_destroy(*r);
-        return 3;
+    for (int i = 0; i < n; i++)
+        if (loaded[i].found && n_found++ == 0)
+            found = i;
+    if (found < 0) {
+        fprintf(stderr, "vigilctl %s: no state for this customer (key %s%s)\n", cmd, keys[0],
+                n > 1 ? " and the other partitions' keys" : "");
+        rc_exit = 3;
+        goto done;
     }
-    return 0;
+    if (n_found > 1)
+        fprintf(stderr, "vigilctl %s: this customer has states on %d partitions (its events "
+                        "were keyed differently, or the partition count changed); showing %s\n",
+                cmd, n_found, keys[found]);
+    snprintf(key, key_size, "%s", keys[found]);
+    *st = loaded[found];
+done:
+    if (rc_exit && *r) {
+        vg_redis_destroy(*r);
+        *r = NULL;
+    }
+    free(keys);
+    free(kp);
+    free(loaded);
+    return rc_exit;
 }
 
 /* Open a sealed latest event in place (data, *len: at most cap bytes), with
@@ -92,7 +140,7 @@ static bool vg_ctl_open_sealed_state(const vg_ctl_t *c, vg_state_t *st) {
 
 int vg_ctl_state(vg_ctl_t *c) {
     const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
-    char key[256];
+    char key[VG_KEYS_MAX];
     vg_redis_t *r;
     vg_redis_state_t st;
     Vigil__V1__CustomerState *m;
@@ -100,7 +148,7 @@ int vg_ctl_state(vg_ctl_t *c) {
     int rc_exit;
 
     if (!customer) {
-        fprintf(stderr, "usage: vigilctl state CUSTOMER [--tenant T]\n");
+        fprintf(stderr, "usage: vigilctl state CUSTOMER [--tenant T] [--partition N]\n");
         return 2;
     }
     if ((rc_exit = vg_ctl_fetch_state(c, "state", customer, vg_ctl_opt(c, "--tenant", "acme"),
@@ -173,7 +221,7 @@ int vg_ctl_explain(vg_ctl_t *c) {
     int rc_exit = 0;
 
     if (!customer || !m || !st) {
-        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--model FILE]\n");
+        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--partition N] [--model FILE]\n");
         free(m);
         free(st);
         return 2;

@@ -10,7 +10,7 @@
  *                               synthetic traffic to topic.events
  *   tail [--topic T] [--max N] [--timeout-ms N]
  *                               triggers as JSON lines, from the start
- *   state CUSTOMER [--tenant T] a customer's Redis state as JSON
+ *   state CUSTOMER [--tenant T] [--partition N]  a customer's Redis state as JSON
  *   topics [--partitions N] [--replication N]
  *                               create the events, triggers and
  *                               dead-letter topics
@@ -137,12 +137,15 @@ static const vg_ctl_cmd_t vg_ctl_cmds[] = {
       "stop after N ms without a record (3000)"},
      "vigilctl --set kafka.bootstrap.servers=HOST:9092 verify --keys /etc/vigil/signing.keys",
      true, vg_ctl_verify},
-    {"state", "CUSTOMER [--tenant T]", "a customer's whole Redis state as JSON",
-     {"--tenant", "the customer's tenant (acme)"},
+    {"state", "CUSTOMER [--tenant T] [--partition N]", "a customer's whole Redis state as JSON",
+     {"--tenant", "the customer's tenant (acme)", "--partition",
+      "its events partition (default: every partition of topic.events is tried; asks Kafka)"},
      "vigilctl --set redis.host=redis.internal state c-42 --tenant acme", false, vg_ctl_state},
-    {"explain", "CUSTOMER [--tenant T] [--model FILE]",
+    {"explain", "CUSTOMER [--tenant T] [--partition N] [--model FILE]",
      "the whole computation of a customer's latest decision (an event's or a deadline's)",
-     {"--tenant", "the customer's tenant (acme)", "--model", "the model (model.file or the default)"},
+     {"--tenant", "the customer's tenant (acme)", "--partition",
+      "its events partition (default: every partition is tried)", "--model",
+      "the model (model.file or the default)"},
      "vigilctl explain c-42 --tenant acme", false, vg_ctl_explain},
     {"model", "check FILE", "model check FILE: validate a model; errors name the line at fault",
      {NULL},
