@@ -66,6 +66,7 @@ struct vg_redis_s {
     char seeds[1024];          /* cluster: "host:port,..." */
     uint8_t *slots;            /* cluster: node index per slot, VG_NO_NODE when unknown */
     bool map_stale;            /* cluster: read the slot map before the next call */
+    char map_said[512];        /* the map as last logged */
     char *user;
     char *password;
     int db;
@@ -653,9 +654,17 @@ static vg_err_t vg_redis_refresh(vg_redis_t *r, char *errstr, size_t errstr_size
             snprintf(why, sizeof(why), "redis %s:%d: CLUSTER SHARDS: %s", n->host, n->port,
                      rep->str);
         } else if (vg_redis_take_shards(r, rep)) {
+            char map[512];
             freeReplyObject(rep);
             r->map_stale = false;
             r->round_trips++;
+            /* Said once per change: a failover or a resharding shows. */
+            vg_redis_describe(r, map, sizeof(map));
+            if (strcmp(map, r->map_said)) {
+                VG_INFO(r->log, "redis", "cluster slot map (from %s:%d): %s", n->host, n->port,
+                        map);
+                snprintf(r->map_said, sizeof(r->map_said), "%s", map);
+            }
             return VG_OK;
         } else {
             snprintf(why, sizeof(why), "redis %s:%d: CLUSTER SHARDS names no master", n->host,
@@ -940,10 +949,6 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
             return NULL;
         }
         VG_WARN(log, "redis", "%s; will retry", errstr);
-    } else if (r->mode == VG_REDIS_MODE_CLUSTER) {
-        char map[512];
-        vg_redis_describe(r, map, sizeof(map));
-        VG_INFO(log, "redis", "cluster slot map: %s", map);
     }
     return r;
 }
