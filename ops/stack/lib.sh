@@ -50,8 +50,15 @@ port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
+# A zombie (exited, not yet reaped: servers started by spawn are reparented
+# to pid 1, which may take a second or two) counts as gone: its ports and
+# files are closed already.
 pid_alive() {
-  [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null
+  [[ -n "$1" ]] && kill -0 "$1" 2>/dev/null || return 1
+  local stat
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  stat="${stat##*) }"
+  [[ "${stat%% *}" != Z ]]
 }
 
 # Read a pid file; prints nothing if missing.
