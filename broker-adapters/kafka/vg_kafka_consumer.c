@@ -456,6 +456,32 @@ vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32
     return ret;
 }
 
+vg_err_t vg_kafka_consumer_offset_for_time(vg_kafka_consumer_t *c, const char *topic,
+                                           int32_t partition, int64_t ts_ms, int64_t *offset,
+                                           int64_t *low) {
+    vg_kafka_offset_t o = {topic, partition, ts_ms};
+    rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
+    int timeout = vg_kafka_clamp(c->deadline_ms, 10000);
+    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, l, timeout);
+    int64_t hi = -1;
+
+    *offset = l->elems[0].offset;
+    if (!err)
+        err = l->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(l);
+    if (!err)
+        err = rd_kafka_query_watermark_offsets(c->rk, topic, partition, low, &hi, timeout);
+    if (err) {
+        VG_WARN(c->log, "kafka", "offset for time %lld of %s [%d]: %s", (long long)ts_ms, topic,
+                partition, rd_kafka_err2str(err));
+        return VG_ERR_KAFKA;
+    }
+    /* No record at or after ts_ms: the end (-1 from the broker). */
+    if (*offset < 0)
+        *offset = hi;
+    return VG_OK;
+}
+
 vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const char *topic,
                                                int32_t partition) {
     vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};

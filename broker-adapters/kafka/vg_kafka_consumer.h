@@ -65,6 +65,13 @@ vg_err_t vg_kafka_consumer_committed_md(vg_kafka_consumer_t *c, const char *topi
 vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32_t partition,
                                 int64_t offset);
 
+/* The first offset of (topic, partition) whose record timestamp is at or
+ * after ts_ms (the log end when none is), and the first offset the
+ * partition still keeps (*low: retention may have removed older ones). */
+vg_err_t vg_kafka_consumer_offset_for_time(vg_kafka_consumer_t *c, const char *topic,
+                                           int32_t partition, int64_t ts_ms, int64_t *offset,
+                                           int64_t *low);
+
 /* Rewind partition to its last committed offset (after an aborted batch). */
 vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const char *topic,
                                                int32_t partition);

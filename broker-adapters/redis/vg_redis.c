@@ -14,31 +14,44 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-/* Compare-and-set of a batch of customers' states, all or nothing, in one
- * script call (redis/redis#7382: a script's fixed cost is several times
- * that of a call inside it, so one per batch rather than one per
- * customer). KEYS: n state keys, then their n deadline index keys ("" for
- * none). ARGV[1]: TTL in ms; then 4 per state: expected version, new
- * version, bytes, due ms (0: removed from the index; "-": left as it is).
- * Versions compare as
- * strings: both sides are canonical decimals. Returns 0, or the 1-based
- * index of the first state whose version moved (nothing written). */
+/* Compare-and-set of one slot group's states (one events partition),
+ * all or nothing, in one script call (redis/redis#7382: a script's fixed
+ * cost is several times that of a call inside it, so one per partition
+ * rather than one per customer), with the partition's applied-offset
+ * marker. ARGV[1]: TTL in ms; ARGV[2]: the marker's new value ("" : no
+ * marker; else KEYS[1] is the marker); ARGV[3]: the least marker expected
+ * ("" : none). Then KEYS: n state keys, then their n deadline index keys;
+ * ARGV from 4: 4 per state: expected version, new version, bytes, due ms
+ * (0: removed from the index; "-": left as it is). Versions compare as
+ * strings: both sides are canonical decimals. Returns 0; the 1-based
+ * index of the first state whose version moved; or, when the marker is
+ * below what was expected (Redis lost writes), -2 - marker (-1: none).
+ * Nothing is written but on 0. The marker only grows. */
 static const char vg_redis_cas_script[] =
-    "local n = #KEYS / 2\n"
+    "local o = 0\n"
+    "local m = -1\n"
+    "if ARGV[2] ~= '' then\n"
+    "  o = 1\n"
+    "  m = tonumber(redis.call('GET', KEYS[1]) or '-1')\n"
+    "  if ARGV[3] ~= '' and m < tonumber(ARGV[3]) then return -2 - m end\n"
+    "end\n"
+    "local n = (#KEYS - o) / 2\n"
     "for i = 1, n do\n"
-    "  local v = redis.call('HGET', KEYS[i], 'v')\n"
-    "  if (v or '0') ~= ARGV[(i - 1) * 4 + 2] then return i end\n"
+    "  local v = redis.call('HGET', KEYS[o + i], 'v')\n"
+    "  if (v or '0') ~= ARGV[(i - 1) * 4 + 4] then return i end\n"
     "end\n"
     "for i = 1, n do\n"
-    "  local b = (i - 1) * 4 + 1\n"
-    "  redis.call('HSET', KEYS[i], 'v', ARGV[b + 2], 's', ARGV[b + 3])\n"
-    "  redis.call('PEXPIRE', KEYS[i], ARGV[1])\n"
-    "  local d = KEYS[n + i]\n"
+    "  local b = (i - 1) * 4 + 3\n"
+    "  local k = KEYS[o + i]\n"
+    "  redis.call('HSET', k, 'v', ARGV[b + 2], 's', ARGV[b + 3])\n"
+    "  redis.call('PEXPIRE', k, ARGV[1])\n"
+    "  local d = KEYS[o + n + i]\n"
     "  if d ~= '' and ARGV[b + 4] ~= '-' then\n"
-    "    if ARGV[b + 4] ~= '0' then redis.call('ZADD', d, ARGV[b + 4], KEYS[i])\n"
-    "    else redis.call('ZREM', d, KEYS[i]) end\n"
+    "    if ARGV[b + 4] ~= '0' then redis.call('ZADD', d, ARGV[b + 4], k)\n"
+    "    else redis.call('ZREM', d, k) end\n"
     "  end\n"
     "end\n"
+    "if o == 1 and m < tonumber(ARGV[2]) then redis.call('SET', KEYS[1], ARGV[2]) end\n"
     "return 0\n";
 
 /* One server: the standalone one, the master Sentinel names, or one node
@@ -1112,25 +1125,59 @@ static size_t vg_redis_u64(char *out, uint64_t v) {
     return i;
 }
 
-/* One write, ordered by slot for grouping. */
-typedef struct vg_redis_order_s {
-    uint32_t slot, index;
-} vg_redis_order_t;
+/* One write or marker, ordered by slot and hash tag for grouping: a
+ * group is one partition (two partitions' tags may share a slot; they
+ * still make two calls). */
+typedef struct vg_redis_item_s {
+    uint32_t slot;
+    uint32_t index;            /* into the writes, or the marks */
+    bool mark;
+    const char *tag;           /* the hash tag's bytes in the key */
+    size_t tag_len;
+} vg_redis_item_t;
 
-static int vg_redis_order_cmp(const void *a, const void *b) {
-    const vg_redis_order_t *x = a, *y = b;
+static void vg_redis_tag(const char *key, const char **tag, size_t *len) {
+    const char *open = strchr(key, '{'), *close = open ? strchr(open + 1, '}') : NULL;
+
+    if (close && close > open + 1) {
+        *tag = open + 1;
+        *len = (size_t)(close - open - 1);
+    } else {
+        *tag = key;
+        *len = strlen(key);
+    }
+}
+
+static int vg_redis_item_cmp(const void *a, const void *b) {
+    const vg_redis_item_t *x = a, *y = b;
+    int c;
 
     if (x->slot != y->slot)
         return x->slot < y->slot ? -1 : 1;
+    if (x->tag_len != y->tag_len)
+        return x->tag_len < y->tag_len ? -1 : 1;
+    if ((c = memcmp(x->tag, y->tag, x->tag_len)))
+        return c;
+    if (x->mark != y->mark)
+        return x->mark ? -1 : 1; /* the marker first */
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-/* The store's script calls: group g is argv[off[g] .. off[g] + argc[g]). */
+static bool vg_redis_same_group(const vg_redis_item_t *x, const vg_redis_item_t *y) {
+    return x->slot == y->slot && x->tag_len == y->tag_len &&
+           memcmp(x->tag, y->tag, x->tag_len) == 0;
+}
+
+/* The store's script calls: group g is argv[off[g] .. off[g] + argc[g]),
+ * its items items[first[g] ..]. */
 typedef struct vg_redis_calls_s {
     const char **argv;
     size_t *argvlen;
     size_t *off;
     int *argc;
+    size_t *first;
+    size_t *n_states;
+    int *mark;                 /* index into the marks, or -1 */
 } vg_redis_calls_t;
 
 static int vg_redis_append_call(redisContext *c, void *ctx, size_t g) {
@@ -1183,57 +1230,75 @@ static vg_err_t vg_redis_wait(vg_redis_t *r, size_t n_groups, char *errstr, size
     return VG_OK;
 }
 
-vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
-                        size_t *conflict, char *errstr, size_t errstr_size) {
-    /* Per slot group of m writes one EVALSHA: 4 + 2m keys and arguments
-     * before 4m more, the numbers formatted into one scratch buffer (24
-     * bytes each): 10n at most in all. */
-    vg_redis_order_t *order = NULL;
+vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
+                        vg_redis_mark_t *marks, size_t n_marks, int64_t ttl_ms, size_t *conflict,
+                        size_t *behind, char *errstr, size_t errstr_size) {
+    /* Per group of m writes one EVALSHA: 6 + 2m keys and arguments (with
+     * its marker) before 4m more, the numbers formatted into one scratch
+     * buffer (24 bytes each): 12 per item at most in all. */
+    size_t n_items = n + n_marks, n_groups = 0, k = 0;
+    vg_redis_item_t *items = NULL;
     vg_redis_calls_t calls = {0};
     int *route = NULL;
     char *num = NULL, *gnum = NULL, ttl[24];
-    size_t n_groups = 0, k = 0;
     vg_err_t err = VG_OK;
 
-    if (n == 0)
+    if (n_items == 0)
         return VG_OK;
-    if (n > VG_REDIS_PIPE_MAX) {
-        vg_errstr_set(errstr, errstr_size, "%zu states in one store, more than %d", n,
+    if (n_items > VG_REDIS_PIPE_MAX) {
+        vg_errstr_set(errstr, errstr_size, "%zu states in one store, more than %d", n_items,
                       VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
     }
-    order = malloc(n * sizeof(*order));
-    calls.argv = malloc(10 * n * sizeof(*calls.argv));
-    calls.argvlen = malloc(10 * n * sizeof(*calls.argvlen));
-    calls.off = malloc(n * sizeof(*calls.off));
-    calls.argc = malloc(n * sizeof(*calls.argc));
-    route = malloc(n * sizeof(*route));
-    num = malloc(n * 3 * 24);
-    gnum = malloc(n * 24);
-    if (!order || !calls.argv || !calls.argvlen || !calls.off || !calls.argc || !route || !num ||
-        !gnum) {
+    items = malloc(n_items * sizeof(*items));
+    calls.argv = malloc(12 * n_items * sizeof(*calls.argv));
+    calls.argvlen = malloc(12 * n_items * sizeof(*calls.argvlen));
+    calls.off = malloc(n_items * sizeof(*calls.off));
+    calls.argc = malloc(n_items * sizeof(*calls.argc));
+    calls.first = malloc(n_items * sizeof(*calls.first));
+    calls.n_states = malloc(n_items * sizeof(*calls.n_states));
+    calls.mark = malloc(n_items * sizeof(*calls.mark));
+    route = malloc(n_items * sizeof(*route));
+    num = malloc(n_items * 3 * 24);
+    gnum = malloc(n_items * 24);
+    if (!items || !calls.argv || !calls.argvlen || !calls.off || !calls.argc || !calls.first ||
+        !calls.n_states || !calls.mark || !route || !num || !gnum) {
         vg_errstr_set(errstr, errstr_size, "redis: out of memory");
         err = VG_ERR_NOMEM;
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        order[i] = (vg_redis_order_t){vg_redis_slot(w[i].key, strlen(w[i].key)), (uint32_t)i};
-    qsort(order, n, sizeof(*order), vg_redis_order_cmp);
+    for (size_t i = 0; i < n_items; i++) {
+        vg_redis_item_t *it = &items[i];
+        const char *key = i < n ? w[i].key : marks[i - n].key;
+        it->mark = i >= n;
+        it->index = (uint32_t)(i < n ? i : i - n);
+        it->slot = vg_redis_slot(key, strlen(key));
+        vg_redis_tag(key, &it->tag, &it->tag_len);
+    }
+    qsort(items, n_items, sizeof(*items), vg_redis_item_cmp);
     snprintf(ttl, sizeof(ttl), "%" PRId64, ttl_ms);
-    for (size_t a = 0, b; a < n; a = b) {
-        size_t m, base = k;
-        char *nk = gnum + n_groups * 24;
-        for (b = a; b < n && order[b].slot == order[a].slot; b++)
+    for (size_t a = 0, b; a < n_items; a = b) {
+        const vg_redis_mark_t *mk = items[a].mark ? &marks[items[a].index] : NULL;
+        size_t m, s0 = a + (mk != NULL);
+        char *nk = gnum + n_groups * 24, *mv = num + a * 3 * 24, *me = mv + 24;
+        for (b = a + 1; b < n_items && vg_redis_same_group(&items[a], &items[b]) &&
+                        !items[b].mark;
+             b++)
             ;
-        m = b - a;
-        calls.off[n_groups] = base;
-        calls.argc[n_groups] = (int)(4 + 6 * m);
-        route[n_groups] = (int)order[a].slot;
+        m = b - s0;
+        calls.off[n_groups] = k;
+        calls.first[n_groups] = s0;
+        calls.n_states[n_groups] = m;
+        calls.mark[n_groups] = mk ? (int)items[a].index : -1;
+        calls.argc[n_groups] = (int)(6 + (mk != NULL) + 6 * m);
+        route[n_groups] = (int)items[a].slot;
         calls.argv[k] = "EVALSHA", calls.argvlen[k++] = 7;
         calls.argv[k] = r->sha, calls.argvlen[k++] = 40;
-        calls.argv[k] = nk, calls.argvlen[k++] = vg_redis_u64(nk, 2 * m);
-        for (size_t j = a; j < b; j++) {
-            const vg_redis_write_t *x = &w[order[j].index];
+        calls.argv[k] = nk, calls.argvlen[k++] = vg_redis_u64(nk, 2 * m + (mk != NULL));
+        if (mk)
+            calls.argv[k] = mk->key, calls.argvlen[k++] = strlen(mk->key);
+        for (size_t j = s0; j < b; j++) {
+            const vg_redis_write_t *x = &w[items[j].index];
             calls.argv[k] = x->key, calls.argvlen[k] = strlen(x->key);
             calls.argv[k + m] = x->due_key ? x->due_key : "";
             calls.argvlen[k + m] = x->due_key ? strlen(x->due_key) : 0;
@@ -1241,9 +1306,14 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int6
         }
         k += m;
         calls.argv[k] = ttl, calls.argvlen[k++] = strlen(ttl);
-        for (size_t j = a; j < b; j++) {
-            const vg_redis_write_t *x = &w[order[j].index];
-            char *e = num + order[j].index * 3 * 24, *nx = e + 24, *d = e + 48;
+        calls.argv[k] = mv;
+        calls.argvlen[k++] = mk ? vg_redis_u64(mv, (uint64_t)(mk->value > 0 ? mk->value : 0)) : 0;
+        calls.argv[k] = me;
+        calls.argvlen[k++] =
+            mk && mk->expect >= 0 ? vg_redis_u64(me, (uint64_t)mk->expect) : 0;
+        for (size_t j = s0; j < b; j++) {
+            const vg_redis_write_t *x = &w[items[j].index];
+            char *e = num + j * 3 * 24, *nx = e + 24, *d = e + 48;
             calls.argv[k] = e, calls.argvlen[k++] = vg_redis_u64(e, x->expect_version);
             calls.argv[k] = nx, calls.argvlen[k++] = vg_redis_u64(nx, x->expect_version + 1);
             calls.argv[k] = x->data, calls.argvlen[k++] = x->len;
@@ -1256,45 +1326,50 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int6
                     vg_redis_u64(d, x->due_key && x->due_ms > 0 ? (uint64_t)x->due_ms : 0);
             }
         }
-        (void)base;
         n_groups++;
     }
-    /* The script's SHA is the same on every node (SCRIPT LOAD at each
-     * connect); before the first connect it is not known yet. */
-    if (!r->sha[0]) {
-        vg_redis_node_t *first = vg_redis_route(r, route[0]);
-        if ((err = vg_redis_connect(r, first, errstr, errstr_size)))
-            goto done;
-    }
-    /* hiredis copies the arguments into its output buffers. */
+    /* hiredis copies the arguments into its output buffers. The script's
+     * SHA is the same on every node; each connect loads it (before the
+     * first connect r->sha is empty, but exec connects before appending). */
     if ((err = vg_redis_exec(r, n_groups, route, vg_redis_append_call, &calls, errstr,
                              errstr_size)))
         goto done;
     for (size_t g = 0; g < n_groups; g++) {
         const redisReply *rep = r->replies[g];
-        if (rep->type != REDIS_REPLY_INTEGER || rep->integer < 0 ||
-            (size_t)rep->integer > (size_t)(calls.argc[g] - 4) / 6) {
-            err = vg_redis_reply_error(r, &r->nodes[r->node_of[g]], "EVALSHA",
-                                       rep->type == REDIS_REPLY_ERROR ? rep->str : NULL, errstr,
-                                       errstr_size);
-        } else if (rep->integer > 0 && err != VG_ERR_CONFLICT) {
-            /* The group's writes in order start at its place in order[]. */
-            size_t first = 0;
-            for (size_t h = 0; h < g; h++)
-                first += (size_t)(calls.argc[h] - 4) / 6;
+        if (rep->type != REDIS_REPLY_INTEGER || rep->integer > (long long)calls.n_states[g] ||
+            (rep->integer < 0 && calls.mark[g] < 0)) {
+            if (!err)
+                err = vg_redis_reply_error(r, &r->nodes[r->node_of[g]], "EVALSHA",
+                                           rep->type == REDIS_REPLY_ERROR ? rep->str : NULL,
+                                           errstr, errstr_size);
+        } else if (rep->integer < 0) {
+            /* Behind: first, it decides what the caller does. */
+            marks[calls.mark[g]].found = -2 - rep->integer;
+            if (behind && err != VG_ERR_BEHIND)
+                *behind = (size_t)calls.mark[g];
+            if (err != VG_ERR_BEHIND)
+                vg_errstr_set(errstr, errstr_size,
+                              "%s holds %lld, below the %lld expected: Redis lost writes",
+                              marks[calls.mark[g]].key, (long long)marks[calls.mark[g]].found,
+                              (long long)marks[calls.mark[g]].expect);
+            err = VG_ERR_BEHIND;
+        } else if (rep->integer > 0 && err != VG_ERR_BEHIND && err != VG_ERR_CONFLICT) {
             if (conflict)
-                *conflict = order[first + (size_t)rep->integer - 1].index;
+                *conflict = items[calls.first[g] + (size_t)rep->integer - 1].index;
             err = VG_ERR_CONFLICT;
         }
     }
     if (!err && r->min_replicas_acked)
         err = vg_redis_wait(r, n_groups, errstr, errstr_size);
 done:
-    free(order);
+    free(items);
     free(calls.argv);
     free(calls.argvlen);
     free(calls.off);
     free(calls.argc);
+    free(calls.first);
+    free(calls.n_states);
+    free(calls.mark);
     free(route);
     free(num);
     free(gnum);

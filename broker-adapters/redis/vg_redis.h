@@ -36,7 +36,7 @@
  * runs a worker as exactly that user). */
 #define VG_REDIS_ACL_COMMANDS                                                                    \
     "-@all +ping +info +role +select +script|load +evalsha +hmget +zrangebyscore +zrem "       \
-    "+set +hget +hset +pexpire +zadd +wait +cluster|shards +asking"
+    "+get +set +hget +hset +pexpire +zadd +wait +cluster|shards +asking"
 
 typedef struct vg_redis_s vg_redis_t;
 
@@ -178,19 +178,34 @@ vg_redis_problem_t vg_redis_problem(const vg_redis_t *r);
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size);
 
-/* Store n states, one script call per slot group (the keys that share a
- * hash tag: one events partition), all pipelined in one round trip. Each
- * group is all or nothing: every state's stored version must still be its
- * expect_version (compare-and-set); then each is written with version
- * expect_version + 1, its TTL and its deadline index entry. With
+/* A partition's applied-offset marker (state healing, docs/guarantees.md),
+ * written in the same script call as the partition's states: the next
+ * offset to apply. The stored marker only grows. */
+typedef struct vg_redis_mark_s {
+    const char *key;           /* vg_keys_mark() */
+    int64_t value;             /* stored when above the stored one */
+    int64_t expect;            /* the stored one must be at least this; -1: anything */
+    int64_t found;             /* out, on VG_ERR_BEHIND: the stored one (-1: none) */
+} vg_redis_mark_t;
+
+/* Store n states and n_marks partition markers, one script call per slot
+ * group (the keys that share a hash tag: one events partition; a marker
+ * may come alone), all pipelined in one round trip. Each group is all or
+ * nothing: its marker must hold at least its expect, and every state's
+ * stored version must still be its expect_version (compare-and-set); then
+ * each state is written with version expect_version + 1, its TTL and its
+ * deadline index entry, and the marker is raised to its value. With
  * min_replicas_acked, WAIT follows on every node written.
- * VG_ERR_CONFLICT (and *conflict, the index of a write whose version
- * moved): that write's group wrote nothing; other groups may have been
- * written. Any other error: nothing is known. Either way the caller
- * publishes nothing and reloads (a group written and then redone replays
- * its triggers under the same ids: DESIGN rule 3). */
-vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int64_t ttl_ms,
-                        size_t *conflict, char *errstr, size_t errstr_size);
+ * VG_ERR_BEHIND (and *behind, the index of a mark whose stored marker is
+ * below its expect, in marks[*behind].found): Redis lost writes that Kafka
+ * counts as done. VG_ERR_CONFLICT (and *conflict, the index of a write
+ * whose version moved). Either way that group wrote nothing; other groups
+ * may have been written. Any other error: nothing is known. In every case
+ * the caller publishes nothing and reloads (a group written and then
+ * redone replays its triggers under the same ids: DESIGN rule 3). */
+vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
+                        vg_redis_mark_t *marks, size_t n_marks, int64_t ttl_ms, size_t *conflict,
+                        size_t *behind, char *errstr, size_t errstr_size);
 
 /* For each of n deadline indexes, up to limit members with a score at or
  * below max_due_ms[i], in one pipelined round trip. out[i] is valid until

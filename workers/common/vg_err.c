@@ -17,6 +17,7 @@ static const char *const vg_err_names[VG_ERR__COUNT] = {
     [VG_ERR_CONFIG] = "configuration error",
     [VG_ERR_NOT_FOUND] = "not found",
     [VG_ERR_OVERFLOW] = "capacity exceeded",
+    [VG_ERR_BEHIND] = "state store behind the log",
 };
 
 const char *vg_err_str(vg_err_t err) {

@@ -24,6 +24,7 @@ typedef enum vg_err_e {
     VG_ERR_CONFIG,        /* bad configuration */
     VG_ERR_NOT_FOUND,
     VG_ERR_OVERFLOW,      /* a bounded buffer or table is full */
+    VG_ERR_BEHIND,        /* the state store lost writes: behind what Kafka says is done */
     VG_ERR__COUNT
 } vg_err_t;
 

@@ -55,6 +55,15 @@ int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, i
     return n + 4;
 }
 
+int vg_keys_mark(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {
+    int n = vg_keys_slot_group(out, size, prefix, topic, partition);
+
+    if (n < 0 || (size_t)n + 8 >= size)
+        return -1;
+    memcpy(out + n, ":applied", 9);
+    return n + 8;
+}
+
 int vg_keys_commit_metadata(char *out, size_t size, int64_t watermark_ms) {
     return vg_keys_done(snprintf(out, size, "wm=%" PRId64, watermark_ms), size);
 }

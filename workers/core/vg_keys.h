@@ -6,6 +6,9 @@
  *   state of a customer   <prefix>:{<topic>:<partition>}:<pseudonym>
  *   deadline index        <prefix>:{<topic>:<partition>}:due  (sorted set:
  *                         member = state key, score = earliest due ms)
+ *   applied marker        <prefix>:{<topic>:<partition>}:applied  (the next
+ *                         offset to apply, written with the states; state
+ *                         healing compares it with the committed offset)
  *   commit metadata       wm=<ms>  (the partition's event-time watermark,
  *                         committed with its offset)
  *
@@ -28,6 +31,7 @@
 int vg_keys_state(char *out, size_t size, const char *prefix, const char *topic,
                   int32_t partition, const char *pseudonym);
 int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition);
+int vg_keys_mark(char *out, size_t size, const char *prefix, const char *topic, int32_t partition);
 int vg_keys_commit_metadata(char *out, size_t size, int64_t watermark_ms);
 
 /* The watermark in commit metadata, or 0 when there is none. */

@@ -925,3 +925,25 @@ vg_err_t vg_model_load_or_default(vg_model_t *m, const char *path, char *errstr,
     }
     return vg_model_load(m, path, errstr, errstr_size);
 }
+
+int64_t vg_model_horizon_ms(const vg_model_t *m) {
+    int64_t h = m->lateness_ms;
+
+#define VG_LONGER(x) ((x) > h ? (h = (x)) : h)
+    for (uint32_t i = 0; i < m->n_windows; i++)
+        VG_LONGER(m->windows[i].within_ms);
+    for (uint32_t i = 0; i < m->n_sequences; i++)
+        VG_LONGER(m->sequences[i].within_ms);
+    for (uint32_t i = 0; i < m->n_absences; i++)
+        VG_LONGER(m->absences[i].within_ms);
+    for (uint32_t i = 0; i < m->n_terms; i++)
+        VG_LONGER(m->terms[i].open_ms);
+    for (uint32_t i = 0; i < m->n_interventions; i++) {
+        const vg_model_intervention_t *iv = &m->interventions[i];
+        VG_LONGER(iv->cooldown_ms);
+        VG_LONGER(iv->channel_cooldown_ms);
+        VG_LONGER(iv->cap_window_ms);
+    }
+#undef VG_LONGER
+    return h;
+}

@@ -163,6 +163,12 @@ void vg_model_default(vg_model_t *m);
 /* Its YAML text. */
 const char *vg_model_default_text(void);
 
+/* How far back in event time a customer's decisions can look: the longest
+ * window, sequence, absence, signal freshness, cooldown or cap window, and
+ * the lateness allowance. A state rebuilt from the events of this span
+ * before a point decides as the full history would from there on. */
+int64_t vg_model_horizon_ms(const vg_model_t *m);
+
 /* Print a human summary (vigilctl model check). */
 void vg_model_summary(const vg_model_t *m, FILE *out);
 

@@ -327,11 +327,17 @@ vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *custom
     n_replays = vg_step_timer_replays(st, b->partition, b->recs[0].offset,
                                       b->recs[b->n - 1].offset, replays, VG_STATE_MAX_DECISIONS);
     for (size_t r = 0; r < n_replays; r++) {
+        const vg_step_record_t *at = NULL;
         vg_step_reset(res);
         res->replayed = res->fired = true;
         res->len = replays[r]->len;
         memcpy(res->trigger, replays[r]->trigger, res->len);
-        if ((err = sink(opaque, VG_STEP_TIMER_REPLAY, NULL, res, VG_OK)))
+        /* The record it fired at, when in this batch (the sink may care
+         * where it lies: a rebuild publishes nothing below a point). */
+        for (size_t j = 0; j < b->n && !at; j++)
+            if (b->recs[j].offset == replays[r]->offset)
+                at = &b->recs[j];
+        if ((err = sink(opaque, VG_STEP_TIMER_REPLAY, at, res, VG_OK)))
             return err;
     }
     for (size_t i = 0; i < n_mine; i++) {

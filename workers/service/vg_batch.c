@@ -128,7 +128,9 @@ vg_part_t *vg_batch_part(vg_batch_t *b, const vg_kafka_msg_t *m, const char *pre
     part->min_offset = part->max_offset = m->offset;
     part->wm = -1;
     part->n_recs = 0;
+    part->quiet_below = 0;
     vg_keys_due(part->due_key, sizeof(part->due_key), prefix, m->topic, m->partition);
+    vg_keys_mark(part->mark_key, sizeof(part->mark_key), prefix, m->topic, m->partition);
     return part;
 }
 

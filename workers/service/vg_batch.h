@@ -43,6 +43,8 @@ typedef struct vg_part_s {
     int64_t wm;               /* event-time watermark so far; -1 until known */
     size_t first_rec, n_recs; /* its records in recs */
     char due_key[VG_KEYS_MAX]; /* its deadline index (vg_keys_due) */
+    char mark_key[VG_KEYS_MAX]; /* its applied marker (vg_keys_mark) */
+    int64_t quiet_below;      /* rebuilding its state: nothing is published for offsets below */
 } vg_part_t;
 
 /* A trigger to publish. */

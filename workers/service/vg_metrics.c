@@ -235,6 +235,27 @@ static void vg_metrics_batches(vg_buf_t *b, vg_pipeline_t *p, vg_pipeline_stats_
                "Stored states that could not be read (reset) or whose sealed identity could "
                "not be opened (deadlines dropped).",
                atomic_load(&s->state_decode_errors));
+    vg_counter(b, "vigil_state_rebuilds_total",
+               "Partitions whose state Redis had lost (applied marker below the committed "
+               "offset), rebuilt from the events topic.",
+               atomic_load(&s->state_rebuilds));
+    vg_gauge(b, "vigil_partitions_rebuilding",
+             "Partitions whose lost state is being rebuilt now (nothing is published for "
+             "their records below the committed offset).",
+             (double)atomic_load(&s->partitions_rebuilding));
+    vg_counter(b, "vigil_state_rebuild_records_total",
+               "Records re-applied to rebuild lost state.", atomic_load(&s->state_rebuild_events));
+    vg_counter(b, "vigil_state_rebuild_withheld_total",
+               "Triggers and dead letters a rebuild decided again and did not publish again.",
+               atomic_load(&s->state_rebuild_quiet));
+    vg_counter(b, "vigil_state_rebuild_short_total",
+               "Rebuilds that started at the log's first kept offset: retention may have "
+               "removed events the model's look-back needs.",
+               atomic_load(&s->state_rebuild_short));
+    vg_counter(b, "vigil_state_lost_writes_total",
+               "Uncommitted state writes Redis lost (a failover without WAIT): redone from the "
+               "committed offset.",
+               atomic_load(&s->state_lost_writes));
     vg_buf_printf(b,
                   "# HELP vigil_transactions_total Kafka transactions by outcome.\n"
                   "# TYPE vigil_transactions_total counter\n"

@@ -60,6 +60,19 @@ typedef struct vg_wm_s {
     int64_t wm;
 } vg_wm_t;
 
+/* State healing of one assigned partition (docs/guarantees.md, "State
+ * that heals itself"): the applied marker Redis must hold at least, and a
+ * rebuild under way. */
+typedef struct vg_heal_s {
+    char topic[128];
+    int32_t partition;
+    int64_t stored;           /* Redis' marker must be at least this; -1: anything */
+    int64_t until;            /* rebuilding: quiet below this offset (the committed one); 0: not */
+    int64_t pos, wm;          /* rebuilding: the next offset to apply, the watermark there */
+    int64_t from, start_ms;   /* rebuilding: where and when it began */
+    uint64_t events;
+} vg_heal_t;
+
 typedef struct vg_pipeline_sink_s {
     struct vg_pipeline_s *p;
     int32_t g;                /* the group vg_step_customer() works on */
@@ -98,6 +111,10 @@ struct vg_pipeline_s {
 
     vg_wm_t wms[VG_WM_CACHE_MAX];
     size_t n_wms;
+    vg_heal_t heals[VG_WM_CACHE_MAX];
+    size_t n_heals;
+    vg_redis_mark_t marks[VG_BATCH_PARTS_MAX]; /* the batch's, one per part */
+    size_t behind;            /* the part whose marker was behind (VG_ERR_BEHIND) */
     vg_step_result_t step;
     struct {                  /* this batch's outcomes, added to stats at commit */
         uint64_t dead[3];
@@ -171,6 +188,37 @@ static vg_kafka_producer_t *vg_pipeline_producer(vg_pipeline_t *p, char *errstr,
 
 static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t errstr_size);
 
+/* The healing entry of (topic, partition), created if asked and room;
+ * NULL otherwise. */
+static vg_heal_t *vg_pipeline_heal(vg_pipeline_t *p, const char *topic, int32_t partition,
+                                   bool create) {
+    vg_heal_t *h;
+
+    for (size_t i = 0; i < p->n_heals; i++)
+        if (p->heals[i].partition == partition && strcmp(p->heals[i].topic, topic) == 0)
+            return &p->heals[i];
+    if (!create || p->n_heals == VG_WM_CACHE_MAX)
+        return NULL;
+    h = &p->heals[p->n_heals++];
+    memset(h, 0, sizeof(*h));
+    snprintf(h->topic, sizeof(h->topic), "%s", topic);
+    h->partition = partition;
+    h->stored = -1;
+    return h;
+}
+
+/* Rewind every partition to its committed offset, and each one whose
+ * state is being rebuilt to where its rebuild has come. */
+static vg_err_t vg_pipeline_rewind(vg_pipeline_t *p) {
+    vg_err_t err = vg_kafka_consumer_rewind_all(p->consumer);
+
+    for (size_t i = 0; !err && i < p->n_heals; i++)
+        if (p->heals[i].until)
+            err = vg_kafka_consumer_seek(p->consumer, p->heals[i].topic, p->heals[i].partition,
+                                         p->heals[i].pos);
+    return err;
+}
+
 static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                                      const vg_kafka_offset_t *parts, size_t n) {
     vg_pipeline_t *p = opaque;
@@ -199,6 +247,16 @@ static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
                 p->wms[w] = p->wms[--p->n_wms];
                 break;
             }
+        }
+    }
+    /* A partition that moves starts its healing afresh: its next owner
+     * compares Redis' marker with the committed offset again. */
+    for (size_t i = 0; i < n; i++) {
+        vg_heal_t *h = vg_pipeline_heal(p, parts[i].topic, parts[i].partition, false);
+        if (h) {
+            if (h->until)
+                atomic_fetch_sub(&p->stats.partitions_rebuilding, 1);
+            *h = p->heals[--p->n_heals];
         }
     }
     /* A revoked partition is its next owner's: forget why we stopped it. */
@@ -544,8 +602,16 @@ static vg_err_t vg_pipeline_dead_letter(vg_pipeline_t *p, const vg_kafka_msg_t *
     const char *hex = "0123456789abcdef";
     vg_kafka_header_t h[11];
     char sig[VG_SIGN_VALUE_MAX];
-    size_t nh = 6, len = m->len, key_len = m->key_len;
+    size_t nh = 6, len = m->len, key_len = m->key_len, i = (size_t)(m - p->b->msgs);
     vg_err_t err;
+
+    /* A record re-read to rebuild lost state was dead-lettered when it
+     * was first processed. */
+    if (i < p->b->n && p->b->msg_part[i] >= 0 &&
+        m->offset < p->b->parts[p->b->msg_part[i]].quiet_below) {
+        atomic_fetch_add(&p->stats.state_rebuild_quiet, 1);
+        return VG_OK;
+    }
 
     snprintf(part, sizeof(part), "%" PRId32, m->partition);
     snprintf(off, sizeof(off), "%" PRId64, m->offset);
@@ -627,7 +693,7 @@ static void vg_pipeline_abort(vg_pipeline_t *p, size_t n, const char *why) {
     /* Until the rewind succeeds (Kafka back), nothing is processed: the
      * consumer is past the abandoned records, and a later commit would
      * skip them. */
-    if (vg_kafka_consumer_rewind_all(p->consumer)) {
+    if (vg_pipeline_rewind(p)) {
         atomic_fetch_add(&p->stats.kafka_errors, 1);
         p->rewind_needed = true;
     }
@@ -690,7 +756,8 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p, const char *why) {
                     backoff);
         }
     }
-    vg_kafka_consumer_rewind_all(p->consumer);
+    if (vg_pipeline_rewind(p))
+        p->rewind_needed = true;
     if (atomic_load(&p->stop))
         return; /* stopping: nothing was done, nothing is committed */
     vg_kafka_consumer_pause(p->consumer, false);
@@ -709,9 +776,16 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p, const char *why) {
  * partition's committed offset, where the previous owner left it. */
 static vg_err_t vg_pipeline_wm_start(vg_pipeline_t *p, vg_part_t *part, char *errstr,
                                      size_t errstr_size) {
+    vg_heal_t *h = vg_pipeline_heal(p, part->topic, part->partition, false);
     char md[64] = "";
     int64_t off = -1;
 
+    if (h && h->until) {
+        /* Rebuilding: the watermark is the one the re-read events made. */
+        part->wm = h->wm;
+        part->quiet_below = h->until;
+        return VG_OK;
+    }
     for (size_t w = 0; w < p->n_wms; w++) {
         if (p->wms[w].partition == part->partition && strcmp(p->wms[w].topic, part->topic) == 0) {
             part->wm = p->wms[w].wm;
@@ -725,6 +799,10 @@ static vg_err_t vg_pipeline_wm_start(vg_pipeline_t *p, vg_part_t *part, char *er
         return VG_ERR_KAFKA;
     }
     part->wm = vg_keys_parse_commit_metadata(md);
+    /* Redis must hold what Kafka counts as done: its applied marker at
+     * least the committed offset (checked by the first store). */
+    if (!h && (h = vg_pipeline_heal(p, part->topic, part->partition, true)))
+        h->stored = off >= 0 ? off : -1;
     VG_INFO(p->log, "pipeline", "%s [%" PRId32 "]: committed offset %" PRId64 ", watermark %" PRId64,
             part->topic, part->partition, off, part->wm);
     return VG_OK;
@@ -788,9 +866,19 @@ static vg_err_t vg_pipeline_sink(void *opaque, vg_step_what_t what, const vg_ste
     vg_pipeline_t *p = sk->p;
     const vg_group_t *grp = &p->b->groups[sk->g];
     int32_t msg = rec ? rec->ref : -1;
+    int64_t quiet = p->b->parts[grp->part].quiet_below;
 
     if (res->ring_evicted)
         atomic_fetch_add(&p->stats.ring_evictions, 1);
+    /* Rebuilding lost state: what was decided below the committed offset
+     * was published when it was first decided. The state takes it in;
+     * nothing goes out again. */
+    if (quiet && rec && rec->offset < quiet) {
+        if (what == VG_STEP_EVENT || what == VG_STEP_DEADLINE || what == VG_STEP_TIMER_REPLAY)
+            if (res->fired)
+                atomic_fetch_add(&p->stats.state_rebuild_quiet, 1);
+        return VG_OK;
+    }
     switch (what) {
     case VG_STEP_TIMER_REPLAY:
         atomic_fetch_add(&p->stats.triggers_reemitted, 1);
@@ -1129,6 +1217,99 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     return VG_OK;
 }
 
+/* The batch's states are stored: Redis holds each partition's marker up
+ * to here now; a rebuild that reached the committed offset is done. */
+static void vg_pipeline_healed(vg_pipeline_t *p) {
+    for (size_t k = 0; k < p->b->n_parts; k++) {
+        const vg_part_t *bp = &p->b->parts[k];
+        vg_heal_t *h = vg_pipeline_heal(p, bp->topic, bp->partition, false);
+        int64_t next = bp->max_offset + 1;
+        if (!h)
+            continue;
+        if (!h->until) {
+            if (next > h->stored)
+                h->stored = next;
+            continue;
+        }
+        h->pos = next;
+        h->wm = bp->wm;
+        h->events += bp->n_recs;
+        atomic_fetch_add(&p->stats.state_rebuild_events, bp->n_recs);
+        if (next < h->until)
+            continue;
+        VG_INFO(p->log, "pipeline",
+                "%s [%" PRId32 "]: state rebuilt: %" PRIu64 " records from offset %" PRId64
+                " re-applied in %.1f s without publishing; from offset %" PRId64 " on, as usual",
+                h->topic, h->partition, h->events, h->from,
+                (double)(vg_wall_ms() - h->start_ms) / 1000.0, h->until);
+        h->until = 0;
+        h->stored = next;
+        atomic_fetch_sub(&p->stats.partitions_rebuilding, 1);
+    }
+}
+
+/* Redis' applied marker of a partition is below what it held: it lost
+ * acknowledged writes (a flush, a failover to a replica that lagged, a
+ * restart without persistence). If Kafka's committed offset is within
+ * what Redis still holds, only uncommitted work was lost: the rewind
+ * redoes it. Otherwise the states are behind the log: rebuild them from
+ * the events, from as far back as the model looks (docs/guarantees.md). */
+static void vg_pipeline_behind(vg_pipeline_t *p) {
+    const vg_part_t *bp = &p->b->parts[p->behind];
+    const vg_redis_mark_t *mk = &p->marks[p->behind];
+    vg_heal_t *h = vg_pipeline_heal(p, bp->topic, bp->partition, true);
+    int64_t committed = -1, from = 0, low = 0, wm, horizon = vg_model_horizon_ms(&p->model);
+    char md[64] = "";
+
+    if (!h || vg_kafka_consumer_committed_md(p->consumer, bp->topic, bp->partition, 10000,
+                                             &committed, md, sizeof(md))) {
+        VG_WARN(p->log, "pipeline", "%s [%" PRId32 "]: %s; cannot read the committed offset, "
+                "will check again", bp->topic, bp->partition, p->b->errstr);
+        return;
+    }
+    if (mk->found >= committed) {
+        atomic_fetch_add(&p->stats.state_lost_writes, 1);
+        VG_WARN(p->log, "pipeline",
+                "%s [%" PRId32 "]: Redis lost state writes not yet committed (applied marker %"
+                PRId64 ", %" PRId64 " expected, committed offset %" PRId64
+                "): redone from the committed offset",
+                bp->topic, bp->partition, mk->found, mk->expect, committed);
+        h->stored = mk->found;
+        return;
+    }
+    wm = vg_keys_parse_commit_metadata(md);
+    if (vg_kafka_consumer_offset_for_time(p->consumer, bp->topic, bp->partition,
+                                          wm > horizon ? wm - horizon : 0, &from, &low)) {
+        from = 0; /* the start of what is kept (auto.offset.reset) */
+        low = 0;
+    }
+    if (from > committed)
+        from = committed;
+    if (h->until == 0)
+        atomic_fetch_add(&p->stats.partitions_rebuilding, 1);
+    atomic_fetch_add(&p->stats.state_rebuilds, 1);
+    *h = (vg_heal_t){.partition = h->partition, .stored = -1, .until = committed, .pos = from,
+                     .wm = 0, .from = from, .start_ms = vg_wall_ms()};
+    snprintf(h->topic, sizeof(h->topic), "%s", bp->topic);
+    VG_ERROR(p->log, "pipeline",
+             "%s [%" PRId32 "]: state behind the log: Redis' applied marker is %" PRId64
+             " (-1: none), Kafka's committed offset %" PRId64 " (Redis lost acknowledged "
+             "writes: a flush, a failover to a lagging replica, a restart without "
+             "persistence); rebuilding: re-reading from offset %" PRId64
+             " (the model looks back %" PRId64 " s from watermark %" PRId64
+             ") to %" PRId64 " without publishing, then resuming",
+             bp->topic, bp->partition, mk->found, committed, from, horizon / 1000, wm,
+             committed);
+    if (low > 0 && from <= low) {
+        atomic_fetch_add(&p->stats.state_rebuild_short, 1);
+        VG_WARN(p->log, "pipeline",
+                "%s [%" PRId32 "]: the log starts at offset %" PRId64 " (retention): events the "
+                "model's %" PRId64 " s look-back needs may be gone, and the rebuilt states start "
+                "from there; keep retention.ms above it (docs/runbook.md, \"State behind the "
+                "log\")", bp->topic, bp->partition, low, horizon / 1000);
+    }
+}
+
 /* Encode group g's state into p->b->writes[w] (its CAS and index entry). */
 static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, size_t *used) {
     vg_state_t *st = &p->b->states[g];
@@ -1206,12 +1387,21 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
     for (size_t g = 0; g < p->b->n_groups; g++)
         if (p->b->groups[g].dirty && (err = vg_pipeline_encode_state(p, g, n_writes++, &used)))
             return err;
-    if (!n_writes)
-        return VG_OK;
     for (size_t w = 0; w < n_writes; w++)
         p->b->writes[w].data = p->b->enc_buf + p->b->enc_off[w];
-    err = vg_redis_store(p->redis, p->b->writes, n_writes, p->cfg.state_ttl_s * 1000, &conflict,
-                         p->b->errstr, sizeof(p->b->errstr));
+    /* Every partition's applied marker, in the same call as its states:
+     * Redis must still hold what it held (else it lost writes). */
+    for (size_t k = 0; k < p->b->n_parts; k++) {
+        const vg_part_t *bp = &p->b->parts[k];
+        const vg_heal_t *h = vg_pipeline_heal(p, bp->topic, bp->partition, false);
+        p->marks[k] = (vg_redis_mark_t){bp->mark_key, bp->max_offset + 1,
+                                        h && !h->until ? h->stored : -1, -1};
+    }
+    err = vg_redis_store(p->redis, p->b->writes, n_writes, p->marks, p->b->n_parts,
+                         p->cfg.state_ttl_s * 1000, &conflict, &p->behind, p->b->errstr,
+                         sizeof(p->b->errstr));
+    if (err == VG_ERR_BEHIND)
+        return err;
     if (err == VG_ERR_CONFLICT) {
         /* Someone else wrote this customer since we loaded it: another
          * worker owns the partition now, or we are a zombie. Nothing of
@@ -1224,6 +1414,7 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
     if (err)
         return err == VG_ERR_NOMEM ? err : VG_ERR_REDIS;
     atomic_fetch_add(&p->stats.redis_round_trips, 1);
+    vg_pipeline_healed(p);
     return VG_OK;
 }
 
@@ -1261,7 +1452,10 @@ static void vg_pipeline_positions(const vg_txn_part_t *parts, size_t n, vg_kafka
 static vg_err_t vg_pipeline_note_positions(vg_pipeline_t *p) {
     for (size_t i = 0; i < p->b->n_parts; i++) {
         const vg_part_t *bp = &p->b->parts[i];
-        vg_txn_part_t *tp = vg_pipeline_txn_part(p, bp->topic, bp->partition);
+        vg_txn_part_t *tp;
+        if (bp->max_offset + 1 < bp->quiet_below)
+            continue; /* rebuilding below the committed offset: it stays */
+        tp = vg_pipeline_txn_part(p, bp->topic, bp->partition);
         if (!tp) {
             if (p->n_txn == VG_TXN_PARTS_MAX) {
                 vg_errstr_set(p->b->errstr, sizeof(p->b->errstr),
@@ -1312,6 +1506,7 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     vg_kafka_offset_t offs[VG_BATCH_PARTS_MAX];
     char md[VG_BATCH_PARTS_MAX][32];
     const char *mdp[VG_BATCH_PARTS_MAX];
+    size_t n = 0;
     vg_err_t err;
 
     if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
@@ -1323,14 +1518,17 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     }
     for (size_t i = 0; i < p->b->n_parts; i++) {
         const vg_part_t *bp = &p->b->parts[i];
-        offs[i] = (vg_kafka_offset_t){bp->topic, bp->partition, bp->max_offset + 1};
-        vg_keys_commit_metadata(md[i], sizeof(md[i]), bp->wm);
-        mdp[i] = md[i];
+        if (bp->max_offset + 1 < bp->quiet_below)
+            continue; /* rebuilding below the committed offset: it stays */
+        offs[n] = (vg_kafka_offset_t){bp->topic, bp->partition, bp->max_offset + 1};
+        vg_keys_commit_metadata(md[n], sizeof(md[n]), bp->wm);
+        mdp[n] = md[n];
+        n++;
         vg_pipeline_wm_committed(p, bp); /* an abort forgets it again */
     }
     if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
-                                        sizeof(p->b->errstr))))
-        err = vg_kafka_consumer_commit_md(p->consumer, offs, mdp, p->b->n_parts, p->b->errstr,
+                                        sizeof(p->b->errstr))) && n)
+        err = vg_kafka_consumer_commit_md(p->consumer, offs, mdp, n, p->b->errstr,
                                           sizeof(p->b->errstr));
     if (err)
         atomic_fetch_add(&p->stats.kafka_errors, 1);
@@ -1371,6 +1569,11 @@ static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
         vg_pipeline_wait_redis(p, why);
         return VG_OK;
     }
+    case VG_ERR_BEHIND:
+        atomic_fetch_add(&p->stats.redis_errors, 1);
+        vg_pipeline_behind(p);
+        vg_pipeline_abort(p, p->b->n, p->b->errstr);
+        return VG_OK;
     case VG_ERR_CONFLICT:
         atomic_fetch_add(&p->stats.cas_conflicts, 1);
         vg_pipeline_abort(p, p->b->n, p->b->errstr);

@@ -77,6 +77,12 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t rebalances;
     _Atomic uint64_t ring_evictions;
     _Atomic uint64_t state_decode_errors;
+    _Atomic uint64_t state_rebuilds;          /* partitions whose state Redis lost, rebuilt */
+    _Atomic uint64_t state_rebuild_events;    /* records re-applied by them */
+    _Atomic uint64_t state_rebuild_quiet;     /* triggers and dead letters withheld by them */
+    _Atomic uint64_t state_rebuild_short;     /* rebuilds the log's retention cut short */
+    _Atomic uint64_t state_lost_writes;       /* uncommitted state writes Redis lost: redone */
+    _Atomic uint64_t partitions_rebuilding;
     _Atomic uint64_t assigned_partitions;
     _Atomic bool redis_ok;
     _Atomic bool kafka_ok;
