@@ -23,62 +23,6 @@
 
 #define VG_CUSTOMERS 200
 
-static pid_t vg_spawn(const char *base, const char *name, const char *conf, bool sentinel,
-                      const char *log) {
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        const char *srv = vg_itest_redis_server();
-        vg_itest_server_dir(base, name);
-        FILE *f = freopen(log, "a", stdout);
-        (void)f;
-        dup2(1, 2);
-        if (sentinel)
-            execlp(srv, srv, conf, "--sentinel", (char *)NULL);
-        else
-            execlp(srv, srv, conf, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-/* The first line redis-cli prints for args, into out. */
-static void vg_cli(int port, const char *args, char *out, size_t size) {
-    char cmd[512];
-    FILE *p;
-
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d %s 2>&1", port, args);
-    out[0] = '\0';
-    if ((p = popen(cmd, "r"))) {
-        size_t n = fread(out, 1, size - 1, p);
-        out[n] = '\0';
-        pclose(p);
-    }
-}
-
-/* Wait until redis-cli args on port prints text, up to timeout_ms. */
-static bool vg_cli_wait(int port, const char *args, const char *text, int timeout_ms) {
-    long long deadline = vg_itest_now_ms() + timeout_ms;
-    char out[4096];
-
-    do {
-        vg_cli(port, args, out, sizeof(out));
-        if (strstr(out, text))
-            return true;
-        usleep(100 * 1000); /* paces the asking; the condition is the reply */
-    } while (vg_itest_now_ms() < deadline);
-    return false;
-}
-
-static void vg_write(const char *path, const char *text) {
-    FILE *f = fopen(path, "w");
-
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
-}
-
 int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 1500;
     int mport, rport, sport[3], failures = 0, rc;
@@ -106,16 +50,16 @@ int main(int argc, char **argv) {
     /* Master, replica, three sentinels (quorum 2), each with its file. */
     snprintf(text, sizeof(text), "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\n", mport);
     snprintf(conf, sizeof(conf), "%s/sentinel-master.conf", t.stack_dir);
-    vg_write(conf, text);
+    vg_itest_write_file(conf, text);
     snprintf(log, sizeof(log), "%s/sentinel-master.log", t.stack_dir);
-    master = vg_spawn(t.stack_dir, "sentinel-master-data", conf, false, log);
+    master = vg_itest_spawn_redis(t.stack_dir, "sentinel-master-data", conf, false, log);
     snprintf(text, sizeof(text),
              "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\nreplicaof 127.0.0.1 %d\n", rport,
              mport);
     snprintf(conf, sizeof(conf), "%s/sentinel-replica.conf", t.stack_dir);
-    vg_write(conf, text);
+    vg_itest_write_file(conf, text);
     snprintf(log, sizeof(log), "%s/sentinel-replica.log", t.stack_dir);
-    replica = vg_spawn(t.stack_dir, "sentinel-replica-data", conf, false, log);
+    replica = vg_itest_spawn_redis(t.stack_dir, "sentinel-replica-data", conf, false, log);
     for (int i = 0; i < 3; i++) {
         snprintf(text, sizeof(text),
                  "port %d\nbind 127.0.0.1\nsentinel monitor vigil 127.0.0.1 %d 2\n"
@@ -123,18 +67,18 @@ int main(int argc, char **argv) {
                  "sentinel failover-timeout vigil 5000\n",
                  sport[i], mport);
         snprintf(conf, sizeof(conf), "%s/sentinel-%d.conf", t.stack_dir, i);
-        vg_write(conf, text);
+        vg_itest_write_file(conf, text);
         snprintf(log, sizeof(log), "%s/sentinel-%d.log", t.stack_dir, i);
         {
             char name[32];
             snprintf(name, sizeof(name), "sentinel-%d-data", i);
-            sent[i] = vg_spawn(t.stack_dir, name, conf, true, log);
+            sent[i] = vg_itest_spawn_redis(t.stack_dir, name, conf, true, log);
         }
     }
     /* Ready: the replica in sync, and the sentinels know it. */
-    if (!vg_cli_wait(rport, "INFO replication", "master_link_status:up", 30000) ||
-        !vg_cli_wait(sport[0], "SENTINEL replicas vigil", "slave", 30000) ||
-        !vg_cli_wait(sport[1], "SENTINEL sentinels vigil", "sentinel", 30000)) {
+    if (!vg_itest_cli_wait(rport, "INFO replication", "master_link_status:up", 30000) ||
+        !vg_itest_cli_wait(sport[0], "SENTINEL replicas vigil", "slave", 30000) ||
+        !vg_itest_cli_wait(sport[1], "SENTINEL sentinels vigil", "sentinel", 30000)) {
         fprintf(stderr, "FAIL: master, replica and sentinels did not come up\n");
         failures++;
         goto out;
@@ -155,10 +99,10 @@ int main(int argc, char **argv) {
     w = vg_itest_worker_start(&t, "w1", sets);
     vg_itest_produce(&t, gen, count, oracle, &want, &prod);
     /* Fail over while the worker works through the first half. */
-    vg_cli(sport[0], "SENTINEL FAILOVER vigil", out, sizeof(out));
+    vg_itest_cli(sport[0], "SENTINEL FAILOVER vigil", out, sizeof(out));
     printf("SENTINEL FAILOVER: %s", out);
     snprintf(text, sizeof(text), "%d", rport);
-    if (!vg_cli_wait(sport[0], "SENTINEL get-master-addr-by-name vigil", text, 60000)) {
+    if (!vg_itest_cli_wait(sport[0], "SENTINEL get-master-addr-by-name vigil", text, 60000)) {
         fprintf(stderr, "FAIL: the sentinels did not promote the replica\n");
         failures++;
     }

@@ -6,10 +6,15 @@
 #ifndef VG_ITEST_SERVER_H
 #define VG_ITEST_SERVER_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include "vg_itest.h"
 
 static inline const char *vg_itest_redis_server(void) {
     const char *s = getenv("VIGIL_REDIS_SERVER");
@@ -31,6 +36,66 @@ static inline void vg_itest_server_dir(const char *base, const char *name) {
     unlink(rdb);
     if (chdir(path) != 0)
         _exit(126);
+}
+
+/* Servers a test starts by itself (Sentinel setups): the server binary
+ * with conf, as a sentinel or not, in a data folder of its own under
+ * base, its output appended to log. */
+static inline pid_t vg_itest_spawn_redis(const char *base, const char *name, const char *conf,
+                                         bool sentinel, const char *log) {
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        const char *srv = vg_itest_redis_server();
+        vg_itest_server_dir(base, name);
+        FILE *f = freopen(log, "a", stdout);
+        (void)f;
+        dup2(1, 2);
+        if (sentinel)
+            execlp(srv, srv, conf, "--sentinel", (char *)NULL);
+        else
+            execlp(srv, srv, conf, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* The first line redis-cli prints for args, into out. */
+static inline void vg_itest_cli(int port, const char *args, char *out, size_t size) {
+    char cmd[512];
+    FILE *p;
+
+    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d %s 2>&1", port, args);
+    out[0] = '\0';
+    if ((p = popen(cmd, "r"))) {
+        size_t n = fread(out, 1, size - 1, p);
+        out[n] = '\0';
+        pclose(p);
+    }
+}
+
+/* Wait until redis-cli args on port prints text, up to timeout_ms. */
+static inline bool vg_itest_cli_wait(int port, const char *args, const char *text,
+                                     int timeout_ms) {
+    long long deadline = vg_itest_now_ms() + timeout_ms;
+    char out[4096];
+
+    do {
+        vg_itest_cli(port, args, out, sizeof(out));
+        if (strstr(out, text))
+            return true;
+        usleep(100 * 1000); /* paces the asking; the condition is the reply */
+    } while (vg_itest_now_ms() < deadline);
+    return false;
+}
+
+static inline void vg_itest_write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
 }
 
 #endif
