@@ -830,6 +830,13 @@ static vg_err_t vg_redis_exec(vg_redis_t *r, size_t n, const int *route, vg_redi
     if (r->mode == VG_REDIS_MODE_CLUSTER && r->map_stale &&
         (err = vg_redis_refresh(r, errstr, errstr_size)))
         return err;
+    /* Every node first connected, then the commands appended: a node that
+     * cannot be reached (a master just killed) must not cost the others
+     * their connections, as commands already appended to them would
+     * (their replies would be owed). */
+    for (size_t i = 0; i < n; i++)
+        if ((err = vg_redis_connect(r, vg_redis_route(r, route[i]), errstr, errstr_size)))
+            return err;
     for (size_t i = 0; i < n; i++) {
         vg_redis_node_t *node = vg_redis_route(r, route[i]);
         if ((err = vg_redis_connect(r, node, errstr, errstr_size)))
