@@ -17,8 +17,9 @@
 /* Compare-and-set of a batch of customers' states, all or nothing, in one
  * script call (redis/redis#7382: a script's fixed cost is several times
  * that of a call inside it, so one per batch rather than one per
- * customer). KEYS: n state keys, then their n deadline index keys ("" for
- * none). ARGV[1]: TTL in ms; then 4 per state: expected version, new
+ * customer). KEYS: n state keys, then their n deadline index keys (for
+ * none, the state key again, with due "-": every key in the group's
+ * slot). ARGV[1]: TTL in ms; then 4 per state: expected version, new
  * version, bytes, due ms (0: removed from the index; "-": left as it is).
  * Versions compare as
  * strings: both sides are canonical decimals. Returns 0, or the 1-based
@@ -1242,8 +1243,12 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int6
         for (size_t j = a; j < b; j++) {
             const vg_redis_write_t *x = &w[order[j].index];
             calls.argv[k] = x->key, calls.argvlen[k] = strlen(x->key);
-            calls.argv[k + m] = x->due_key ? x->due_key : "";
-            calls.argvlen[k + m] = x->due_key ? strlen(x->due_key) : 0;
+            /* No index: the state key stands in (its due is "-", so the
+             * script leaves it alone). "" would be a key of slot 0, and
+             * a cluster refuses a script whose keys span slots
+             * (CROSSSLOT). */
+            calls.argv[k + m] = x->due_key ? x->due_key : x->key;
+            calls.argvlen[k + m] = strlen(x->due_key ? x->due_key : x->key);
             k++;
         }
         k += m;
@@ -1254,7 +1259,7 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n, int6
             calls.argv[k] = e, calls.argvlen[k++] = vg_redis_u64(e, x->expect_version);
             calls.argv[k] = nx, calls.argvlen[k++] = vg_redis_u64(nx, x->expect_version + 1);
             calls.argv[k] = x->data, calls.argvlen[k++] = x->len;
-            if (x->due_unchanged) {
+            if (x->due_unchanged || !x->due_key) {
                 d[0] = '-', d[1] = '\0';
                 calls.argv[k] = d, calls.argvlen[k++] = 1;
             } else {
