@@ -764,6 +764,7 @@ static vg_err_t vg_redis_follow(vg_redis_t *r, size_t i, const int *route, vg_re
             return VG_OK;
         if (kind == VG_REDIR_MOVED || kind == VG_REDIR_ASK) {
             if (!(n = vg_redis_node_addr(r, addr, addr_len))) {
+                r->problem = VG_REDIS_PROBLEM_CLUSTER;
                 vg_errstr_set(errstr, errstr_size, "redis cluster: %s names an unusable node",
                               r->replies[i]->str);
                 return VG_ERR_REDIS;
@@ -808,6 +809,9 @@ static vg_err_t vg_redis_follow(vg_redis_t *r, size_t i, const int *route, vg_re
         r->replies[i] = rep;
         r->round_trips++;
     }
+    /* Named, or the stall's first line would say the problem of before
+     * ("none" after a good call). */
+    r->problem = VG_REDIS_PROBLEM_CLUSTER;
     vg_errstr_set(errstr, errstr_size, "redis cluster: still redirected after 16 tries: %s",
                   r->replies[i]->str);
     return VG_ERR_REDIS;
