@@ -20,7 +20,9 @@
  * rather than one per customer), with the partition's applied-offset
  * marker. ARGV[1]: TTL in ms; ARGV[2]: the marker's new value ("" : no
  * marker; else KEYS[1] is the marker); ARGV[3]: the least marker expected
- * ("" : none). Then KEYS: n state keys, then their n deadline index keys;
+ * ("" : none). Then KEYS: n state keys, then their n deadline index keys
+ * (for none, the state key again, with due "-": every key in the group's
+ * slot);
  * ARGV from 4: 4 per state: expected version, new version, bytes, due ms
  * (0: removed from the index; "-": left as it is). Versions compare as
  * strings: both sides are canonical decimals. Returns 0; the 1-based
@@ -776,6 +778,7 @@ static vg_err_t vg_redis_follow(vg_redis_t *r, size_t i, const int *route, vg_re
             return VG_OK;
         if (kind == VG_REDIR_MOVED || kind == VG_REDIR_ASK) {
             if (!(n = vg_redis_node_addr(r, addr, addr_len))) {
+                r->problem = VG_REDIS_PROBLEM_CLUSTER;
                 vg_errstr_set(errstr, errstr_size, "redis cluster: %s names an unusable node",
                               r->replies[i]->str);
                 return VG_ERR_REDIS;
@@ -820,6 +823,9 @@ static vg_err_t vg_redis_follow(vg_redis_t *r, size_t i, const int *route, vg_re
         r->replies[i] = rep;
         r->round_trips++;
     }
+    /* Named, or the stall's first line would say the problem of before
+     * ("none" after a good call). */
+    r->problem = VG_REDIS_PROBLEM_CLUSTER;
     vg_errstr_set(errstr, errstr_size, "redis cluster: still redirected after 16 tries: %s",
                   r->replies[i]->str);
     return VG_ERR_REDIS;
@@ -843,6 +849,13 @@ static vg_err_t vg_redis_exec(vg_redis_t *r, size_t n, const int *route, vg_redi
     if (r->mode == VG_REDIS_MODE_CLUSTER && r->map_stale &&
         (err = vg_redis_refresh(r, errstr, errstr_size)))
         return err;
+    /* Every node first connected, then the commands appended: a node that
+     * cannot be reached (a master just killed) must not cost the others
+     * their connections, as commands already appended to them would
+     * (their replies would be owed). */
+    for (size_t i = 0; i < n; i++)
+        if ((err = vg_redis_connect(r, vg_redis_route(r, route[i]), errstr, errstr_size)))
+            return err;
     for (size_t i = 0; i < n; i++) {
         vg_redis_node_t *node = vg_redis_route(r, route[i]);
         if ((err = vg_redis_connect(r, node, errstr, errstr_size)))
@@ -1300,8 +1313,12 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
         for (size_t j = s0; j < b; j++) {
             const vg_redis_write_t *x = &w[items[j].index];
             calls.argv[k] = x->key, calls.argvlen[k] = strlen(x->key);
-            calls.argv[k + m] = x->due_key ? x->due_key : "";
-            calls.argvlen[k + m] = x->due_key ? strlen(x->due_key) : 0;
+            /* No index: the state key stands in (its due is "-", so the
+             * script leaves it alone). "" would be a key of slot 0, and
+             * a cluster refuses a script whose keys span slots
+             * (CROSSSLOT). */
+            calls.argv[k + m] = x->due_key ? x->due_key : x->key;
+            calls.argvlen[k + m] = strlen(x->due_key ? x->due_key : x->key);
             k++;
         }
         k += m;
@@ -1317,7 +1334,7 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
             calls.argv[k] = e, calls.argvlen[k++] = vg_redis_u64(e, x->expect_version);
             calls.argv[k] = nx, calls.argvlen[k++] = vg_redis_u64(nx, x->expect_version + 1);
             calls.argv[k] = x->data, calls.argvlen[k++] = x->len;
-            if (x->due_unchanged) {
+            if (x->due_unchanged || !x->due_key) {
                 d[0] = '-', d[1] = '\0';
                 calls.argv[k] = d, calls.argvlen[k++] = 1;
             } else {

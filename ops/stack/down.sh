@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stop everything a stack run folder holds: every Kafka node and every redis
-# instance started in DIR, by the pids recorded there (never by name: other
+# instance started in DIR, and every Redis Cluster (redis-cluster.sh) started
+# in a folder of DIR, by the pids recorded there (never by name: other
 # stacks may be running). Safe to run twice, or on a half-started stack.
 #
 #   down.sh --run-dir DIR [--rm]
@@ -38,6 +39,12 @@ shopt -s nullglob
 for conf in "$RUN_DIR"/redis.conf "$RUN_DIR"/redis-*.conf; do
   name="$(basename "$conf" .conf)"; name="${name#redis}"; name="${name#-}"
   bash "$HERE/redis.sh" stop --run-dir "$RUN_DIR" ${name:+--name "$name"} || rc=1
+done
+# Redis Clusters that tests started in folders of their own here (a test
+# killed by its timeout leaves its nodes running).
+for state in "$RUN_DIR"/*/redis-cluster.state "$RUN_DIR"/*/redis-cluster-*.state; do
+  name="$(basename "$state" .state)"; name="${name#redis-cluster}"; name="${name#-}"
+  bash "$HERE/redis-cluster.sh" stop --run-dir "$(dirname "$state")" ${name:+--name "$name"} || rc=1
 done
 ((rc == 0)) || die "some processes in $RUN_DIR could not be stopped"
 if ((RM)); then
