@@ -64,7 +64,15 @@ int main(int argc, char **argv) {
         failures++;
     }
 
-    /* Overwrite five customers' states, keeping their versions. */
+    /* Overwrite five customers' states, keeping their versions, while the
+     * worker is stopped: a running worker keeps the states it wrote in its
+     * cache (state.cache_mb) and would not read them back; a worker that
+     * starts reads them from Redis. */
+    rcode = vg_itest_worker_stop(w, SIGTERM, 30000);
+    if (rcode != 0) {
+        fprintf(stderr, "FAIL: worker exit %d before the overwrite\n", rcode);
+        failures++;
+    }
     ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));
     for (int i = 0; ps && i < VG_CORRUPT; i++) {
         FILE *p;
@@ -84,6 +92,7 @@ int main(int argc, char **argv) {
     printf("overwrote %d states with bytes that are not a CustomerState\n", VG_CORRUPT);
 
     /* Their next events: reported, reset, nothing stalls. */
+    w = vg_itest_worker_start(&t, "w1", sets);
     vg_itest_produce(&t, gen, count, oracle, &want, &prod);
     if (!vg_itest_wait_committed(&t, 120000)) {
         fprintf(stderr, "FAIL: phase 2 not committed: a corrupt state stalled a partition\n");

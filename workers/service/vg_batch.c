@@ -37,6 +37,8 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->rec_of = vg_batch_calloc(max, sizeof(*b->rec_of), &ok);
     b->mine = vg_batch_calloc(max, sizeof(*b->mine), &ok);
     b->loaded = vg_batch_calloc(max_groups, sizeof(*b->loaded), &ok);
+    b->loaded_miss = vg_batch_calloc(max_groups, sizeof(*b->loaded_miss), &ok);
+    b->miss = vg_batch_calloc(max_groups, sizeof(*b->miss), &ok);
     b->keys = vg_batch_calloc(max_groups, sizeof(*b->keys), &ok);
     b->writes = vg_batch_calloc(max_groups, sizeof(*b->writes), &ok);
     b->enc_off = vg_batch_calloc(max_groups, sizeof(*b->enc_off), &ok);
@@ -68,6 +70,8 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->rec_of);
     free(b->mine);
     free(b->loaded);
+    free(b->loaded_miss);
+    free(b->miss);
     free(b->keys);
     free(b->writes);
     free(b->enc_off);

@@ -75,6 +75,8 @@ typedef struct vg_batch_s {
     vg_state_t *states;       /* per group */
     int64_t *loaded_due;      /* per group: its deadline index entry as loaded (0: none) */
     vg_redis_state_t *loaded;
+    vg_redis_state_t *loaded_miss; /* from Redis, for the groups the cache missed */
+    uint32_t *miss;           /* those groups */
     const char **keys;
     vg_redis_write_t *writes;
     size_t *enc_off;

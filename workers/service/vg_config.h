@@ -63,6 +63,7 @@ typedef struct vg_config_s {
     int64_t redis_min_replicas_acked;
     int64_t redis_wait_timeout_ms;
     int64_t state_ttl_s;
+    int64_t state_cache_mb;
     char pseudonym_key[256];
     char log_level[16];
     int64_t http_port;

@@ -235,6 +235,20 @@ static void vg_metrics_batches(vg_buf_t *b, vg_pipeline_t *p, vg_pipeline_stats_
                "Stored states that could not be read (reset) or whose sealed identity could "
                "not be opened (deadlines dropped).",
                atomic_load(&s->state_decode_errors));
+    vg_counter(b, "vigil_state_cache_hits_total",
+               "States found in the worker's cache of its partitions (no Redis read).",
+               atomic_load(&s->cache_hits));
+    vg_counter(b, "vigil_state_cache_misses_total",
+               "States read from Redis: not cached (new customer, evicted, or the partition "
+               "just assigned).",
+               atomic_load(&s->cache_misses));
+    vg_counter(b, "vigil_state_cache_evictions_total",
+               "States pushed out of the cache (state.cache_mb), least recently used first.",
+               atomic_load(&s->cache_evictions));
+    vg_gauge(b, "vigil_state_cache_bytes", "Bytes the state cache holds (state.cache_mb bounds it).",
+             (double)atomic_load(&s->cache_bytes));
+    vg_gauge(b, "vigil_state_cache_entries", "States the cache holds.",
+             (double)atomic_load(&s->cache_entries));
     vg_counter(b, "vigil_state_rebuilds_total",
                "Partitions whose state Redis had lost (applied marker below the committed "
                "offset), rebuilt from the events topic.",

@@ -18,6 +18,7 @@
 #include "vg_kafka_producer.h"
 #include "vg_keys.h"
 #include "vg_pseudo.h"
+#include "vg_cache.h"
 #include "vg_redis.h"
 #include "vg_step.h"
 #include "vg_time.h"
@@ -86,6 +87,7 @@ struct vg_pipeline_s {
     vg_kafka_consumer_t *consumer;
     vg_kafka_producer_t *producer;
     vg_redis_t *redis;
+    vg_cache_t *cache;        /* the owned partitions' states (NULL: state.cache_mb 0) */
     vg_pseudo_t *pseudo;
     _Atomic bool stop;
     /* Set with stop: when the drain must be done by (monotonic ms; 0 not
@@ -250,8 +252,11 @@ static void vg_pipeline_on_rebalance(void *opaque, bool assigned, bool lost,
         }
     }
     /* A partition that moves starts its healing afresh: its next owner
-     * compares Redis' marker with the committed offset again. */
+     * compares Redis' marker with the committed offset again. Its cached
+     * states may be written by another worker from now on (or were, while
+     * it was not ours). */
     for (size_t i = 0; i < n; i++) {
+        vg_cache_drop_partition(p->cache, parts[i].topic, parts[i].partition);
         vg_heal_t *h = vg_pipeline_heal(p, parts[i].topic, parts[i].partition, false);
         if (h) {
             if (h->until)
@@ -312,6 +317,11 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
         goto fail;
     }
 
+    if (p->cfg.state_cache_mb > 0 &&
+        !(p->cache = vg_cache_new((size_t)p->cfg.state_cache_mb << 20))) {
+        vg_errstr_set(errstr, errstr_size, "out of memory (state.cache_mb)");
+        goto fail;
+    }
     p->pseudo = p->cfg.pseudonym_key[0]
                     ? vg_pseudo_new(p->cfg.pseudonym_key, strlen(p->cfg.pseudonym_key), errstr,
                                     errstr_size)
@@ -386,6 +396,7 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     vg_kafka_producer_destroy(p->producer);
     vg_redis_destroy(p->redis);
     vg_pseudo_destroy(p->pseudo);
+    vg_cache_destroy(p->cache);
     vg_sign_keys_destroy(p->signer);
     if (p->signer_pending)
         vg_sign_keys_destroy(p->pending_signer);
@@ -720,6 +731,9 @@ static void vg_pipeline_wait_redis(vg_pipeline_t *p, const char *why) {
     int64_t start = vg_wall_ms(), last_report = start;
     vg_redis_problem_t problem = vg_redis_problem(p->redis);
 
+    /* Whatever happened to Redis meanwhile (a restart, a failover), what
+     * it holds now is the truth: read it again. */
+    vg_cache_clear(p->cache);
     atomic_store(&p->stats.redis_ok, false);
     atomic_store(&p->stats.stall_start_ms, start);
     atomic_store(&p->stats.redis_problem, (int)problem);
@@ -1121,12 +1135,25 @@ static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
 
 /* Load every customer's state in one round trip. */
 static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
-    if (!p->b->n_groups)
+    size_t n_miss = 0;
+
+    for (size_t g = 0; g < p->b->n_groups; g++) {
+        vg_redis_state_t *l = &p->b->loaded[g];
+        memset(l, 0, sizeof(*l));
+        if (vg_cache_get(p->cache, p->b->groups[g].key, &l->version, &l->data, &l->len)) {
+            l->found = true;
+            continue;
+        }
+        p->b->keys[n_miss] = p->b->groups[g].key;
+        p->b->miss[n_miss++] = (uint32_t)g;
+    }
+    if (!n_miss)
         return VG_OK;
-    for (size_t g = 0; g < p->b->n_groups; g++)
-        p->b->keys[g] = p->b->groups[g].key;
-    if (vg_redis_load(p->redis, p->b->keys, p->b->n_groups, p->b->loaded, p->b->errstr, sizeof(p->b->errstr)))
+    if (vg_redis_load(p->redis, p->b->keys, n_miss, p->b->loaded_miss, p->b->errstr,
+                      sizeof(p->b->errstr)))
         return VG_ERR_REDIS;
+    for (size_t i = 0; i < n_miss; i++)
+        p->b->loaded[p->b->miss[i]] = p->b->loaded_miss[i];
     atomic_fetch_add(&p->stats.redis_round_trips, 1);
     return VG_OK;
 }
@@ -1285,6 +1312,7 @@ static void vg_pipeline_behind(vg_pipeline_t *p) {
     }
     if (from > committed)
         from = committed;
+    vg_cache_drop_partition(p->cache, bp->topic, bp->partition);
     if (h->until == 0)
         atomic_fetch_add(&p->stats.partitions_rebuilding, 1);
     atomic_fetch_add(&p->stats.state_rebuilds, 1);
@@ -1400,6 +1428,17 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
     err = vg_redis_store(p->redis, p->b->writes, n_writes, p->marks, p->b->n_parts,
                          p->cfg.state_ttl_s * 1000, &conflict, &p->behind, p->b->errstr,
                          sizeof(p->b->errstr));
+    /* What Redis holds now: the batch's states if stored, else unknown. */
+    for (size_t w = 0; w < n_writes; w++) {
+        const vg_redis_write_t *wr = &p->b->writes[w];
+        if (err)
+            vg_cache_drop(p->cache, wr->key);
+        else
+            vg_cache_put(p->cache, wr->key, wr->expect_version + 1, wr->data, wr->len);
+    }
+    if (err)
+        for (size_t g = 0; g < p->b->n_groups; g++)
+            vg_cache_drop(p->cache, p->b->groups[g].key);
     if (err == VG_ERR_BEHIND)
         return err;
     if (err == VG_ERR_CONFLICT) {
@@ -1538,9 +1577,16 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
 /* The batch is committed: count it, then forget it. */
 static void vg_pipeline_account(vg_pipeline_t *p) {
     int64_t now = vg_wall_ms();
+    vg_cache_stats_t cs;
 
     atomic_fetch_add(&p->stats.triggers_emitted, p->b->n_outs);
     vg_pipeline_count_commit(p);
+    vg_cache_stats(p->cache, &cs);
+    atomic_store(&p->stats.cache_hits, cs.hits);
+    atomic_store(&p->stats.cache_misses, cs.misses);
+    atomic_store(&p->stats.cache_evictions, cs.evictions);
+    atomic_store(&p->stats.cache_entries, cs.entries);
+    atomic_store(&p->stats.cache_bytes, cs.bytes);
     for (size_t k = 0; k < p->b->n_outs; k++) {
         int64_t ts = p->b->outs[k].msg >= 0 ? p->b->msgs[p->b->outs[k].msg].timestamp_ms : -1;
         if (ts > 0 && now >= ts)

@@ -83,6 +83,8 @@ typedef struct vg_pipeline_stats_s {
     _Atomic uint64_t state_rebuild_short;     /* rebuilds the log's retention cut short */
     _Atomic uint64_t state_lost_writes;       /* uncommitted state writes Redis lost: redone */
     _Atomic uint64_t partitions_rebuilding;
+    _Atomic uint64_t cache_hits, cache_misses, cache_evictions;
+    _Atomic uint64_t cache_entries, cache_bytes;
     _Atomic uint64_t assigned_partitions;
     _Atomic bool redis_ok;
     _Atomic bool kafka_ok;
