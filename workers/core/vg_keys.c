@@ -46,22 +46,24 @@ int vg_keys_state(char *out, size_t size, const char *prefix, const char *topic,
     return n + 1 + (int)nq;
 }
 
-int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {
+/* "<prefix>:{<topic>:<partition>}<suffix>": a partition's own keys. */
+static int vg_keys_of_partition(char *out, size_t size, const char *prefix, const char *topic,
+                                int32_t partition, const char *suffix) {
     int n = vg_keys_slot_group(out, size, prefix, topic, partition);
+    size_t ns = strlen(suffix);
 
-    if (n < 0 || (size_t)n + 4 >= size)
+    if (n < 0 || (size_t)n + ns >= size)
         return -1;
-    memcpy(out + n, ":due", 5);
-    return n + 4;
+    memcpy(out + n, suffix, ns + 1);
+    return n + (int)ns;
+}
+
+int vg_keys_due(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {
+    return vg_keys_of_partition(out, size, prefix, topic, partition, ":due");
 }
 
 int vg_keys_mark(char *out, size_t size, const char *prefix, const char *topic, int32_t partition) {
-    int n = vg_keys_slot_group(out, size, prefix, topic, partition);
-
-    if (n < 0 || (size_t)n + 8 >= size)
-        return -1;
-    memcpy(out + n, ":applied", 9);
-    return n + 8;
+    return vg_keys_of_partition(out, size, prefix, topic, partition, ":applied");
 }
 
 int vg_keys_commit_metadata(char *out, size_t size, int64_t watermark_ms) {
