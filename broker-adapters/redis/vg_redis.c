@@ -84,13 +84,17 @@ struct vg_redis_s {
     char map_said[512];        /* the map as last logged */
     char *user;
     char *password;
+    char *sentinel_user;       /* the sentinels' own AUTH (NULL: none) */
+    char *sentinel_password;
     int db;
     int timeout_ms;
     char probe_key[128];
     char sentinels[1024];
     char master_name[128];
     int min_replicas_acked, wait_timeout_ms;
-    SSL_CTX *tls;              /* NULL: plain text */
+    SSL_CTX *tls_ctx;          /* from redis.tls*, when either side below speaks TLS */
+    bool tls;                  /* TLS to the data nodes */
+    bool sentinel_tls;         /* TLS to the sentinels */
     char tls_server_name[256]; /* SNI and the name verified ("" : each node's host) */
     bool tls_skip_hostname;
     char sha[41];
@@ -290,27 +294,28 @@ static vg_err_t vg_redis_tls_init(vg_redis_t *r, const vg_redis_tls_t *t, char *
     }
     redisInitOpenSSL();
     ERR_clear_error();
-    if (!(r->tls = SSL_CTX_new(TLS_client_method()))) {
+    if (!(r->tls_ctx = SSL_CTX_new(TLS_client_method()))) {
         what = "SSL_CTX_new";
-    } else if (!SSL_CTX_set_min_proto_version(r->tls, TLS1_2_VERSION)) {
+    } else if (!SSL_CTX_set_min_proto_version(r->tls_ctx, TLS1_2_VERSION)) {
         what = "TLS 1.2 minimum";
     } else if ((t->ca_file && *t->ca_file) || (t->ca_dir && *t->ca_dir)) {
         file = t->ca_file && *t->ca_file ? t->ca_file : t->ca_dir;
-        if (!SSL_CTX_load_verify_locations(r->tls, t->ca_file && *t->ca_file ? t->ca_file : NULL,
+        if (!SSL_CTX_load_verify_locations(r->tls_ctx,
+                                           t->ca_file && *t->ca_file ? t->ca_file : NULL,
                                            t->ca_dir && *t->ca_dir ? t->ca_dir : NULL))
             what = "redis.tls_ca_file/redis.tls_ca_dir";
-    } else if (!SSL_CTX_set_default_verify_paths(r->tls)) {
+    } else if (!SSL_CTX_set_default_verify_paths(r->tls_ctx)) {
         what = "the system's CA store";
     }
     if (!what && t->cert_file && *t->cert_file) {
         file = t->cert_file;
-        if (!SSL_CTX_use_certificate_chain_file(r->tls, t->cert_file)) {
+        if (!SSL_CTX_use_certificate_chain_file(r->tls_ctx, t->cert_file)) {
             what = "redis.tls_cert_file";
         } else {
             file = t->key_file;
-            if (!SSL_CTX_use_PrivateKey_file(r->tls, t->key_file, SSL_FILETYPE_PEM))
+            if (!SSL_CTX_use_PrivateKey_file(r->tls_ctx, t->key_file, SSL_FILETYPE_PEM))
                 what = "redis.tls_key_file";
-            else if (!SSL_CTX_check_private_key(r->tls))
+            else if (!SSL_CTX_check_private_key(r->tls_ctx))
                 what = "redis.tls_key_file (does not match redis.tls_cert_file)";
         }
     }
@@ -321,7 +326,7 @@ static vg_err_t vg_redis_tls_init(vg_redis_t *r, const vg_redis_tls_t *t, char *
                       e ? ERR_reason_error_string(e) : "failed");
         return VG_ERR_CONFIG;
     }
-    SSL_CTX_set_verify(r->tls, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_verify(r->tls_ctx, SSL_VERIFY_PEER, NULL);
     snprintf(r->tls_server_name, sizeof(r->tls_server_name), "%s",
              t->server_name && *t->server_name ? t->server_name : "");
     r->tls_skip_hostname = t->skip_hostname;
@@ -346,16 +351,34 @@ static bool vg_redis_speaks_plain(const vg_redis_t *r, const vg_redis_node_t *n)
     return rep != NULL;
 }
 
+/* The settings a connection's failure points to: a data node's, or a
+ * sentinel's. */
+typedef struct vg_redis_side_s {
+    const char *who;      /* before host:port in a message */
+    const char *tls;      /* the setting that turns TLS on */
+    const char *named;    /* what the server's certificate must name */
+    const char *user;
+    const char *password;
+} vg_redis_side_t;
+
+static const vg_redis_side_t vg_redis_data_side = {
+    "redis", "redis.tls", "redis.tls_server_name or redis.host", "redis.user", "redis.password"};
+static const vg_redis_side_t vg_redis_sentinel_side = {
+    "redis sentinel", "redis.sentinel_tls",
+    "redis.tls_server_name or the sentinel's host in redis.sentinels", "redis.sentinel_user",
+    "redis.sentinel_password"};
+
 /* TLS over the fresh connection: SNI (for a name, not an address), the
  * certificate chain verified, and the name (or address) checked against
  * it. A failure is named: a plain-text port, a certificate refused (and
  * why), or the handshake's own reason. */
-static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, vg_redis_node_t *n, char *errstr,
+static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, vg_redis_node_t *n,
+                                       const vg_redis_side_t *side, char *errstr,
                                        size_t errstr_size) {
     const char *name = r->tls_server_name[0] ? r->tls_server_name : n->host;
     unsigned char addr[16];
     bool is_ip = inet_pton(AF_INET, name, addr) == 1 || inet_pton(AF_INET6, name, addr) == 1;
-    SSL *ssl = SSL_new(r->tls);
+    SSL *ssl = SSL_new(r->tls_ctx);
     long verify;
 
     if (!ssl) {
@@ -376,81 +399,177 @@ static vg_err_t vg_redis_tls_handshake(vg_redis_t *r, vg_redis_node_t *n, char *
         return VG_OK; /* the context owns ssl now */
     verify = SSL_get_verify_result(ssl);
     if (verify != X509_V_OK) {
+        bool misnamed =
+            verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH;
         r->problem = VG_REDIS_PROBLEM_TLS;
         vg_errstr_set(errstr, errstr_size,
-                      "redis %s:%d: TLS: the server's certificate was refused: %s (%s)",
-                      n->host, n->port, X509_verify_cert_error_string(verify),
-                      verify == X509_V_ERR_HOSTNAME_MISMATCH ||
-                              verify == X509_V_ERR_IP_ADDRESS_MISMATCH
-                          ? "the certificate does not name redis.tls_server_name or redis.host"
-                          : "check redis.tls_ca_file: is it the CA that signed the server's "
-                            "certificate?");
+                      "%s %s:%d: TLS: the server's certificate was refused: %s (%s%s)",
+                      side->who, n->host, n->port, X509_verify_cert_error_string(verify),
+                      misnamed ? "the certificate does not name "
+                               : "check redis.tls_ca_file: is it the CA that signed the "
+                                 "server's certificate?",
+                      misnamed ? side->named : "");
     } else if (vg_redis_speaks_plain(r, n)) {
         r->problem = VG_REDIS_PROBLEM_PLAIN_PORT;
         vg_errstr_set(errstr, errstr_size,
-                      "redis %s:%d: TLS handshake failed: the port speaks plain text, not "
-                      "TLS: set redis.tls=false, or use the server's tls-port",
-                      n->host, n->port);
+                      "%s %s:%d: TLS handshake failed: the port speaks plain text, not "
+                      "TLS: set %s=false, or use the server's tls-port",
+                      side->who, n->host, n->port, side->tls);
     } else {
         r->problem = VG_REDIS_PROBLEM_TLS;
-        vg_errstr_set(errstr, errstr_size, "redis %s:%d: TLS handshake failed: %s", n->host,
-                      n->port, n->c->errstr[0] ? n->c->errstr : "no reason given");
+        vg_errstr_set(errstr, errstr_size, "%s %s:%d: TLS handshake failed: %s", side->who,
+                      n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reason given");
     }
     SSL_free(ssl);
     vg_redis_drop(r, n);
     return VG_ERR_REDIS;
 }
 
-/* Sentinel mode: the master's address, from the first sentinel that
- * knows it, into nodes[0]. */
-static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_size) {
+/* The first exchange on n's fresh connection (to a data node or, by
+ * side, a sentinel): TLS if that side speaks it, then AUTH with that
+ * side's user and password, or else PING. The first command also tells
+ * a TLS-only port: it drops a connection whose first bytes are not a TLS
+ * handshake. A failure is named (r->problem, errstr, with the settings
+ * to check, never the password) and drops n. */
+static vg_err_t vg_redis_greet(vg_redis_t *r, vg_redis_node_t *n, const vg_redis_side_t *side,
+                               char *errstr, size_t errstr_size) {
+    bool sentinel = side == &vg_redis_sentinel_side;
+    bool tls = sentinel ? r->sentinel_tls : r->tls;
+    const char *user = sentinel ? r->sentinel_user : r->user;
+    const char *password = sentinel ? r->sentinel_password : r->password;
+    redisReply *rep;
+
+    if (tls && vg_redis_tls_handshake(r, n, side, errstr, errstr_size))
+        return VG_ERR_REDIS;
+    rep = password ? user ? redisCommand(n->c, "AUTH %s %s", user, password)
+                          : redisCommand(n->c, "AUTH %s", password)
+                   : redisCommand(n->c, "PING");
+    if (!rep && tls) {
+        /* TLS 1.3 sends the client's certificate after the handshake, so
+         * a server that wanted one (and got none, or one it does not
+         * trust) closes the connection at the first command. */
+        r->problem = VG_REDIS_PROBLEM_TLS;
+        vg_errstr_set(errstr, errstr_size,
+                      "%s %s:%d closed the TLS connection at the first command (%s): does "
+                      "it require a client certificate (tls-auth-clients)? set "
+                      "redis.tls_cert_file and redis.tls_key_file to one its CA signed",
+                      side->who, n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply");
+    } else if (!rep) {
+        r->problem = VG_REDIS_PROBLEM_TLS_PORT;
+        vg_errstr_set(errstr, errstr_size,
+                      "%s %s:%d closed the connection at the first command (%s): is it a "
+                      "TLS-only port spoken to in plain text? (set %s=true)",
+                      side->who, n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply",
+                      side->tls);
+    } else if (rep->type == REDIS_REPLY_ERROR && password) {
+        /* Say whose authentication failed, never with what. */
+        r->problem = VG_REDIS_PROBLEM_AUTH;
+        vg_errstr_set(errstr, errstr_size,
+                      "%s %s:%d: AUTH refused for user \"%s\": check %s and %s", side->who,
+                      n->host, n->port, user ? user : "default", side->user, side->password);
+    } else if (rep->type == REDIS_REPLY_ERROR && strstr(rep->str, "NOAUTH")) {
+        r->problem = VG_REDIS_PROBLEM_AUTH;
+        vg_errstr_set(errstr, errstr_size,
+                      "%s %s:%d: the server requires authentication: set %s (and %s)",
+                      side->who, n->host, n->port, side->password, side->user);
+    } else if (rep->type == REDIS_REPLY_ERROR) {
+        vg_redis_reply_error(r, n, "PING", rep->str, errstr, errstr_size);
+    } else {
+        freeReplyObject(rep);
+        return VG_OK;
+    }
+    if (rep)
+        freeReplyObject(rep);
+    vg_redis_drop(r, n);
+    return VG_ERR_REDIS;
+}
+
+/* Ask the sentinel at host:port (over TLS and with AUTH when so
+ * configured) for the master's address, into nodes[0]. A failure is
+ * named in r->problem and why. */
+static vg_err_t vg_redis_ask_sentinel(vg_redis_t *r, const char *host, int port, char *why,
+                                      size_t why_size) {
     struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
-    char list[sizeof(r->sentinels)], *save = NULL, why[160] = "no sentinel listed";
+    vg_redis_node_t s = {.port = port};
+    vg_redis_node_t *m = &r->nodes[0];
+    redisReply *rep;
+    vg_err_t err = VG_ERR_REDIS;
+
+    snprintf(s.host, sizeof(s.host), "%s", host);
+    s.c = redisConnectWithTimeout(host, port, tv);
+    if (!s.c || s.c->err) {
+        r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
+        vg_errstr_set(why, why_size, "sentinel %s:%d: %s", host, port,
+                      s.c ? s.c->errstr : "out of memory");
+        vg_redis_drop(r, &s);
+        return VG_ERR_REDIS;
+    }
+    redisSetTimeout(s.c, tv);
+    if (vg_redis_greet(r, &s, &vg_redis_sentinel_side, why, why_size))
+        return VG_ERR_REDIS;
+    rep = redisCommand(s.c, "SENTINEL get-master-addr-by-name %s", r->master_name);
+    if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+        rep->element[0]->type == REDIS_REPLY_STRING &&
+        rep->element[1]->type == REDIS_REPLY_STRING) {
+        int mport = atoi(rep->element[1]->str);
+        if (strcmp(m->host, rep->element[0]->str) || m->port != mport)
+            VG_INFO(r->log, "redis", "sentinel %s:%d: master %s is %s:%d", host, port,
+                    r->master_name, rep->element[0]->str, mport);
+        snprintf(m->host, sizeof(m->host), "%s", rep->element[0]->str);
+        m->port = mport;
+        err = VG_OK;
+    } else {
+        r->problem = VG_REDIS_PROBLEM_SENTINEL;
+        vg_errstr_set(why, why_size, "sentinel %s:%d: %s", host, port,
+                      !rep                             ? "no reply"
+                      : rep->type == REDIS_REPLY_ERROR ? rep->str
+                                                       : "does not know this master");
+    }
+    if (rep)
+        freeReplyObject(rep);
+    vg_redis_drop(r, &s);
+    return err;
+}
+
+/* Sentinel mode: the master's address, from the first sentinel that
+ * knows it, into nodes[0]. When none does, the problem is that of a
+ * sentinel refused for a setting of ours (TLS, AUTH), which only the
+ * configuration fixes, before that of a sentinel down or not knowing the
+ * master (sentinel). */
+static vg_err_t vg_redis_discover(vg_redis_t *r, char *errstr, size_t errstr_size) {
+    char list[sizeof(r->sentinels)], *save = NULL, why[400] = "no sentinel listed";
+    vg_redis_problem_t problem = VG_REDIS_PROBLEM_SENTINEL;
 
     snprintf(list, sizeof(list), "%s", r->sentinels);
     for (char *s = strtok_r(list, ", ", &save); s; s = strtok_r(NULL, ", ", &save)) {
-        char *colon = strrchr(s, ':');
-        redisContext *c;
-        redisReply *rep = NULL;
+        char *colon = strrchr(s, ':'), one[sizeof(why)];
+        bool named;
         if (!colon) {
-            snprintf(why, sizeof(why), "\"%s\" is not host:port", s);
+            if (problem == VG_REDIS_PROBLEM_SENTINEL)
+                snprintf(why, sizeof(why), "\"%s\" is not host:port", s);
             continue;
         }
         *colon = '\0';
-        c = redisConnectWithTimeout(s, atoi(colon + 1), tv);
-        if (c && !c->err) {
-            redisSetTimeout(c, tv);
-            rep = redisCommand(c, "SENTINEL get-master-addr-by-name %s", r->master_name);
-        }
-        if (rep && rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
-            rep->element[0]->type == REDIS_REPLY_STRING &&
-            rep->element[1]->type == REDIS_REPLY_STRING) {
-            int port = atoi(rep->element[1]->str);
-            vg_redis_node_t *m = &r->nodes[0];
-            if (strcmp(m->host, rep->element[0]->str) || m->port != port)
-                VG_INFO(r->log, "redis", "sentinel %s:%s: master %s is %s:%d", s, colon + 1,
-                        r->master_name, rep->element[0]->str, port);
-            snprintf(m->host, sizeof(m->host), "%s", rep->element[0]->str);
-            m->port = port;
-            freeReplyObject(rep);
-            redisFree(c);
+        if (!vg_redis_ask_sentinel(r, s, atoi(colon + 1), one, sizeof(one)))
             return VG_OK;
+        named = r->problem != VG_REDIS_PROBLEM_UNREACHABLE &&
+                r->problem != VG_REDIS_PROBLEM_SENTINEL && r->problem != VG_REDIS_PROBLEM_OTHER;
+        if (named || problem == VG_REDIS_PROBLEM_SENTINEL) {
+            snprintf(why, sizeof(why), "%s", one);
+            if (named)
+                problem = r->problem;
         }
-        snprintf(why, sizeof(why), "sentinel %s:%s: %s", s, colon + 1,
-                 !c || c->err ? (c ? c->errstr : "out of memory")
-                 : !rep       ? "no reply"
-                 : rep->type == REDIS_REPLY_ERROR ? rep->str
-                                                  : "does not know this master");
-        if (rep)
-            freeReplyObject(rep);
-        if (c)
-            redisFree(c);
     }
-    r->problem = VG_REDIS_PROBLEM_SENTINEL;
-    vg_errstr_set(errstr, errstr_size,
-                  "redis sentinel: no sentinel gave the address of master \"%s\" "
-                  "(redis.sentinel_master) from redis.sentinels %s; last: %s",
-                  r->master_name, r->sentinels, why);
+    r->problem = problem;
+    if (problem == VG_REDIS_PROBLEM_SENTINEL)
+        vg_errstr_set(errstr, errstr_size,
+                      "redis sentinel: no sentinel gave the address of master \"%s\" "
+                      "(redis.sentinel_master) from redis.sentinels %s; last: %s",
+                      r->master_name, r->sentinels, why);
+    else
+        vg_errstr_set(errstr, errstr_size,
+                      "%s (no sentinel in redis.sentinels %s gave the address of master \"%s\")",
+                      why, r->sentinels, r->master_name);
     return VG_ERR_REDIS;
 }
 
@@ -472,49 +591,8 @@ static vg_err_t vg_redis_connect(vg_redis_t *r, vg_redis_node_t *n, char *errstr
         return VG_ERR_REDIS;
     }
     redisSetTimeout(n->c, tv);
-    if (r->tls && vg_redis_tls_handshake(r, n, errstr, errstr_size))
+    if (vg_redis_greet(r, n, &vg_redis_data_side, errstr, errstr_size))
         return VG_ERR_REDIS;
-    /* The first command tells a TLS-only port: it drops a connection
-     * whose first bytes are not a TLS handshake. */
-    rep = r->password ? r->user ? redisCommand(n->c, "AUTH %s %s", r->user, r->password)
-                                : redisCommand(n->c, "AUTH %s", r->password)
-                      : redisCommand(n->c, "PING");
-    if (!rep && r->tls) {
-        /* TLS 1.3 sends the client's certificate after the handshake, so
-         * a server that wanted one (and got none, or one it does not
-         * trust) closes the connection at the first command. */
-        r->problem = VG_REDIS_PROBLEM_TLS;
-        vg_errstr_set(errstr, errstr_size,
-                      "redis %s:%d closed the TLS connection at the first command (%s): does "
-                      "it require a client certificate (tls-auth-clients)? set "
-                      "redis.tls_cert_file and redis.tls_key_file to one its CA signed",
-                      n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply");
-        vg_redis_drop(r, n);
-        return VG_ERR_REDIS;
-    }
-    if (!rep) {
-        r->problem = VG_REDIS_PROBLEM_TLS_PORT;
-        vg_errstr_set(errstr, errstr_size,
-                      "redis %s:%d closed the connection at the first command (%s): is it a "
-                      "TLS-only port spoken to in plain text? (set redis.tls=true)",
-                      n->host, n->port, n->c->errstr[0] ? n->c->errstr : "no reply");
-        vg_redis_drop(r, n);
-        return VG_ERR_REDIS;
-    }
-    if (rep->type == REDIS_REPLY_ERROR) {
-        if (r->password) {
-            /* Say whose authentication failed, never with what. */
-            r->problem = VG_REDIS_PROBLEM_AUTH;
-            vg_errstr_set(errstr, errstr_size, "redis %s:%d: AUTH refused for user \"%s\"",
-                          n->host, n->port, r->user ? r->user : "default");
-        } else {
-            vg_redis_reply_error(r, n, "PING", rep->str, errstr, errstr_size);
-        }
-        freeReplyObject(rep);
-        vg_redis_drop(r, n);
-        return VG_ERR_REDIS;
-    }
-    freeReplyObject(rep);
     if (vg_redis_check_server(r, n, errstr, errstr_size)) {
         if (r->problem == VG_REDIS_PROBLEM_NONE)
             r->problem = VG_REDIS_PROBLEM_UNREACHABLE;
@@ -928,6 +1006,8 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
     r->nodes[0].port = conf->port ? conf->port : 6379;
     r->user = conf->user ? strdup(conf->user) : NULL;
     r->password = conf->password ? strdup(conf->password) : NULL;
+    r->sentinel_user = conf->sentinel_user ? strdup(conf->sentinel_user) : NULL;
+    r->sentinel_password = conf->sentinel_password ? strdup(conf->sentinel_password) : NULL;
     r->db = conf->db;
     r->timeout_ms = conf->timeout_ms > 0 ? conf->timeout_ms : 2000;
     snprintf(r->sentinels, sizeof(r->sentinels), "%s", conf->sentinels ? conf->sentinels : "");
@@ -963,7 +1043,11 @@ static vg_redis_t *vg_redis_new_impl(const vg_redis_conf_t *conf, vg_log_t *log,
         }
         memset(r->slots, VG_NO_NODE, VG_REDIS_SLOTS);
     }
-    if (conf->tls.enabled && vg_redis_tls_init(r, &conf->tls, errstr, errstr_size)) {
+    /* One context for both sides: the sentinels are checked with the
+     * same CA, and shown the same client certificate. */
+    r->tls = conf->tls.enabled;
+    r->sentinel_tls = r->mode == VG_REDIS_MODE_SENTINEL && conf->sentinel_tls;
+    if ((r->tls || r->sentinel_tls) && vg_redis_tls_init(r, &conf->tls, errstr, errstr_size)) {
         vg_redis_destroy(r);
         return NULL;
     }
@@ -989,19 +1073,26 @@ vg_redis_t *vg_redis_new_lazy(const vg_redis_conf_t *conf, vg_log_t *log, char *
     return vg_redis_new_impl(conf, log, errstr, errstr_size, true);
 }
 
+/* A secret's memory is cleared before it is freed. */
+static void vg_redis_free_secret(char *s) {
+    if (s) {
+        memset(s, 0, strlen(s));
+        free(s);
+    }
+}
+
 void vg_redis_destroy(vg_redis_t *r) {
     if (!r)
         return;
     vg_redis_free_replies(r);
     vg_redis_drop_all(r);
-    if (r->tls)
-        SSL_CTX_free(r->tls);
+    if (r->tls_ctx)
+        SSL_CTX_free(r->tls_ctx);
     free(r->slots);
     free(r->user);
-    if (r->password) {
-        memset(r->password, 0, strlen(r->password));
-        free(r->password);
-    }
+    free(r->sentinel_user);
+    vg_redis_free_secret(r->password);
+    vg_redis_free_secret(r->sentinel_password);
     free(r);
 }
 

@@ -7,8 +7,9 @@
  * encoded CustomerState). The TTL is refreshed on every write. Keys are
  * named by vg_keys.h; their hash tag is the events partition.
  *
- * Three modes: one standalone server, the master a set of sentinels name,
- * or a Redis Cluster. In a cluster every command goes to the node that
+ * Three modes: one standalone server, the master a set of sentinels name
+ * (asked on every connect, with their own TLS and AUTH settings), or a
+ * Redis Cluster. In a cluster every command goes to the node that
  * serves its key's slot (CRC16 of the hash tag, the slot map from CLUSTER
  * SHARDS), one pipeline per node in the same round trip; MOVED updates the
  * map and ASK is followed once, both sent again at once.
@@ -107,6 +108,14 @@ typedef struct vg_redis_conf_s {
      * server). Every (re)connect asks them for master_name's address. */
     const char *sentinels;
     const char *master_name;
+    /* The sentinels' own authentication (requirepass, or an ACL user, on
+     * the sentinels): AUTH before asking; NULL: none. Never logged. */
+    const char *sentinel_user;
+    const char *sentinel_password;
+    /* TLS to the sentinels, with tls's files and checks (each sentinel's
+     * certificate must name its host in sentinels, or tls.server_name),
+     * whether or not tls.enabled. */
+    bool sentinel_tls;
     /* Durability: every state write waits (WAIT) until this many replicas
      * have it, up to wait_timeout_ms; fewer is an error (nothing is
      * committed to Kafka, the batch is redone). 0: no WAIT. */

@@ -164,7 +164,7 @@ void vg_itest_create_topics(vg_itest_t *t, int partitions, int rf) {
 static pid_t vg_itest_worker_exec(const vg_itest_t *t, const char *worker_id,
                                   const char *const *extra, bool tied) {
     char sets[16][600], logpath[1200];
-    const char *argv[48];
+    const char *argv[80];
     int argc = 0, s = 0;
     pid_t pid;
 
@@ -181,7 +181,13 @@ static pid_t vg_itest_worker_exec(const vg_itest_t *t, const char *worker_id,
     VG_SET("worker.id=%s", worker_id);
     VG_SET("pseudonym.key=%s", VG_ITEST_PSEUDONYM_KEY);
 #undef VG_SET
-    for (int i = 0; extra && extra[i] && argc < 46; i++) {
+    for (int i = 0; extra && extra[i]; i++) {
+        /* A setting left out would run a worker other than the test says. */
+        if (argc + 3 > (int)(sizeof(argv) / sizeof(argv[0]))) {
+            fprintf(stderr, "FAIL: worker %s: more settings than argv holds, from %s on\n",
+                    worker_id, extra[i]);
+            exit(1);
+        }
         argv[argc++] = "--set";
         argv[argc++] = extra[i];
     }

@@ -60,12 +60,17 @@ static inline pid_t vg_itest_spawn_redis(const char *base, const char *name, con
     return pid;
 }
 
-/* The first line redis-cli prints for args, into out. */
-static inline void vg_itest_cli(int port, const char *args, char *out, size_t size) {
-    char cmd[512];
+/* What redis-cli prints for args, into out; opts are redis-cli's options
+ * to reach the server, e.g. TLS files and a password (NULL: plain text,
+ * no AUTH; passwords need --no-auth-warning, or the warning is printed
+ * first). */
+static inline void vg_itest_cli_with(const char *opts, int port, const char *args, char *out,
+                                     size_t size) {
+    char cmd[4096];
     FILE *p;
 
-    snprintf(cmd, sizeof(cmd), "redis-cli -h 127.0.0.1 -p %d %s 2>&1", port, args);
+    snprintf(cmd, sizeof(cmd), "redis-cli %s -h 127.0.0.1 -p %d %s 2>&1", opts ? opts : "",
+             port, args);
     out[0] = '\0';
     if ((p = popen(cmd, "r"))) {
         size_t n = fread(out, 1, size - 1, p);
@@ -74,19 +79,28 @@ static inline void vg_itest_cli(int port, const char *args, char *out, size_t si
     }
 }
 
-/* Wait until redis-cli args on port prints text, up to timeout_ms. */
-static inline bool vg_itest_cli_wait(int port, const char *args, const char *text,
-                                     int timeout_ms) {
+static inline void vg_itest_cli(int port, const char *args, char *out, size_t size) {
+    vg_itest_cli_with(NULL, port, args, out, size);
+}
+
+/* Wait until redis-cli opts args on port prints text, up to timeout_ms. */
+static inline bool vg_itest_cli_wait_with(const char *opts, int port, const char *args,
+                                          const char *text, int timeout_ms) {
     long long deadline = vg_itest_now_ms() + timeout_ms;
     char out[4096];
 
     do {
-        vg_itest_cli(port, args, out, sizeof(out));
+        vg_itest_cli_with(opts, port, args, out, sizeof(out));
         if (strstr(out, text))
             return true;
         usleep(100 * 1000); /* paces the asking; the condition is the reply */
     } while (vg_itest_now_ms() < deadline);
     return false;
+}
+
+static inline bool vg_itest_cli_wait(int port, const char *args, const char *text,
+                                     int timeout_ms) {
+    return vg_itest_cli_wait_with(NULL, port, args, text, timeout_ms);
 }
 
 static inline void vg_itest_write_file(const char *path, const char *text) {

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "vg_config.h"
+#include "vg_redis.h"
 
 static const char *write_tmp(const char *text) {
     static char path[64];
@@ -103,6 +104,54 @@ Test(config, secret_from_file_never_printed) {
     fclose(f);
     cr_expect(strstr(out, "s3cr3t") == NULL);
     cr_expect(strstr(out, "redis.password = (set)") != NULL);
+    unlink(path);
+}
+
+/* The sentinels' own secret and TLS: the password from a file (also
+ * VIGIL_REDIS_SENTINEL_PASSWORD_FILE), never printed; TLS to them by
+ * default as to the data nodes (same), or set apart. */
+Test(config, sentinel_auth_and_tls) {
+    static const struct {
+        const char *redis_tls, *sentinel_tls;
+        bool want;
+    } tls[] = {
+        {"false", "same", false}, {"true", "same", true},  {"true", "false", false},
+        {"false", "true", true},  {"true", "true", true},
+    };
+    vg_config_t c;
+    vg_redis_conf_t rc;
+    char err[256] = "", out[4096] = "", env_file[128];
+    const char *path = write_tmp("s3cr3t-sentinel\n");
+    char *env[] = {env_file, "VIGIL_REDIS_SENTINEL_USER=watcher", NULL};
+    FILE *f;
+
+    snprintf(env_file, sizeof(env_file), "VIGIL_REDIS_SENTINEL_PASSWORD_FILE=%s", path);
+    vg_config_defaults(&c);
+    cr_expect_eq(c.redis_sentinel_tls, 2, "default: same as redis.tls");
+    cr_assert_eq(vg_config_load_env(&c, env, err, sizeof(err)), VG_OK, "%s", err);
+    cr_expect_str_eq(c.redis_sentinel_password, "s3cr3t-sentinel");
+    cr_expect_str_eq(c.redis_sentinel_user, "watcher");
+    f = fmemopen(out, sizeof(out) - 1, "w");
+    vg_config_dump(&c, f);
+    fclose(f);
+    cr_expect(strstr(out, "s3cr3t") == NULL);
+    cr_expect(strstr(out, "redis.sentinel_password = (set)") != NULL);
+    vg_config_redis(&c, &rc);
+    cr_expect_str_eq(rc.sentinel_password, "s3cr3t-sentinel");
+    cr_expect_str_eq(rc.sentinel_user, "watcher");
+    cr_expect_null(rc.password, "the data nodes' password stays apart");
+    for (size_t i = 0; i < sizeof(tls) / sizeof(tls[0]); i++) {
+        cr_assert_eq(vg_config_set(&c, "redis.tls", tls[i].redis_tls, "t", err, sizeof(err)),
+                     VG_OK);
+        cr_assert_eq(vg_config_set(&c, "redis.sentinel_tls", tls[i].sentinel_tls, "t", err,
+                                   sizeof(err)),
+                     VG_OK, "%s", err);
+        vg_config_redis(&c, &rc);
+        cr_expect_eq(rc.sentinel_tls, tls[i].want, "redis.tls=%s redis.sentinel_tls=%s",
+                     tls[i].redis_tls, tls[i].sentinel_tls);
+    }
+    cr_expect_neq(vg_config_set(&c, "redis.sentinel_tls", "yes", "t", err, sizeof(err)), VG_OK);
+    cr_expect(strstr(err, "false|true|same"), "%s", err);
     unlink(path);
 }
 

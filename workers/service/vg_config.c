@@ -80,6 +80,16 @@ static const vg_config_row_t vg_config_table[] = {
      "redis.mode=sentinel."},
     {"redis.sentinel_master", VG_S(redis_sentinel_master), 0, 0, "mymaster", NULL,
      "Sentinel mode: the name the sentinels monitor the master under."},
+    {"redis.sentinel_tls", VG_E(redis_sentinel_tls), 0, 2, "same", "false|true|same",
+     "Sentinel mode: speak TLS to the sentinels (their tls-port), with the redis.tls_* files "
+     "and checks; each sentinel's certificate must name its host in redis.sentinels (or "
+     "redis.tls_server_name). same: as redis.tls."},
+    {"redis.sentinel_user", VG_S(redis_sentinel_user), 0, 0, "", NULL,
+     "Sentinel mode: ACL user on the sentinels (empty: default user)."},
+    {"redis.sentinel_password", VG_X(redis_sentinel_password), 0, 0, "", NULL,
+     "Sentinel mode: password of the sentinels themselves (their requirepass or "
+     "redis.sentinel_user's), sent with AUTH before asking for the master; empty: no AUTH. "
+     "Secret; or redis.sentinel_password_file."},
     {"redis.min_replicas_acked", VG_I(redis_min_replicas_acked), 0, 16, "0", NULL,
      "Durability: each state write waits (WAIT) for this many replicas before the Kafka "
      "commit; fewer within redis.wait_timeout_ms redoes the batch. 0: no WAIT."},
@@ -580,6 +590,28 @@ void vg_config_doc(FILE *out) {
             "(docs/runbook.md, \"Redis problems\"): `plain_port` (TLS spoken to a plain-text "
             "port), `tls_port` (plain text to a TLS-only port), `tls` (certificate refused, with "
             "OpenSSL's reason; or no client certificate where one is required).\n\n"
+            "## Redis Sentinel with TLS and AUTH\n\n"
+            "With `redis.sentinels`, each (re)connect first asks a sentinel for the master. "
+            "The sentinels speak TLS when `redis.sentinel_tls` says so (by default as "
+            "`redis.tls`), with the same CA, client certificate and checks; each sentinel's "
+            "certificate must name the host given in `redis.sentinels` (or "
+            "`redis.tls_server_name`). Sentinels with `requirepass` (or an ACL user) get "
+            "`AUTH` with `redis.sentinel_password` (and `redis.sentinel_user`): their own "
+            "secret, not the data nodes' `redis.password`.\n\n"
+            "```yaml\n"
+            "redis.sentinels: sentinel-0.example:26379,sentinel-1.example:26379,"
+            "sentinel-2.example:26379\n"
+            "redis.sentinel_master: vigil\n"
+            "redis.sentinel_password_file: /etc/vigil/redis/sentinel-password\n"
+            "redis.tls: true                 # data nodes and, by default, sentinels\n"
+            "redis.tls_ca_file: /etc/vigil/redis/ca.pem\n"
+            "redis.user: vigil\n"
+            "redis.password_file: /etc/vigil/redis/password\n"
+            "```\n\n"
+            "A sentinel refusing `AUTH` is named `auth` (the line names "
+            "`redis.sentinel_password`), a TLS failure to a sentinel `tls`, `plain_port` or "
+            "`tls_port` with the sentinel's address; when every sentinel fails, such a "
+            "refusal is named before a sentinel down (`sentinel`).\n\n"
             "## Redis ACL\n\n"
             "The worker needs one user with these commands and the key pattern of "
             "`redis.key_prefix` (`vigil` here), nothing else; the default user can be off. "
@@ -624,6 +656,12 @@ void vg_config_redis(const vg_config_t *cfg, vg_redis_conf_t *rc) {
     rc->cluster_nodes = cfg->redis_cluster_nodes;
     rc->sentinels = cfg->redis_sentinels;
     rc->master_name = cfg->redis_sentinel_master;
+    rc->sentinel_user = cfg->redis_sentinel_user[0] ? cfg->redis_sentinel_user : NULL;
+    rc->sentinel_password =
+        cfg->redis_sentinel_password[0] ? cfg->redis_sentinel_password : NULL;
+    /* "same": sentinels deployed like their data nodes, the usual case. */
+    rc->sentinel_tls =
+        cfg->redis_sentinel_tls == 2 ? rc->tls.enabled : cfg->redis_sentinel_tls == 1;
     rc->min_replicas_acked = (int)cfg->redis_min_replicas_acked;
     rc->wait_timeout_ms = (int)cfg->redis_wait_timeout_ms;
 }

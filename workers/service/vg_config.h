@@ -60,6 +60,9 @@ typedef struct vg_config_s {
     char signing_keys_file[1024];
     char redis_sentinels[1024];
     char redis_sentinel_master[128];
+    int redis_sentinel_tls;        /* 0 false, 1 true, 2 same as redis.tls */
+    char redis_sentinel_user[128];
+    char redis_sentinel_password[256];
     int64_t redis_min_replicas_acked;
     int64_t redis_wait_timeout_ms;
     int64_t state_ttl_s;
