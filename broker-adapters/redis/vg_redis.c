@@ -1309,10 +1309,24 @@ static vg_err_t vg_redis_wait(vg_redis_t *r, size_t n_groups, char *errstr, size
 
     for (size_t g = 0; g < n_groups; g++)
         wrote[r->node_of[g]] = true;
+    struct timeval tv = {r->timeout_ms / 1000, (r->timeout_ms % 1000) * 1000};
+    struct timeval tv_wait = {(r->timeout_ms + r->wait_timeout_ms) / 1000,
+                              ((r->timeout_ms + r->wait_timeout_ms) % 1000) * 1000};
+
+    /* WAIT may take wait_timeout_ms by design: the read waits that long
+     * on top of the usual timeout, or a slow WAIT would read as a lost
+     * connection. */
     for (size_t k = 0; k < r->n_nodes; k++)
-        if (wrote[k])
+        if (wrote[k]) {
             route[n++] = VG_ROUTE_NODE(k);
-    if ((err = vg_redis_exec(r, n, route, vg_redis_append_wait, r, errstr, errstr_size)))
+            if (r->nodes[k].c)
+                redisSetTimeout(r->nodes[k].c, tv_wait);
+        }
+    err = vg_redis_exec(r, n, route, vg_redis_append_wait, r, errstr, errstr_size);
+    for (size_t k = 0; k < r->n_nodes; k++)
+        if (wrote[k] && r->nodes[k].c)
+            redisSetTimeout(r->nodes[k].c, tv);
+    if (err)
         return err;
     for (size_t i = 0; i < n; i++) {
         const redisReply *w = r->replies[i];

@@ -562,11 +562,18 @@ void vg_config_doc(FILE *out) {
         if (r->type == VG_CT_INT)
             snprintf(range, sizeof(range), "%lld .. %lld", (long long)r->min, (long long)r->max);
         else if (r->type == VG_CT_ENUM)
-            snprintf(range, sizeof(range), "%s", r->choices);
+            /* "a | b" in a Markdown table cell: its bars escaped. */
+            for (size_t o = 0, k = 0; r->choices[k] && o + 3 < sizeof(range); k++) {
+                if (r->choices[k] == '|')
+                    range[o++] = '\\';
+                range[o++] = r->choices[k];
+                range[o] = '\0';
+            }
         fprintf(out, "| `%s` | %s | %s | %s%s%s | %s%s |\n", r->name, tnames[r->type], range,
                 r->def[0] ? "`" : "", r->def[0] ? r->def : "(empty)", r->def[0] ? "`" : "", r->doc,
                 vg_config_is_reloadable(r->name) ? " Reloaded on SIGHUP." : "");
-    }    fprintf(out,
+    }
+    fprintf(out,
             "\n## Redis over TLS\n\n"
             "With `redis.tls: true` the worker speaks TLS 1.2 or later and always verifies the "
             "server's certificate: against `redis.tls_ca_file` / `redis.tls_ca_dir`, or else the "
