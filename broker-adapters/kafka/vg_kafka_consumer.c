@@ -20,6 +20,7 @@ struct vg_kafka_consumer_s {
     bool closed;
     bool abandoned; /* closed without leaving the group (time ran out) */
     const _Atomic int64_t *deadline_ms; /* the drain deadline, or NULL */
+    vg_kafka_health_t *health;          /* the caller's, or NULL */
     _Atomic bool down;
     rd_kafka_message_t *rkmsgs[4096];
     /* Partitions revoked while vg_kafka_consumer_poll_batch() collects a
@@ -429,6 +430,7 @@ vg_err_t vg_kafka_consumer_commit_md(vg_kafka_consumer_t *c, const vg_kafka_offs
     }
     rd_kafka_topic_partition_list_destroy(l);
     if (err) {
+        vg_kafka_health_fail(c->health, vg_kafka_problem_of(err), vg_time_wall_ms());
         vg_errstr_set(errstr, errstr_size, "commit: %s%s", rd_kafka_err2str(err),
                       err == RD_KAFKA_RESP_ERR__TIMED_OUT ? " (the drain deadline passed)" : "");
         return VG_ERR_KAFKA;
@@ -602,6 +604,10 @@ vg_err_t vg_kafka_consumer_close(vg_kafka_consumer_t *c) {
 
 void vg_kafka_consumer_set_deadline(vg_kafka_consumer_t *c, const _Atomic int64_t *deadline_ms) {
     c->deadline_ms = deadline_ms;
+}
+
+void vg_kafka_consumer_set_health(vg_kafka_consumer_t *c, vg_kafka_health_t *health) {
+    c->health = health;
 }
 
 vg_err_t vg_kafka_consumer_close_within(vg_kafka_consumer_t *c, int timeout_ms) {

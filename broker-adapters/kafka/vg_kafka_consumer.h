@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "vg_kafka.h"
+#include "vg_kafka_health.h"
 
 typedef struct vg_kafka_consumer_s vg_kafka_consumer_t;
 
@@ -120,6 +121,12 @@ vg_err_t vg_kafka_consumer_close_within(vg_kafka_consumer_t *c, int timeout_ms);
 /* The drain deadline, as vg_kafka_producer_set_deadline(): every blocking
  * call (committed offsets, seeks, probes) waits no longer than it. */
 void vg_kafka_consumer_set_deadline(vg_kafka_consumer_t *c, const _Atomic int64_t *deadline_ms);
+
+/* Health (vg_kafka_health.h), as vg_kafka_producer_set_health(): a failed
+ * offset commit starts its stall clock and says what failed ("Coordinator
+ * not available": the group coordinator cannot write __consumer_offsets).
+ * NULL: none kept. */
+void vg_kafka_consumer_set_health(vg_kafka_consumer_t *c, vg_kafka_health_t *health);
 
 /* Close if needed and free. NULL is a no-op. */
 void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c);

@@ -1,5 +1,6 @@
 #include "vg_kafka_producer.h"
 #include "vg_kafka_diag.h"
+#include "vg_kafka_health.h"
 #include "vg_kafka_int.h"
 #include "vg_time.h"
 
@@ -10,6 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define VG_KAFKA_WAIT_NOTE_MS 1000  /* a blocking call this slow counts as trouble */
+#define VG_KAFKA_DIAG_EVERY_MS 5000 /* metadata asked at most this often while stalled */
 
 struct vg_kafka_producer_s {
     rd_kafka_t *rk;
@@ -35,6 +39,22 @@ struct vg_kafka_producer_s {
     /* The drain deadline (monotonic ms, 0: none), owned by the caller:
      * blocking calls wait in slices and give up when it passes. */
     const _Atomic int64_t *deadline_ms;
+    /* commit_transaction() timed out and goes on in the background:
+     * librdkafka refuses every other transactional call ("Conflicting
+     * commit_transaction API call is already in progress") until the
+     * commit is called again and returns its outcome. */
+    bool commit_pending;
+    /* When the open transaction began (monotonic ms) and Kafka's
+     * transaction.timeout.ms: the coordinator aborts a transaction open
+     * longer and fences its producer epoch. expired: that happened. */
+    int64_t txn_begin_ms, txn_timeout_ms;
+    bool expired;
+    /* Health (vg_kafka_health.h), owned by the caller; NULL: not kept. */
+    vg_kafka_health_t *health;
+    int report_ms;                       /* one diagnosis log line per this */
+    vg_kafka_problem_t err_problem;      /* what the errors of this stall said */
+    vg_kafka_problem_t reported;         /* in the last log line */
+    int64_t diag_at_ms, reported_at_ms;  /* monotonic */
 };
 
 void vg_kafka_producer_set_deadline(vg_kafka_producer_t *p, const _Atomic int64_t *deadline_ms) {
@@ -56,16 +76,53 @@ static bool vg_kafka_producer_past_deadline(const vg_kafka_producer_t *p) {
     return d > 0 && (int64_t)(vg_time_mono_us() / 1000) >= d;
 }
 
+/* A write failed (err: an rd_kafka_resp_err_t) or waited past its usual
+ * time (err 0): start the stall clock of the caller's health and keep
+ * what the error says, for when the metadata finds no cause. */
+static void vg_kafka_producer_trouble(vg_kafka_producer_t *p, int err) {
+    vg_kafka_problem_t pr = vg_kafka_problem_of(err);
+
+    if (!p->health)
+        return;
+    if (!atomic_load(&p->health->failing_since_ms)) /* a new stall */
+        p->err_problem = VG_KAFKA_PROBLEM_NONE;
+    if (pr > p->err_problem)
+        p->err_problem = pr;
+    vg_kafka_health_fail(p->health, pr, vg_time_wall_ms());
+}
+
+/* Called on every slice of a blocking call that began at started_ms
+ * (monotonic): past VG_KAFKA_WAIT_NOTE_MS it is trouble, and the cluster
+ * is asked why. */
+static void vg_kafka_producer_waiting(vg_kafka_producer_t *p, int64_t started_ms) {
+    if (!p->health || (int64_t)(vg_time_mono_us() / 1000) - started_ms < VG_KAFKA_WAIT_NOTE_MS)
+        return;
+    vg_kafka_producer_trouble(p, 0);
+    vg_kafka_producer_diagnose(p);
+}
+
+/* A transactional call returned err: worth calling again? Not when it
+ * conflicts with another call in progress: that answer comes at once,
+ * and calling again would only spin. */
+static bool vg_kafka_producer_again(const rd_kafka_error_t *error) {
+    rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+
+    return rd_kafka_error_is_retriable(error) && code != RD_KAFKA_RESP_ERR__CONFLICT &&
+           code != RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS;
+}
+
 /* rd_kafka_flush() in slices (see vg_kafka_producer_slice). */
 static rd_kafka_resp_err_t vg_kafka_producer_flush_sliced(vg_kafka_producer_t *p,
                                                           int timeout_ms) {
-    int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+    int64_t start = (int64_t)(vg_time_mono_us() / 1000), until = start + timeout_ms;
     rd_kafka_resp_err_t err;
     int slice;
 
     do {
         slice = vg_kafka_producer_slice(p, until);
         err = rd_kafka_flush(p->rk, slice);
+        if (err == RD_KAFKA_RESP_ERR__TIMED_OUT)
+            vg_kafka_producer_waiting(p, start);
     } while (err == RD_KAFKA_RESP_ERR__TIMED_OUT && slice > 0);
     return err;
 }
@@ -84,6 +141,7 @@ static void vg_kafka_producer_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, vo
     (void)rk;
     if (!m->err)
         return;
+    vg_kafka_producer_trouble(p, m->err);
     vg_kafka_producer_note_failed(p, rd_kafka_topic_name(m->rkt));
     if (m->_private && p->n_failed_tags < sizeof(p->failed_tags) / sizeof(p->failed_tags[0]))
         p->failed_tags[p->n_failed_tags++] = (uint64_t)(uintptr_t)m->_private;
@@ -118,15 +176,34 @@ static void vg_kafka_producer_log_cb(const rd_kafka_t *rk, int level, const char
 static vg_err_t vg_kafka_producer_txn_err(vg_kafka_producer_t *p, rd_kafka_error_t *error,
                                           const char *what, char *errstr, size_t errstr_size) {
     vg_err_t ret = VG_ERR_KAFKA;
+    rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+    bool fenced = code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
 
-    vg_errstr_set(errstr, errstr_size, "%s: %s%s%s", what, rd_kafka_error_string(error),
+    /* Fenced, but not by a newer instance: the transaction was open longer
+     * than transaction.timeout.ms (writes stalled that long: min.insync.
+     * replicas not met, a coordinator unable to write its log), so the
+     * coordinator aborted it and bumped the producer epoch. Nothing of it
+     * is visible; a new instance with the same id goes on (the batch
+     * replays), as after any fatal error. A newer instance fences a
+     * young transaction, and that still stops the worker. */
+    if (fenced && (p->expired || (p->txn_begin_ms && (int64_t)(vg_time_mono_us() / 1000) -
+                                                             p->txn_begin_ms >=
+                                                         p->txn_timeout_ms))) {
+        p->expired = true;
+        fenced = false;
+    }
+    vg_errstr_set(errstr, errstr_size, "%s: %s%s%s%s", what, rd_kafka_error_string(error),
                   rd_kafka_error_is_fatal(error) ? " (fatal)" : "",
+                  p->expired ? " (the transaction outlived transaction.timeout.ms and Kafka "
+                               "aborted it; a new producer instance takes over)"
+                             : "",
                   vg_kafka_producer_past_deadline(p) ? " (gave up: the drain deadline passed)"
                                                      : "");
-    if (rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR__FENCED ||
-        rd_kafka_error_code(error) == RD_KAFKA_RESP_ERR_PRODUCER_FENCED)
+    if (code != RD_KAFKA_RESP_ERR__CONFLICT && code != RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS)
+        vg_kafka_producer_trouble(p, code);
+    if (fenced)
         ret = VG_ERR_FENCED; /* a newer instance owns the transactional id */
-    else if (rd_kafka_error_is_fatal(error))
+    else if (rd_kafka_error_is_fatal(error) || p->expired)
         p->fatal = true;     /* this instance is dead; a new one may go on */
     VG_WARN(p->log, "kafka", "%s: %s", what, rd_kafka_error_string(error));
     {
@@ -197,6 +274,15 @@ vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
         rd_kafka_conf_destroy(conf);
         free(p);
         return NULL;
+    }
+    {
+        char buf[32];
+        size_t size = sizeof(buf);
+        p->txn_timeout_ms = 60000; /* librdkafka's default */
+        if (rd_kafka_conf_get(rd_kafka_conf(p->rk), "transaction.timeout.ms", buf, &size) ==
+                RD_KAFKA_CONF_OK &&
+            atoll(buf) > 0)
+            p->txn_timeout_ms = atoll(buf);
     }
     if (transactional_id) {
         /* Fences any older producer with the same id (a zombie worker). */
@@ -290,6 +376,7 @@ vg_err_t vg_kafka_producer_flush(vg_kafka_producer_t *p, int timeout_ms, size_t 
     if (err) {
         vg_errstr_set(errstr, errstr_size, "flush: %s (%d still queued)", rd_kafka_err2str(err),
                       rd_kafka_outq_len(p->rk));
+        vg_kafka_producer_trouble(p, err);
         ret = VG_ERR_TIMEOUT;
     } else if (p->failed) {
         vg_errstr_set(errstr, errstr_size, "%zu record(s) not delivered, first: %s", p->failed,
@@ -309,6 +396,7 @@ vg_err_t vg_kafka_producer_begin(vg_kafka_producer_t *p, char *errstr, size_t er
     if (error)
         return vg_kafka_producer_txn_err(p, error, "begin_transaction", errstr, errstr_size);
     p->in_txn = true;
+    p->txn_begin_ms = (int64_t)(vg_time_mono_us() / 1000);
     return VG_OK;
 }
 
@@ -373,7 +461,8 @@ static rd_kafka_error_t *vg_kafka_producer_offsets_call(vg_kafka_producer_t *p,
     rd_kafka_error_t *error = NULL;
     pthread_attr_t attr;
     pthread_t t;
-    bool started;
+    bool running;
+    int64_t started = (int64_t)(vg_time_mono_us() / 1000);
 
     *gave_up = false;
     if (!call) {
@@ -387,9 +476,9 @@ static rd_kafka_error_t *vg_kafka_producer_offsets_call(vg_kafka_producer_t *p,
     pthread_cond_init(&call->cond, NULL);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    started = pthread_create(&t, &attr, vg_offsets_call_run, call) == 0;
+    running = pthread_create(&t, &attr, vg_offsets_call_run, call) == 0;
     pthread_attr_destroy(&attr);
-    if (!started) {
+    if (!running) {
         vg_offsets_call_run(call); /* no thread: on this one, as before */
     }
     pthread_mutex_lock(&call->lock);
@@ -406,6 +495,12 @@ static rd_kafka_error_t *vg_kafka_producer_offsets_call(vg_kafka_producer_t *p,
         ts.tv_sec += ts.tv_nsec / 1000000000L;
         ts.tv_nsec %= 1000000000L;
         pthread_cond_timedwait(&call->cond, &call->lock, &ts);
+        if (!call->done) {
+            /* Not under the lock: a diagnosis asks the cluster. */
+            pthread_mutex_unlock(&call->lock);
+            vg_kafka_producer_waiting(p, started);
+            pthread_mutex_lock(&call->lock);
+        }
     }
     pthread_mutex_unlock(&call->lock);
     if (*gave_up)
@@ -449,7 +544,7 @@ vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafk
             int64_t left = until - (int64_t)(vg_time_mono_us() / 1000);
             error = vg_kafka_producer_offsets_call(p, vg_kafka_list_md(offs, metadata, n), copy,
                                                    left > 0 ? (int)left : 0, &gave_up);
-            if (gave_up || !error || !rd_kafka_error_is_retriable(error) ||
+            if (gave_up || !error || !vg_kafka_producer_again(error) ||
                 vg_kafka_producer_slice(p, until) == 0)
                 break;
             rd_kafka_error_destroy(error);
@@ -474,6 +569,30 @@ vg_err_t vg_kafka_producer_send_offsets_md(vg_kafka_producer_t *p, const vg_kafk
     return VG_OK;
 }
 
+/* rd_kafka_commit_transaction() in slices until timeout_ms (or the drain
+ * deadline); a new commit or the resumption of one that timed out.
+ * Returns NULL when committed. Still retriable at the end: the commit
+ * goes on in the background and commit_pending says so. */
+static rd_kafka_error_t *vg_kafka_producer_commit_call(vg_kafka_producer_t *p, int timeout_ms) {
+    int64_t start = (int64_t)(vg_time_mono_us() / 1000), until = start + timeout_ms;
+    rd_kafka_error_t *error;
+
+    for (;;) {
+        error = rd_kafka_commit_transaction(p->rk, vg_kafka_producer_slice(p, until));
+        if (!error || !vg_kafka_producer_again(error) || vg_kafka_producer_slice(p, until) == 0)
+            break;
+        rd_kafka_error_destroy(error);
+        vg_kafka_producer_waiting(p, start);
+    }
+    p->commit_pending = error && vg_kafka_producer_again(error);
+    if (!error) {
+        p->in_txn = false;
+        p->failed = 0;
+        p->txn_begin_ms = 0;
+    }
+    return error;
+}
+
 vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offset_t *offs,
                                      const char *const *metadata, size_t n, void *group_metadata,
                                      int timeout_ms, char *errstr, size_t errstr_size) {
@@ -489,20 +608,8 @@ vg_err_t vg_kafka_producer_commit_md(vg_kafka_producer_t *p, const vg_kafka_offs
      * same commit; it ends at timeout_ms or the drain deadline. Anything
      * else is aborted by the caller, which then rewinds to the committed
      * offsets. */
-    {
-        int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
-        for (;;) {
-            error = rd_kafka_commit_transaction(p->rk, vg_kafka_producer_slice(p, until));
-            if (!error || !rd_kafka_error_is_retriable(error) ||
-                vg_kafka_producer_slice(p, until) == 0)
-                break;
-            rd_kafka_error_destroy(error);
-        }
-    }
-    if (error)
+    if ((error = vg_kafka_producer_commit_call(p, timeout_ms)))
         return vg_kafka_producer_txn_err(p, error, "commit_transaction", errstr, errstr_size);
-    p->in_txn = false;
-    p->failed = 0;
     return VG_OK;
 }
 
@@ -523,23 +630,64 @@ vg_err_t vg_kafka_producer_abort(vg_kafka_producer_t *p, int timeout_ms, char *e
                                            "call given up on at the drain deadline");
         return VG_ERR_TIMEOUT;
     }
+    if (p->commit_pending) {
+        /* A commit that timed out is still under way: until it is called
+         * again and returns, librdkafka refuses the abort. Its outcome
+         * first; if it went through after all, there is nothing to abort
+         * (the caller's rewind finds its offsets committed). */
+        error = vg_kafka_producer_commit_call(p, timeout_ms);
+        if (!error) {
+            VG_INFO(p->log, "kafka", "the commit that timed out went through after all");
+            return VG_OK;
+        }
+        if (p->commit_pending) {
+            vg_errstr_set(errstr, errstr_size, "abort_transaction: the commit that timed out is "
+                                               "still in progress: %s",
+                          rd_kafka_error_string(error));
+            vg_kafka_producer_trouble(p, rd_kafka_error_code(error));
+            rd_kafka_error_destroy(error);
+            return VG_ERR_TIMEOUT;
+        }
+        if (!rd_kafka_error_txn_requires_abort(error))
+            return vg_kafka_producer_txn_err(p, error, "commit_transaction (resumed)", errstr,
+                                             errstr_size);
+        rd_kafka_error_destroy(error);
+    }
     vg_kafka_producer_flush_sliced(p, timeout_ms);
     until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
-    for (;;) {
-        error = rd_kafka_abort_transaction(p->rk, vg_kafka_producer_slice(p, until));
-        if (!error || !rd_kafka_error_is_retriable(error) || vg_kafka_producer_slice(p, until) == 0)
-            break;
-        rd_kafka_error_destroy(error);
+    {
+        int64_t start = (int64_t)(vg_time_mono_us() / 1000);
+        for (;;) {
+            error = rd_kafka_abort_transaction(p->rk, vg_kafka_producer_slice(p, until));
+            if (!error || !vg_kafka_producer_again(error) ||
+                vg_kafka_producer_slice(p, until) == 0)
+                break;
+            rd_kafka_error_destroy(error);
+            vg_kafka_producer_waiting(p, start);
+        }
     }
 
     p->failed = 0;
     if (error)
         return vg_kafka_producer_txn_err(p, error, "abort_transaction", errstr, errstr_size);
     p->in_txn = false;
+    p->txn_begin_ms = 0;
     return VG_OK;
 }
 
-bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p) { return p->fatal; }
+bool vg_kafka_producer_fatal(const vg_kafka_producer_t *p) {
+    rd_kafka_resp_err_t code;
+
+    if (p->fatal)
+        return true;
+    /* A fatal error raised in the background (an idempotent producer's
+     * sequence gap, a transaction aborted by its timeout while no call was
+     * made) shows on the next call; fencing by a newer instance is left
+     * to that call, which then stops the worker (VG_ERR_FENCED). */
+    code = rd_kafka_fatal_error(p->rk, NULL, 0);
+    return code && code != RD_KAFKA_RESP_ERR__FENCED &&
+           code != RD_KAFKA_RESP_ERR_PRODUCER_FENCED;
+}
 
 vg_err_t vg_kafka_producer_warm(vg_kafka_producer_t *p, const char *topic, int timeout_ms) {
     rd_kafka_topic_t *rkt = rd_kafka_topic_new(p->rk, topic, NULL);
@@ -594,6 +742,107 @@ size_t vg_kafka_producer_max_message_bytes(vg_kafka_producer_t *p) {
         (v = atoll(buf)) <= 0)
         return 1000000; /* librdkafka's default */
     return (size_t)v;
+}
+
+void vg_kafka_producer_set_health(vg_kafka_producer_t *p, vg_kafka_health_t *health,
+                                  int report_ms) {
+    p->health = health;
+    p->report_ms = report_ms > 0 ? report_ms : 10000;
+}
+
+/* What one topic's metadata says about writing to it: the worst problem
+ * of its partitions (vg_kafka_problem_of_partition), and a phrase for the
+ * log appended to detail ("vigil.triggers: 8 of 8 partitions with 1
+ * in-sync replica(s) of 3"). */
+static vg_kafka_problem_t vg_kafka_producer_topic_health(const rd_kafka_metadata_topic_t *t,
+                                                         char *detail, size_t size) {
+    vg_kafka_problem_t worst = VG_KAFKA_PROBLEM_NONE;
+    int bad = 0, isr = 0, replicas = 0;
+    size_t len = strlen(detail);
+
+    for (int i = 0; i < t->partition_cnt; i++) {
+        const rd_kafka_metadata_partition_t *mp = &t->partitions[i];
+        vg_kafka_problem_t pr =
+            vg_kafka_problem_of_partition(mp->leader, mp->replica_cnt, mp->isr_cnt);
+        if (pr == VG_KAFKA_PROBLEM_NONE)
+            continue;
+        bad++;
+        if (pr > worst)
+            worst = pr;
+        isr = mp->isr_cnt;
+        replicas = mp->replica_cnt;
+    }
+    if (bad && worst == VG_KAFKA_PROBLEM_NO_LEADER)
+        snprintf(detail + len, size - len, "%s%s: %d of %d partitions without a leader",
+                 len ? "; " : "", t->topic, bad, t->partition_cnt);
+    else if (bad)
+        snprintf(detail + len, size - len, "%s%s: %d of %d partitions with %d in-sync "
+                 "replica(s) of %d", len ? "; " : "", t->topic, bad, t->partition_cnt, isr,
+                 replicas);
+    return worst;
+}
+
+void vg_kafka_producer_diagnose(vg_kafka_producer_t *p) {
+    int64_t now = (int64_t)(vg_time_mono_us() / 1000), since, wall = vg_time_wall_ms();
+    vg_kafka_problem_t found = VG_KAFKA_PROBLEM_NONE, pr;
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_topic_t *internal[2] = {NULL, NULL};
+    rd_kafka_resp_err_t err;
+    char detail[768] = "";
+    bool read = false;
+
+    if (!p->health || !(since = atomic_load(&p->health->failing_since_ms)) ||
+        (p->diag_at_ms && now - p->diag_at_ms < VG_KAFKA_DIAG_EVERY_MS))
+        return;
+    p->diag_at_ms = now;
+    /* What the worker writes (the topics this producer knows), and the
+     * logs its commits write through: offsets (__consumer_offsets) and,
+     * in exactly_once, the transaction log. Each has its own
+     * min.insync.replicas; below it the coordinator answers only
+     * "Coordinator not available". Their handles make them locally known
+     * for this one request, which asks for all known topics at once: one
+     * round trip, one timeout, even when a broker is slow. */
+    internal[0] = rd_kafka_topic_new(p->rk, "__consumer_offsets", NULL);
+    if (p->transactional)
+        internal[1] = rd_kafka_topic_new(p->rk, "__transaction_state", NULL);
+    err = rd_kafka_metadata(p->rk, 0, NULL, &md, vg_kafka_clamp(p->deadline_ms, 5000));
+    for (int i = 0; !err && md && i < md->topic_cnt; i++) {
+        /* A topic it may not describe (an internal one, with ACLs) or
+         * that does not exist says nothing. */
+        if (md->topics[i].err)
+            continue;
+        read = true;
+        if ((pr = vg_kafka_producer_topic_health(&md->topics[i], detail, sizeof(detail))) > found)
+            found = pr;
+    }
+    if (err)
+        snprintf(detail, sizeof(detail), "metadata unreadable: %s", rd_kafka_err2str(err));
+    if (md)
+        rd_kafka_metadata_destroy(md);
+    for (int i = 0; i < 2; i++)
+        if (internal[i])
+            rd_kafka_topic_destroy(internal[i]);
+    /* What the metadata found; if it was read and found nothing, the
+     * cause it named before is gone (or this is a new producer instance
+     * that never saw it), and the errors say what is left. */
+    if (found)
+        vg_kafka_health_set(p->health, found, wall);
+    else if (read)
+        vg_kafka_health_set(p->health, p->err_problem, wall);
+    pr = (vg_kafka_problem_t)atomic_load(&p->health->problem);
+    /* Once the stall counts (VG_KAFKA_STALL_MS: a slow commit is not
+     * worth a line), then when the problem changes, and once per report
+     * interval. */
+    if (wall - since >= VG_KAFKA_STALL_MS &&
+        (pr != p->reported || now - p->reported_at_ms >= p->report_ms)) {
+        p->reported = pr;
+        p->reported_at_ms = now;
+        VG_WARN(p->log, "kafka",
+                "writes stalled for %lld s: %s (%s)%s%s; nothing is committed until they are "
+                "acknowledged (docs/runbook.md, \"Kafka writes stalled\")",
+                (long long)((wall - since) / 1000), vg_kafka_problem_text(pr),
+                vg_kafka_problem_name(pr), detail[0] ? ": " : "", detail);
+    }
 }
 
 void vg_kafka_producer_destroy(vg_kafka_producer_t *p) {

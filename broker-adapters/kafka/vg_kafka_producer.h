@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "vg_kafka.h"
+#include "vg_kafka_health.h"
 
 typedef struct vg_kafka_producer_s vg_kafka_producer_t;
 
@@ -111,5 +112,23 @@ void vg_kafka_producer_destroy(vg_kafka_producer_t *p);
  * slices of at most 250 ms and gives up once it passes. The caller owns
  * the variable and may set it from a signal handler. */
 void vg_kafka_producer_set_deadline(vg_kafka_producer_t *p, const _Atomic int64_t *deadline_ms);
+
+/* Keep health (vg_kafka_health.h; owned by the caller, who clears it when
+ * a commit works): every write that fails, and every blocking call that
+ * waits past its usual time, starts its stall clock, and the cluster is
+ * asked why (vg_kafka_producer_diagnose()). report_ms: one log line per
+ * this while it lasts. health NULL: none kept. */
+void vg_kafka_producer_set_health(vg_kafka_producer_t *p, vg_kafka_health_t *health,
+                                  int report_ms);
+
+/* While the health says writes are failing: ask the cluster why, at most
+ * every 5 s. The metadata of the topics this producer wrote to (or
+ * warmed), of the transaction log (transactional) and of
+ * __consumer_offsets names partitions without a leader or with fewer
+ * than 2 in-sync replicas (of 2 or more); the health's problem becomes
+ * what it found, and one log line per report interval says so with the
+ * partitions. Blocks for one metadata request (5 s at most, never past
+ * the drain deadline). The producer's thread. */
+void vg_kafka_producer_diagnose(vg_kafka_producer_t *p);
 
 #endif

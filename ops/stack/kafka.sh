@@ -7,6 +7,7 @@
 #   kafka.sh stop-node  --run-dir DIR --node N
 #   kafka.sh start-node --run-dir DIR --node N
 #   kafka.sh kill9-node --run-dir DIR --node N
+#   kafka.sh controller --run-dir DIR [--not N]
 #   kafka.sh status     --run-dir DIR
 #   kafka.sh topics     --run-dir DIR create NAME PARTITIONS RF
 #   kafka.sh topics     --run-dir DIR list | describe [NAME]
@@ -15,7 +16,17 @@
 # stop-node is a clean shutdown (SIGTERM: leaders move away first);
 # kill9-node is a crash (SIGKILL: the controller fences the node after
 # broker.session.timeout.ms, 9s by default). start-node brings either back
-# with the same port, config and data.
+# with the same port, config and data; in a 3-node cluster it also waits
+# until the metadata lists every running node as a broker (unfenced).
+#
+# KRaft layout: every node is broker and controller at once (combined
+# mode, process.roles=broker,controller) and all of them are voters of
+# the metadata quorum, so 3 nodes survive one loss: two nodes down leave
+# no controller quorum (the survivor keeps serving with the metadata it
+# has). `controller` prints the node id of the active controller (the
+# quorum's LeaderId, from kafka-metadata-quorum describe --status),
+# waiting until one is known, and with --not N until it is not node N
+# (after node N, the controller, was killed: a new one is elected).
 #
 # Files in DIR: kafka.env (VIGIL_KAFKA_BOOTSTRAP=host:port[,...]),
 # kafka.state (ports, cluster id, jar folder; lets start-node and a second
@@ -50,7 +61,7 @@ VIGIL_LOG_TAG=kafka
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 
 usage() {
-  sed -n '5,13s/^#   //p' "${BASH_SOURCE[0]}" >&2
+  sed -n '5,14s/^#   //p' "${BASH_SOURCE[0]}" >&2
   exit 2
 }
 
@@ -59,12 +70,13 @@ START_TIMEOUT="${VIGIL_KAFKA_START_TIMEOUT:-90}"
 # --- argument parsing: a subcommand, then options and positionals in any order
 [[ $# -ge 1 ]] || usage
 CMD="$1"; shift
-RUN_DIR="" NODES="" NODE="" SECURITY="" ARGS=()
+RUN_DIR="" NODES="" NODE="" NOT="" SECURITY="" ARGS=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --run-dir) [[ $# -ge 2 ]] || usage; RUN_DIR="$2"; shift 2 ;;
     --nodes)   [[ $# -ge 2 ]] || usage; NODES="$2"; shift 2 ;;
     --node)    [[ $# -ge 2 ]] || usage; NODE="$2"; shift 2 ;;
+    --not)     [[ $# -ge 2 ]] || usage; NOT="$2"; shift 2 ;;
     --security) [[ $# -ge 2 ]] || usage; SECURITY="$2"; shift 2 ;;
     -h|--help) usage ;;
     *) ARGS+=("$1"); shift ;;
@@ -72,6 +84,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -n "$RUN_DIR" ]] || die "--run-dir DIR is required"
 [[ "$CMD" == topics || "$CMD" == acls || ${#ARGS[@]} -eq 0 ]] || die "unexpected argument '${ARGS[0]}'"
+[[ -z "$NOT" || "$CMD" == controller ]] || die "--not is for the controller command"
 [[ -z "$SECURITY" || "$SECURITY" == sasl_ssl || "$SECURITY" == mtls ]] \
   || die "--security must be sasl_ssl or mtls (got '$SECURITY')"
 [[ -z "$NODES" || "$NODES" == 1 || "$NODES" == 3 ]] || die "--nodes must be 1 or 3 (got '$NODES')"
@@ -352,11 +365,11 @@ wait_ready() {
   done
 }
 
-# Wait until the cluster's metadata lists every node as a broker. A node
-# logs "Kafka Server started" before the controller has unfenced it, and
-# until then a topic with replication factor N cannot be created ("larger
-# than available brokers"): a fresh 3-node cluster could refuse topics for
-# up to 30 s. Metadata lists unfenced brokers only.
+# Wait until the cluster's metadata lists WANT brokers (it lists unfenced
+# brokers only). Until it lists all N, a topic with replication factor N
+# can be refused ("larger than available brokers"): a fresh 3-node
+# cluster did refuse topics for up to 30 s when only each node's "Kafka
+# Server started" was awaited.
 wait_unfenced() {
   local want="$1" deadline=$((SECONDS + START_TIMEOUT)) have=0
   while :; do
@@ -454,7 +467,37 @@ case "$CMD" in
     t0=$SECONDS
     launch_node "$NODE"
     wait_ready "$NODE"
+    if ((KAFKA_NODES > 1)); then
+      # Every running node, this one included, unfenced: the caller's next
+      # step (another fault, a topic with RF 3) needs it listed.
+      running=0
+      for ((i = 1; i <= KAFKA_NODES; i++)); do node_running "$i" && running=$((running + 1)); done
+      wait_unfenced "$running" || die "Kafka node $NODE: not every running broker unfenced (logs in $RUN_DIR)"
+    fi
     log "node $NODE ready in $((SECONDS - t0))s on 127.0.0.1:$(port_of "$NODE")"
+    ;;
+
+  controller)
+    need_cmd java
+    load_state
+    [[ -z "$NOT" || "$NOT" =~ ^[0-9]+$ ]] || die "--not must be a node id (got '$NOT')"
+    # The quorum's LeaderId as the brokers know it. Right after the leader
+    # dies they may still name it (or answer nothing) until an election
+    # is won: ask again until the answer is a live, different node.
+    deadline=$((SECONDS + START_TIMEOUT)) leader=""
+    while :; do
+      leader="$(java -Dlog4j.configuration="file:$RUN_DIR/kafka-tools-log4j.properties" \
+        -cp "$KAFKA_LIBS/*" org.apache.kafka.tools.MetadataQuorumCommand \
+        --bootstrap-server "$KAFKA_BOOTSTRAP" describe --status 2>/dev/null |
+        sed -n 's/^LeaderId:[[:space:]]*\([0-9][0-9]*\)$/\1/p')" || true
+      if [[ -n "$leader" && "$leader" != "$NOT" && "$leader" -ge 1 && "$leader" -le "$KAFKA_NODES" ]] &&
+        node_running "$leader"; then
+        echo "$leader"
+        exit 0
+      fi
+      ((SECONDS < deadline)) || die "no active controller${NOT:+ other than node $NOT} within ${START_TIMEOUT}s (last answer: '${leader:-none}')"
+      sleep 0.5
+    done
     ;;
 
   status)

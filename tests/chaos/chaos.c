@@ -18,6 +18,24 @@
  *           appendfsync always), alternately;
  *   broker  stop and restart one broker of a 3-broker KRaft cluster
  *           (topics with replication factor 3, min.insync.replicas 2);
+ *   broker9 the same with kill -9 instead of the clean stop (the
+ *           controller fences the node after broker.session.timeout.ms);
+ *   controller kill -9 of the node that is the active KRaft controller
+ *           (asked at run time: kafka.sh controller, the quorum's
+ *           LeaderId; every node is a voter, combined mode), a new one
+ *           must be elected among the other two, then the node restarts;
+ *   quorum  two of the three brokers stopped, one after the other, so
+ *           min.insync.replicas=2 cannot be met for anything the workers
+ *           write (triggers, dead letters, offsets, the transaction log):
+ *           every worker must stall and say so, /readyz answering non-200
+ *           with "not enough in-sync replicas" and vigil_kafka_problem
+ *           {problem="not_enough_replicas"} 1, within 60 s; then one
+ *           broker returns and every worker must be ready again within
+ *           120 s, then the other. The events topic alone keeps
+ *           min.insync.replicas=1 so that events still arrive: the
+ *           workers have records in hand while their writes cannot be
+ *           acknowledged (an idle worker writes nothing, so has nothing
+ *           to report);
  *   outage  Kafka gone (kill -9 of the only broker) and every worker
  *           asked to stop while it is: each must exit 0 within
  *           shutdown.drain_timeout_ms (5 s here), committing nothing
@@ -47,8 +65,10 @@
  * Environment: VIGIL_WORKER_BIN (vigil-worker), VIGIL_REPO (the source
  * tree, for ops/stack/).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -57,7 +77,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -72,10 +94,24 @@
 
 #define CHAOS_MAX_WORKERS 8
 
-typedef enum { SC_KILL9, SC_SCALE, SC_REDIS, SC_BROKER, SC_OUTAGE } chaos_scenario_t;
+typedef enum {
+    SC_KILL9,
+    SC_SCALE,
+    SC_REDIS,
+    SC_BROKER,
+    SC_OUTAGE,
+    SC_BROKER9,
+    SC_CONTROLLER,
+    SC_QUORUM
+} chaos_scenario_t;
 
-static const char *const chaos_scenario_names[] = {"kill9", "scale", "redis", "broker",
-                                                   "outage"};
+static const char *const chaos_scenario_names[] = {"kill9",  "scale",   "redis",      "broker",
+                                                   "outage", "broker9", "controller", "quorum"};
+
+/* The scenarios that need the 3-node cluster (topics with RF 3). */
+static bool chaos_three_nodes(chaos_scenario_t sc) {
+    return sc == SC_BROKER || sc == SC_BROKER9 || sc == SC_CONTROLLER || sc == SC_QUORUM;
+}
 
 typedef struct chaos_worker_s {
     char id[16];
@@ -83,6 +119,7 @@ typedef struct chaos_worker_s {
     int starts;
     long log_from;        /* size of its log when this run of it started */
     long long restart_at; /* exited on its own: start again at this time */
+    int http_port;        /* its /readyz and /metrics (quorum); 0: none */
 } chaos_worker_t;
 
 /* The producer thread: paced traffic, fed to the oracle as it is sent. */
@@ -131,6 +168,11 @@ typedef struct chaos_s {
     int failures;
     bool stack_up;
     bool no_restarts; /* the run is ending: reap, never restart */
+    /* Measured by the broker faults, for the RESULT line (-1: not
+     * measured): a new controller known after the kill (controller); not
+     * ready after the second broker stopped, ready again after it, and
+     * after one broker came back (quorum). */
+    double election_s, notready_s, stall_s, resume_s;
 } chaos_t;
 
 /* The watchdog and the atexit handler reach the run through this: a
@@ -202,35 +244,38 @@ static void chaos_tail(const char *path, int lines) {
 }
 
 /* Run an ops script (ops/stack/NAME args...) with its output appended to
- * RUN_DIR/ops.log; returns its exit status, or -1 if it had to be killed
- * after timeout_s. The servers it starts are in their own sessions, so
- * killing the script never kills them. */
-static int chaos_ops(chaos_t *c, int timeout_s, const char *script, ...) {
+ * RUN_DIR/ops.log, or, with out, its standard output into out (trimmed;
+ * stderr still to the log); returns its exit status, or -1 if it had to
+ * be killed after timeout_s. The servers it starts are in their own
+ * sessions, so killing the script never kills them. */
+static int chaos_ops_va(chaos_t *c, int timeout_s, char *out, size_t out_size,
+                        const char *script, va_list ap) {
     const char *argv[16];
-    char path[1200], logpath[1200];
+    char path[1200], logpath[1200], outpath[1200];
     int argc = 0, status;
     long long deadline = vg_itest_now_ms() + timeout_s * 1000LL;
-    va_list ap;
     pid_t pid;
 
     snprintf(path, sizeof(path), "%s/ops/stack/%s", c->repo, script);
     snprintf(logpath, sizeof(logpath), "%s.ops.log", c->run_dir);
+    snprintf(outpath, sizeof(outpath), "%s.ops.out", c->run_dir);
     argv[argc++] = "bash";
     argv[argc++] = path;
-    va_start(ap, script);
     while (argc < 15 && (argv[argc] = va_arg(ap, const char *)))
         argc++;
-    va_end(ap);
     argv[argc] = NULL;
     fflush(NULL);
     pid = fork();
     if (pid == 0) {
         int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        int fo = out ? open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0644) : -1;
         if (fd >= 0) {
-            dup2(fd, 1);
+            dup2(fo >= 0 ? fo : fd, 1);
             dup2(fd, 2);
             close(fd);
         }
+        if (fo >= 0)
+            close(fo);
         execvp("bash", (char *const *)argv);
         _exit(127);
     }
@@ -244,7 +289,75 @@ static int chaos_ops(chaos_t *c, int timeout_s, const char *script, ...) {
         }
         chaos_sleep_ms(50);
     }
+    if (out && out_size) {
+        FILE *f = fopen(outpath, "r");
+        size_t n = f ? fread(out, 1, out_size - 1, f) : 0;
+        if (f)
+            fclose(f);
+        while (n && (out[n - 1] == '\n' || out[n - 1] == ' '))
+            n--;
+        out[n] = '\0';
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int chaos_ops(chaos_t *c, int timeout_s, const char *script, ...) {
+    va_list ap;
+    int rc;
+
+    va_start(ap, script);
+    rc = chaos_ops_va(c, timeout_s, NULL, 0, script, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int chaos_ops_out(chaos_t *c, int timeout_s, char *out, size_t out_size,
+                         const char *script, ...) {
+    va_list ap;
+    int rc;
+
+    va_start(ap, script);
+    rc = chaos_ops_va(c, timeout_s, out, out_size, script, ap);
+    va_end(ap);
+    return rc;
+}
+
+/* GET path from a worker's HTTP side port on 127.0.0.1. Returns the
+ * status code, or -1 when there is no answer within 2 s; the body (up to
+ * body_size - 1 bytes) in body. */
+static int chaos_http_get(int port, const char *path, char *body, size_t body_size) {
+    /* Big enough for all of /metrics (histograms of every stage). */
+    static char buf[1 << 20];
+    struct sockaddr_in sa;
+    struct timeval tv = {2, 0};
+    char req[256];
+    size_t n = 0;
+    ssize_t r;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), code = -1;
+    const char *b;
+
+    body[0] = '\0';
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    memset(&sa, 0, sizeof(sa));
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons((uint16_t)port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        send(fd, req, strlen(req), MSG_NOSIGNAL) == (ssize_t)strlen(req)) {
+        while (n < sizeof(buf) - 1 && (r = recv(fd, buf + n, sizeof(buf) - 1 - n, 0)) > 0)
+            n += (size_t)r;
+        buf[n] = '\0';
+        if (sscanf(buf, "HTTP/%*d.%*d %d", &code) != 1)
+            code = -1;
+        if ((b = strstr(buf, "\r\n\r\n")))
+            snprintf(body, body_size, "%s", b + 4);
+    }
+    close(fd);
+    return code;
 }
 
 /* True if the shell command succeeds (environment probes). */
@@ -261,12 +374,21 @@ static void chaos_worker_log(const chaos_t *c, const chaos_worker_t *w, char *ou
 }
 
 static void chaos_worker_start(chaos_t *c, chaos_worker_t *w) {
-    char log[1200];
+    char log[1200], http[32];
     struct stat st;
+    const char *extra[8];
+    int n = 0;
 
     chaos_worker_log(c, w, log, sizeof(log));
     w->log_from = stat(log, &st) == 0 ? (long)st.st_size : 0;
-    w->pid = vg_itest_worker_spawn(&c->t, w->id, c->extra);
+    while (n < 4 && c->extra[n])
+        extra[n] = c->extra[n], n++;
+    if (w->http_port) {
+        snprintf(http, sizeof(http), "http.port=%d", w->http_port);
+        extra[n++] = http;
+    }
+    extra[n] = NULL;
+    w->pid = vg_itest_worker_spawn(&c->t, w->id, extra);
     w->starts++;
     if (w->pid < 0) {
         chaos_fail(c, "fork: %s", strerror(errno));
@@ -552,8 +674,10 @@ typedef struct chaos_sched_s {
     long long next_at;
     int phase;
     int target;      /* worker index or broker node */
+    int target2;     /* quorum: the second broker down */
     int cycle, cycles;
     long long cycle_len, cycle_start;
+    long long t_fault, t_back, deadline; /* quorum, controller: when things happened */
 } chaos_sched_t;
 
 static bool chaos_step_kill9(chaos_t *c, chaos_sched_t *s, bool streaming) {
@@ -695,16 +819,374 @@ static bool chaos_step_broker(chaos_t *c, chaos_sched_t *s, bool streaming) {
     s->target = (int)chaos_between(c, 1, 3);
     snprintf(node, sizeof(node), "%d", s->target);
     t = vg_itest_now_ms();
-    rc = chaos_ops(c, 120, "kafka.sh", "stop-node", "--run-dir", c->run_dir, "--node", node, NULL);
+    /* broker: a clean stop (leaders move away first); broker9: a crash,
+     * its partitions leaderless until the controller fences it. */
+    rc = chaos_ops(c, 120, "kafka.sh", c->sc == SC_BROKER9 ? "kill9-node" : "stop-node",
+                   "--run-dir", c->run_dir, "--node", node, NULL);
     c->faults++;
-    printf("[%6.1fs] fault %zu: broker %s stopped: rc %d in %.1f s%s\n", chaos_elapsed(c),
-           c->faults, node, rc, (vg_itest_now_ms() - t) / 1000.0,
-           streaming ? "" : " (after the stream)");
+    printf("[%6.1fs] fault %zu: broker %s %s: rc %d in %.1f s%s\n", chaos_elapsed(c), c->faults,
+           node, c->sc == SC_BROKER9 ? "killed (kill -9)" : "stopped", rc,
+           (vg_itest_now_ms() - t) / 1000.0, streaming ? "" : " (after the stream)");
     if (rc)
-        chaos_fail(c, "harness: kafka.sh stop-node %s failed", node);
+        chaos_fail(c, "harness: kafka.sh %s %s failed", c->sc == SC_BROKER9 ? "kill9-node" : "stop-node",
+                   node);
     s->phase = 1;
     s->next_at = vg_itest_now_ms() + chaos_between(c, 2000, 5000);
     return true;
+}
+
+/* The active controller, asked on a thread of its own: the tool is a JVM
+ * start (up to 20 s on a loaded 2-core machine), and the kill must not
+ * wait for it past its place in the stream. The first ask starts as soon
+ * as the stack is up (chaos_ask_start() from main); the node killed is
+ * checked afterwards to have still been the leader (its own log). */
+typedef struct chaos_ask_s {
+    chaos_t *c;
+    pthread_t th;
+    bool started;
+    _Atomic int done;
+    int rc;
+    char out[256];
+} chaos_ask_t;
+
+static chaos_ask_t chaos_ask;
+
+static void *chaos_ask_run(void *arg) {
+    chaos_ask_t *a = arg;
+
+    a->rc = chaos_ops_out(a->c, 120, a->out, sizeof(a->out), "kafka.sh", "controller",
+                          "--run-dir", a->c->run_dir, NULL);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+static void chaos_ask_start(chaos_t *c) {
+    chaos_ask.c = c;
+    atomic_store(&chaos_ask.done, 0);
+    chaos_ask.started = pthread_create(&chaos_ask.th, NULL, chaos_ask_run, &chaos_ask) == 0;
+    if (!chaos_ask.started) {
+        chaos_ask_run(&chaos_ask); /* no thread: here, then */
+        chaos_ask.started = true;
+    }
+}
+
+/* The Raft state node was last in, from its server.log ("Completed
+ * transition to Leader(...)", "... to FollowerState(...)"): true when it
+ * is Leader. */
+static bool chaos_was_leader(const chaos_t *c, int node) {
+    char path[1200], line[2048];
+    bool leader = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/kafka-%d/server.log", c->run_dir, node);
+    if (!(f = fopen(path, "r")))
+        return false;
+    while (fgets(line, sizeof(line), f)) {
+        const char *m = strstr(line, "Completed transition to ");
+        if (m && strstr(line, "RaftManager"))
+            leader = strncmp(m + 24, "Leader", 6) == 0;
+    }
+    fclose(f);
+    return leader;
+}
+
+/* When node became the quorum leader last, from its server.log ("Completed
+ * transition to Leader", local time as log4j writes it): wall-clock ms,
+ * or -1. */
+static long long chaos_leader_since(const chaos_t *c, int node) {
+    char path[1200], line[2048];
+    long long last = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/kafka-%d/server.log", c->run_dir, node);
+    if (!(f = fopen(path, "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        struct tm tm;
+        int ms;
+        if (!strstr(line, "Completed transition to Leader"))
+            continue;
+        memset(&tm, 0, sizeof(tm));
+        if (sscanf(line, "[%d-%d-%d %d:%d:%d,%d]", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7)
+            continue;
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        tm.tm_isdst = -1;
+        last = (long long)mktime(&tm) * 1000 + ms;
+    }
+    fclose(f);
+    return last;
+}
+
+/* kill -9 of the active KRaft controller, asked, not assumed (every node
+ * is a voter; any may lead). The other two voters must elect a new one;
+ * then the node comes back, as a follower. */
+static bool chaos_step_controller(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    chaos_ask_t *ask = &chaos_ask;
+    long long now = vg_itest_now_ms(), t;
+    char node[8], out[256];
+    int rc;
+
+    if (!streaming && s->phase == 0 && c->faults >= 1) {
+        if (ask->started)
+            pthread_join(ask->th, NULL);
+        ask->started = false;
+        return false;
+    }
+    if (s->phase == 0) {
+        if (!ask->started) {
+            chaos_ask_start(c); /* the next cycle's */
+            return true;
+        }
+        if (!atomic_load(&ask->done) || now < s->next_at)
+            return true;
+        pthread_join(ask->th, NULL);
+        ask->started = false;
+        if (ask->rc || (s->target = atoi(ask->out)) < 1 || s->target > 3) {
+            chaos_fail(c, "harness: kafka.sh controller found no active controller (rc %d, '%s')",
+                       ask->rc, ask->out);
+            atomic_store(&chaos_deadline_ms, 0);
+            return true;
+        }
+        snprintf(node, sizeof(node), "%d", s->target);
+        rc = chaos_ops(c, 60, "kafka.sh", "kill9-node", "--run-dir", c->run_dir, "--node", node,
+                       NULL);
+        s->t_fault = vg_itest_now_ms();
+        s->t_back = (long long)time(NULL) * 1000; /* wall clock, for the brokers' logs */
+        c->faults++;
+        printf("[%6.1fs] fault %zu: node %s, the active controller, killed (kill -9): rc %d%s\n",
+               chaos_elapsed(c), c->faults, node, rc, streaming ? "" : " (after the stream)");
+        if (rc)
+            chaos_fail(c, "harness: kafka.sh kill9-node %s failed", node);
+        /* Asked a while ago: it must still have led when it died. */
+        if (!chaos_was_leader(c, s->target))
+            chaos_fail(c, "harness: node %s was no longer the quorum leader when killed (its "
+                          "log); the fault was not a controller loss",
+                       node);
+        s->phase = 1;
+        return true;
+    }
+    if (now < s->next_at)
+        return true;
+    snprintf(node, sizeof(node), "%d", s->target);
+    if (s->phase == 1) {
+        /* kafka.sh asks until the quorum names a live leader other than the
+         * dead one (or gives up after its start timeout, 90 s). */
+        rc = chaos_ops_out(c, 150, out, sizeof(out), "kafka.sh", "controller", "--run-dir",
+                           c->run_dir, "--not", node, NULL);
+        t = vg_itest_now_ms();
+        if (rc || atoi(out) < 1 || atoi(out) == s->target) {
+            chaos_fail(c, "no new active controller after the kill of node %s (rc %d, '%s')", node,
+                       rc, out);
+        } else {
+            /* The election itself, from the new leader's log (the tool's
+             * answer comes later: it is a JVM start). */
+            long long since = chaos_leader_since(c, atoi(out));
+            double took = since >= s->t_back - 1000 ? (since - s->t_back) / 1000.0
+                                                    : (t - s->t_fault) / 1000.0;
+            if (took > c->election_s)
+                c->election_s = took;
+            printf("[%6.1fs] new active controller: node %s, leader %.1f s after the kill "
+                   "(its log); the tool knew %.1f s after\n",
+                   chaos_elapsed(c), out, took, (t - s->t_fault) / 1000.0);
+        }
+        s->phase = 2;
+        s->next_at = t + chaos_between(c, 1000, 3000);
+        return true;
+    }
+    t = vg_itest_now_ms();
+    rc = chaos_ops(c, 180, "kafka.sh", "start-node", "--run-dir", c->run_dir, "--node", node, NULL);
+    printf("[%6.1fs] node %s started again (unfenced): rc %d in %.1f s\n", chaos_elapsed(c), node,
+           rc, (vg_itest_now_ms() - t) / 1000.0);
+    if (rc) {
+        chaos_fail(c, "harness: kafka.sh start-node %s failed (see %s.ops.log)", node, c->run_dir);
+        atomic_store(&chaos_deadline_ms, 0);
+    }
+    s->phase = 0;
+    s->next_at = vg_itest_now_ms() + chaos_between(c, 3000, 6000);
+    return true;
+}
+
+/* Poll every running worker's /readyz (and, when not ready, /metrics):
+ * returns how many answer as wanted: want_ready, 200; otherwise non-200
+ * with "not enough in-sync replicas" in the body and
+ * vigil_kafka_problem{problem="not_enough_replicas"} 1 in the metrics.
+ * *running gets how many were asked; last the last answer that was not
+ * as wanted. */
+static int chaos_poll_ready(chaos_t *c, bool want_ready, int *running, char *last,
+                            size_t last_size) {
+    static char body[1 << 20];
+    int ok = 0;
+
+    *running = 0;
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
+        chaos_worker_t *w = &c->w[i];
+        int code;
+        if (!w->pid || !w->http_port)
+            continue;
+        (*running)++;
+        code = chaos_http_get(w->http_port, "/readyz", body, sizeof(body));
+        if (want_ready ? code == 200
+                       : code != 200 && code > 0 && strstr(body, "not enough in-sync replicas")) {
+            if (want_ready) {
+                ok++;
+                continue;
+            }
+            if (chaos_http_get(w->http_port, "/metrics", body, sizeof(body)) == 200 &&
+                strstr(body, "vigil_kafka_problem{problem=\"not_enough_replicas\"} 1")) {
+                ok++;
+                continue;
+            }
+            snprintf(last, last_size, "%s: /readyz not ready as wanted, but /metrics lacks "
+                                      "vigil_kafka_problem{problem=\"not_enough_replicas\"} 1",
+                     w->id);
+            continue;
+        }
+        snprintf(last, last_size, "%s: /readyz %d: %.200s", w->id, code, body);
+    }
+    return ok;
+}
+
+/* The longest Kafka write stall any worker reported ("kafka takes writes
+ * again after N s", at its first commit after one), in seconds; -1 when
+ * none did. */
+static double chaos_worker_stall(const chaos_t *c) {
+    char log[1200], line[4096];
+    double worst = -1;
+
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
+        FILE *f;
+        if (!c->w[i].starts)
+            continue;
+        chaos_worker_log(c, &c->w[i], log, sizeof(log));
+        if (!(f = fopen(log, "r")))
+            continue;
+        while (fgets(line, sizeof(line), f)) {
+            const char *m = strstr(line, "kafka takes writes again after ");
+            int n;
+            if (m && sscanf(m, "kafka takes writes again after %d s", &n) == 1 && n > worst)
+                worst = n;
+        }
+        fclose(f);
+    }
+    return worst;
+}
+
+/* Two of three brokers down (clean stops, one after the other: each
+ * controlled shutdown shrinks the in-sync replicas while the controller
+ * quorum still stands, so the survivor leads every partition with itself
+ * alone in sync, below min.insync.replicas=2, and refuses acks=all
+ * writes; after the second stop no controller quorum is left either).
+ * The workers must stall, say why within 60 s, and be ready again within
+ * 120 s of one broker's return. */
+#define CHAOS_QUORUM_VISIBLE_MS 60000
+#define CHAOS_QUORUM_RESUME_MS 120000
+static bool chaos_step_quorum(chaos_t *c, chaos_sched_t *s, bool streaming) {
+    long long now = vg_itest_now_ms(), t;
+    char node[8], last[512] = "";
+    int rc, running, ok;
+
+    if (s->phase == 0 && c->faults >= 1)
+        return streaming;
+    if (now < s->next_at)
+        return true;
+    switch (s->phase) {
+    case 0: {
+        int survivor = (int)chaos_between(c, 1, 3);
+        s->target = survivor == 1 ? 2 : 1;
+        s->target2 = survivor == 3 ? 2 : 3;
+        for (int k = 0; k < 2; k++) {
+            snprintf(node, sizeof(node), "%d", k ? s->target2 : s->target);
+            t = vg_itest_now_ms();
+            /* The stall starts with the second stop: its controlled
+             * shutdown shrinks the in-sync replicas to one before the
+             * process has exited. */
+            s->t_fault = t;
+            rc = chaos_ops(c, 120, "kafka.sh", "stop-node", "--run-dir", c->run_dir, "--node",
+                           node, NULL);
+            printf("[%6.1fs] %s broker %s stopped: rc %d in %.1f s\n", chaos_elapsed(c),
+                   k ? "second" : "fault: first", node, rc, (vg_itest_now_ms() - t) / 1000.0);
+            if (rc)
+                chaos_fail(c, "harness: kafka.sh stop-node %s failed", node);
+        }
+        c->faults++;
+        printf("[%6.1fs] brokers %d and %d down, broker %d alone%s: awaiting every worker's "
+               "/readyz to name the stall\n",
+               chaos_elapsed(c), s->target, s->target2, survivor,
+               streaming ? "" : " (the stream had ended: only records in hand stall)");
+        s->deadline = s->t_fault + CHAOS_QUORUM_VISIBLE_MS;
+        s->phase = 1;
+        return true;
+    }
+    case 1:
+        ok = chaos_poll_ready(c, false, &running, last, sizeof(last));
+        if (running && ok == running) {
+            c->notready_s = (now - s->t_fault) / 1000.0;
+            chaos_http_get(c->w[0].http_port, "/readyz", last, sizeof(last));
+            printf("[%6.1fs] stall visible on all %d workers %.1f s after the second stop began: "
+                   "/readyz: %s",
+                   chaos_elapsed(c), running, c->notready_s, last);
+        } else if (now > s->deadline) {
+            chaos_fail(c, "the stall did not show within %d s on every worker (%d of %d did): %s",
+                       CHAOS_QUORUM_VISIBLE_MS / 1000, ok, running, last);
+        } else {
+            s->next_at = now + 250;
+            return true;
+        }
+        s->phase = 2;
+        return true;
+    case 2:
+        /* One broker back: two in sync again, min.insync.replicas met, and
+         * the controller quorum (two of three voters) back too. */
+        snprintf(node, sizeof(node), "%d", s->target2);
+        t = vg_itest_now_ms();
+        rc = chaos_ops(c, 180, "kafka.sh", "start-node", "--run-dir", c->run_dir, "--node", node,
+                       NULL);
+        s->t_back = vg_itest_now_ms();
+        printf("[%6.1fs] broker %s started again (unfenced): rc %d in %.1f s\n", chaos_elapsed(c),
+               node, rc, (s->t_back - t) / 1000.0);
+        if (rc) {
+            chaos_fail(c, "harness: kafka.sh start-node %s failed (see %s.ops.log)", node,
+                       c->run_dir);
+            atomic_store(&chaos_deadline_ms, 0);
+        }
+        s->deadline = s->t_back + CHAOS_QUORUM_RESUME_MS;
+        s->phase = 3;
+        return true;
+    case 3:
+        ok = chaos_poll_ready(c, true, &running, last, sizeof(last));
+        if (running && ok == running) {
+            c->stall_s = (now - s->t_fault) / 1000.0;
+            c->resume_s = (now - s->t_back) / 1000.0;
+            printf("[%6.1fs] all %d workers ready again %.1f s after the broker's return; "
+                   "%.1f s after the second stop began\n",
+                   chaos_elapsed(c), running, c->resume_s, c->stall_s);
+        } else if (now > s->deadline) {
+            chaos_fail(c, "the workers were not ready again within %d s of the broker's return "
+                          "(%d of %d were): %s",
+                       CHAOS_QUORUM_RESUME_MS / 1000, ok, running, last);
+        } else {
+            s->next_at = now + 250;
+            return true;
+        }
+        s->phase = 4;
+        return true;
+    default:
+        snprintf(node, sizeof(node), "%d", s->target);
+        t = vg_itest_now_ms();
+        rc = chaos_ops(c, 180, "kafka.sh", "start-node", "--run-dir", c->run_dir, "--node", node,
+                       NULL);
+        printf("[%6.1fs] broker %s started again (unfenced): rc %d in %.1f s\n", chaos_elapsed(c),
+               node, rc, (vg_itest_now_ms() - t) / 1000.0);
+        if (rc) {
+            chaos_fail(c, "harness: kafka.sh start-node %s failed (see %s.ops.log)", node,
+                       c->run_dir);
+            atomic_store(&chaos_deadline_ms, 0);
+        }
+        s->phase = 0;
+        return true;
+    }
 }
 
 /* Kafka down (SIGKILL of the only broker), then SIGTERM to every worker
@@ -809,11 +1291,56 @@ static bool chaos_wait_committed(chaos_t *c, int timeout_ms) {
     return false;
 }
 
+/* quorum: the events topic first, with min.insync.replicas=1, so that
+ * upstream keeps writing while two brokers are down (vg_itest_create_topics
+ * then takes it as existing and makes the others with 2). */
+static bool chaos_quorum_topics(chaos_t *c) {
+    const char *isr1[] = {"min.insync.replicas", "1", NULL};
+    char err[512];
+
+    for (int attempt = 1;; attempt++) {
+        if (!vg_kafka_admin_create_topic(&c->t.props, c->t.topic_events, c->partitions, 3, isr1,
+                                         30000, err, sizeof(err)))
+            return true;
+        if (attempt == 4) {
+            chaos_fail(c, "harness: create %s: %s", c->t.topic_events, err);
+            return false;
+        }
+        chaos_sleep_ms(500LL * attempt);
+    }
+}
+
+/* The stall means something only if what the workers write has
+ * replication factor 3 and min.insync.replicas 2 (and the events topic
+ * 1): read it back from the cluster rather than trust the setup. */
+static bool chaos_quorum_check_topics(chaos_t *c) {
+    static char out[65536];
+    const struct {
+        const char *topic, *isr;
+    } want[] = {{c->t.topic_triggers, "min.insync.replicas=2"},
+                {c->t.topic_dlq, "min.insync.replicas=2"},
+                {c->t.topic_events, "min.insync.replicas=1"}};
+
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        int rc = chaos_ops_out(c, 120, out, sizeof(out), "kafka.sh", "topics", "--run-dir",
+                               c->run_dir, "describe", want[i].topic, NULL);
+        if (rc || !strstr(out, "ReplicationFactor: 3") || !strstr(out, want[i].isr)) {
+            chaos_fail(c, "harness: %s is not RF 3 with %s (rc %d): %.300s", want[i].topic,
+                       want[i].isr, rc, out);
+            return false;
+        }
+    }
+    printf("topics: %s and %s RF 3, min.insync.replicas=2; %s RF 3, min.insync.replicas=1\n",
+           c->t.topic_triggers, c->t.topic_dlq, c->t.topic_events);
+    return true;
+}
+
 /* --- main ------------------------------------------------------------------- */
 
 static void chaos_usage(void) {
     fprintf(stderr,
-            "usage: chaos kill9|scale|redis|broker|outage exactly_once|at_least_once [EVENTS]\n"
+            "usage: chaos kill9|scale|redis|broker|outage|broker9|controller|quorum\n"
+            "             exactly_once|at_least_once [EVENTS]\n"
             "             [--rate N] [--seed N] [--workers N] [--customers N] "
             "[--partitions N]\n"
             "             [--run-dir DIR] [--timeout S] [--keep]\n");
@@ -844,6 +1371,7 @@ static void chaos_parse(chaos_t *c, int argc, char **argv) {
     c->partitions = 8;
     c->customers = 2000;
     c->timeout_s = 0;
+    c->election_s = c->notready_s = c->stall_s = c->resume_s = -1;
     i = 3;
     if (i < argc && argv[i][0] != '-')
         c->events = strtoull(argv[i++], NULL, 10);
@@ -954,7 +1482,7 @@ int main(int argc, char **argv) {
 
     /* 1. Our own stack, fresh. */
     t_setup = vg_itest_now_ms();
-    snprintf(nodes, sizeof(nodes), "%d", c.sc == SC_BROKER ? 3 : 1);
+    snprintf(nodes, sizeof(nodes), "%d", chaos_three_nodes(c.sc) ? 3 : 1);
     c.stack_up = true; /* from here on, cleanup runs down.sh */
     for (int attempt = 0; attempt < 2; attempt++) {
         rc = chaos_ops(&c, 240, "up.sh", "--run-dir", c.run_dir, "--kafka-nodes", nodes, "--fresh",
@@ -974,7 +1502,13 @@ int main(int argc, char **argv) {
         chaos_fail(&c, "%s unreadable after up.sh", env);
         return 1;
     }
-    vg_itest_create_topics(&c.t, c.partitions, c.sc == SC_BROKER ? 3 : 1);
+    if (c.sc == SC_QUORUM && !chaos_quorum_topics(&c))
+        return 1;
+    vg_itest_create_topics(&c.t, c.partitions, chaos_three_nodes(c.sc) ? 3 : 1);
+    if (c.sc == SC_QUORUM && !chaos_quorum_check_topics(&c))
+        return 1;
+    if (c.sc == SC_CONTROLLER)
+        chaos_ask_start(&c); /* meanwhile: the workers start and settle */
     printf("stack up and topics created in %.1f s\n", (vg_itest_now_ms() - t_setup) / 1000.0);
 
     /* 2. Traffic and oracle. */
@@ -1009,8 +1543,12 @@ int main(int argc, char **argv) {
     c.extra[2] = c.sc == SC_OUTAGE ? "shutdown.drain_timeout_ms=" VG_XSTR(CHAOS_OUTAGE_DRAIN_MS)
                                    : NULL;
     c.extra[3] = NULL;
-    for (int i = 0; i < CHAOS_MAX_WORKERS; i++)
+    for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
         snprintf(c.w[i].id, sizeof(c.w[i].id), "w%d", i + 1);
+        /* quorum reads each worker's /readyz and /metrics. */
+        if (c.sc == SC_QUORUM)
+            c.w[i].http_port = vg_itest_free_port();
+    }
     for (int i = 0; i < (c.sc == SC_SCALE ? 1 : c.n_workers); i++)
         chaos_worker_start(&c, &c.w[i]);
 
@@ -1025,13 +1563,18 @@ int main(int argc, char **argv) {
 
     /* 4. Stream, with faults on the seeded schedule. */
     c.t0 = vg_itest_now_ms();
-    sched.next_at = c.t0 + (c.sc == SC_KILL9 ? chaos_between(&c, 2000, 4000)
-                                             : chaos_between(&c, 1500, 3000));
-    step = c.sc == SC_KILL9   ? chaos_step_kill9
-           : c.sc == SC_SCALE ? chaos_step_scale
-           : c.sc == SC_REDIS ? chaos_step_redis
-           : c.sc == SC_OUTAGE ? chaos_step_outage
-                              : chaos_step_broker;
+    /* quorum: early, so that events still stream while both brokers are
+     * down (the workers must have records in hand to stall on). */
+    sched.next_at = c.t0 + (c.sc == SC_KILL9    ? chaos_between(&c, 2000, 4000)
+                            : c.sc == SC_QUORUM ? chaos_between(&c, 1000, 2000)
+                                                : chaos_between(&c, 1500, 3000));
+    step = c.sc == SC_KILL9        ? chaos_step_kill9
+           : c.sc == SC_SCALE      ? chaos_step_scale
+           : c.sc == SC_REDIS      ? chaos_step_redis
+           : c.sc == SC_OUTAGE     ? chaos_step_outage
+           : c.sc == SC_CONTROLLER ? chaos_step_controller
+           : c.sc == SC_QUORUM     ? chaos_step_quorum
+                                   : chaos_step_broker;
     pthread_create(&feeder, NULL, chaos_feed_run, &feed);
     for (;;) {
         bool streaming = atomic_load(&feed.done) == 0;
@@ -1117,13 +1660,16 @@ int main(int argc, char **argv) {
            "got=%zu duplicates=%zu missing=%zu extra=%zu dlq=%zu dlq_duplicates=%zu "
            "dlq_missing=%zu state_customers=%zu state_mismatches=%zu faults=%zu "
            "unexpected_exits=%zu bad_drains=%zu stream_s=%.1f catchup_s=%.1f total_s=%.1f "
+           "election_s=%.1f notready_s=%.1f stall_s=%.1f resume_s=%.1f worker_stall_s=%.0f "
            "seed=%llu %s\n",
            chaos_scenario_names[c.sc], c.mode, feed.prod.records, feed.prod.malformed,
            feed.expected.n, vg_oracle_deadline_triggers(feed.oracle), got.n + dups, dups, missing, extra, dlq_records, dlq_dups,
            dlq_missing, feed.n_cust, state_bad == (size_t)-1 ? feed.n_cust : state_bad, c.faults,
            c.unexpected_exits, c.bad_drains, (t_stream_end - c.t0) / 1000.0,
            (t_committed - t_stream_end) / 1000.0, (vg_itest_now_ms() - t_setup) / 1000.0,
-           (unsigned long long)c.seed, c.failures ? "FAILED" : "PASSED");
+           c.election_s, c.notready_s, c.stall_s, c.resume_s, chaos_worker_stall(&c),
+           (unsigned long long)c.seed,
+           c.failures ? "FAILED" : "PASSED");
 
     /* Keep the run folder (logs, data) when something failed. */
     chaos_current = NULL;

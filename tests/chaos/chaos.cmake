@@ -13,11 +13,15 @@ if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/chaos/chaos.c AND TARGET vigil_itest)
   # for several faults of each kind (kill9: a kill every 2-5 s; scale: one
   # full 1 -> 4 -> 1 cycle; redis: clean stop and kill -9; broker: one
   # broker stopped and restarted; outage: Kafka killed and every worker
-  # stopped while it is down). All 10 take about 7 minutes on 2 cores.
+  # stopped while it is down). The harder broker faults, on the 3-node
+  # cluster: broker9 (one broker killed with kill -9, restarted),
+  # controller (the active KRaft controller killed, a new one elected,
+  # the node restarted), quorum (two brokers down: min.insync.replicas
+  # unmet, every worker's /readyz must name it, then they come back).
   # The long version (200,000 events each) is tests/chaos/run-long.sh.
   set(VIGIL_CHAOS_EVENTS 15000 CACHE STRING "Events per chaos test in ctest (short version)")
   set(VIGIL_CHAOS_RATE 1000 CACHE STRING "Events per second of the chaos tests in ctest")
-  foreach(scenario kill9 scale redis broker outage)
+  foreach(scenario kill9 scale redis broker outage broker9 controller quorum)
     foreach(mode exactly_once at_least_once)
       add_test(NAME chaos.${scenario}.${mode}
                COMMAND chaos ${scenario} ${mode} ${VIGIL_CHAOS_EVENTS}

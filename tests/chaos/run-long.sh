@@ -10,8 +10,9 @@
 #   --events N    events per run (default 200000)
 #   --rate N      events per second (default 2000: 100 s of traffic)
 #   --seed N      fault schedule and traffic seed (default 1)
-#   SCENARIO      kill9, scale, redis, broker (default: all four), optionally
-#                 with .exactly_once or .at_least_once (default: both)
+#   SCENARIO      kill9, scale, redis, broker, outage, broker9, controller,
+#                 quorum (default: all but outage), optionally with
+#                 .exactly_once or .at_least_once (default: both)
 #
 # Environment: VIGIL_WORKER_BIN runs that worker binary instead of the
 # build's; VIGIL_CHAOS_OUT is where outputs go (default run/chaos-long).
@@ -35,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     *) SEL+=("$1"); shift ;;
   esac
 done
-((${#SEL[@]})) || SEL=(kill9 scale redis broker)
+((${#SEL[@]})) || SEL=(kill9 scale redis broker broker9 controller quorum)
 
 if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
   cmake -S "$REPO" -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1

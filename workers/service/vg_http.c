@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "vg_metrics.h"
+#include "vg_time.h"
 
 struct vg_http_s {
     struct MHD_Daemon *d;
@@ -54,9 +55,25 @@ static enum MHD_Result vg_http_handle(void *cls, struct MHD_Connection *c, const
                                           "VigilPartitionStopped)\n";
             static const char *const why[] = {"not ready: kafka unavailable\n",
                                               "not ready: redis unavailable\n", stopped};
+            vg_kafka_problem_t pr;
+            int64_t stalled = vg_kafka_health_stalled(&s->kafka_health, vg_time_wall_ms(), &pr);
             const char *w = !atomic_load(&s->kafka_ok)   ? why[0]
                             : !atomic_load(&s->redis_ok) ? why[1]
                                                          : why[2];
+            if (atomic_load(&s->kafka_ok) && atomic_load(&s->redis_ok) && stalled) {
+                /* Kafka answers but does not take the worker's writes. */
+                char *body = malloc(256);
+                int len;
+                if (!body)
+                    return MHD_NO;
+                len = snprintf(body, 256,
+                               "not ready: kafka: %s (writes stalled for %lld s; see "
+                               "docs/runbook.md, \"Kafka writes stalled\")\n",
+                               vg_kafka_problem_text(pr), (long long)(stalled / 1000));
+                return vg_http_reply(c, 503, text, body,
+                                     len < 0 ? 0 : len >= 256 ? 255 : (size_t)len,
+                                     MHD_RESPMEM_MUST_FREE);
+            }
             return vg_http_reply(c, 503, text, (char *)w, strlen(w), MHD_RESPMEM_PERSISTENT);
         }
     }

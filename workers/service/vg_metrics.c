@@ -294,16 +294,33 @@ static void vg_metrics_health(vg_buf_t *b, vg_pipeline_t *p, vg_pipeline_stats_t
                       lag[i].topic, lag[i].partition, lag[i].offset);
     vg_gauge(b, "vigil_assigned_partitions", "Partitions assigned to this worker.",
              (double)n_lag);
-    vg_gauge(b, "vigil_ready", "1 when connected to Kafka and Redis.",
+    vg_gauge(b, "vigil_ready",
+             "1 when /readyz answers 200: Kafka and Redis reachable, Kafka taking the worker's "
+             "writes, no partition stopped.",
              vg_pipeline_ready(p) ? 1 : 0);
     vg_gauge(b, "vigil_redis_up", "1 while Redis answers.", atomic_load(&s->redis_ok) ? 1 : 0);
     {
-        int64_t since = atomic_load(&s->stall_start_ms);
+        int64_t since = atomic_load(&s->stall_start_ms), now = vg_time_wall_ms();
         int pr = atomic_load(&s->redis_problem);
+        vg_kafka_problem_t kpr;
+        int64_t kstall = vg_kafka_health_stalled(&s->kafka_health, now, &kpr);
+        double stall = since ? (double)(now - since) / 1000.0 : 0.0;
+        if ((double)kstall / 1000.0 > stall)
+            stall = (double)kstall / 1000.0;
         vg_gauge(b, "vigil_stall_seconds",
-                 "How long the worker has been waiting (Redis or Kafka unavailable); 0 when it "
-                 "is not.",
-                 since ? (double)(vg_time_wall_ms() - since) / 1000.0 : 0.0);
+                 "How long the worker has been waiting (Redis or Kafka unavailable, or Kafka "
+                 "not taking its writes); 0 when it is not.",
+                 stall);
+        vg_buf_printf(b, "# HELP vigil_kafka_problem Why Kafka does not take the worker's "
+                         "writes, by name, while they have been stalled for %d s or more (1 "
+                         "for the current problem; docs/runbook.md, \"Kafka writes "
+                         "stalled\").\n"
+                         "# TYPE vigil_kafka_problem gauge\n",
+                      VG_KAFKA_STALL_MS / 1000);
+        for (int k = 1; k < VG_KAFKA_PROBLEM__COUNT; k++)
+            vg_buf_printf(b, "vigil_kafka_problem{problem=\"%s\"} %d\n",
+                          vg_kafka_problem_name((vg_kafka_problem_t)k),
+                          kstall && (int)kpr == k);
         vg_buf_printf(b, "# HELP vigil_redis_problem What is wrong with Redis, by name (1 for "
                          "the current problem; docs/runbook.md, \"Redis problems\").\n"
                          "# TYPE vigil_redis_problem gauge\n");

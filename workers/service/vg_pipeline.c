@@ -183,8 +183,11 @@ static vg_kafka_producer_t *vg_pipeline_producer(vg_pipeline_t *p, char *errstr,
     prod = vg_kafka_producer_new(&p->props,
                                  p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE ? txn_id : NULL,
                                  p->log, errstr, errstr_size);
-    if (prod)
+    if (prod) {
         vg_kafka_producer_set_deadline(prod, &p->drain_deadline_ms);
+        vg_kafka_producer_set_health(prod, &p->stats.kafka_health,
+                                     (int)p->cfg.stall_report_interval_ms);
+    }
     return prod;
 }
 
@@ -374,6 +377,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
     if (!p->consumer)
         goto fail;
     vg_kafka_consumer_set_deadline(p->consumer, &p->drain_deadline_ms);
+    vg_kafka_consumer_set_health(p->consumer, &p->stats.kafka_health);
     atomic_store(&p->stats.kafka_ok, true);
     VG_INFO(log, "pipeline", "worker %s: %s mode, group %s, events %s -> triggers %s",
             p->cfg.worker_id,
@@ -463,7 +467,39 @@ void vg_pipeline_model_info(vg_pipeline_t *p, char *id, size_t id_size, char *ve
 
 bool vg_pipeline_ready(vg_pipeline_t *p) {
     return atomic_load(&p->stats.redis_ok) && atomic_load(&p->stats.kafka_ok) &&
-           atomic_load(&p->stats.partitions_stopped) == 0;
+           atomic_load(&p->stats.partitions_stopped) == 0 &&
+           !vg_kafka_health_stalled(&p->stats.kafka_health, vg_wall_ms(), NULL);
+}
+
+/* A commit worked: Kafka takes the worker's writes again. */
+static void vg_pipeline_kafka_ok(vg_pipeline_t *p) {
+    vg_kafka_problem_t pr;
+    int64_t stalled;
+
+    if (!atomic_load(&p->stats.kafka_health.failing_since_ms))
+        return;
+    stalled = vg_kafka_health_stalled(&p->stats.kafka_health, vg_wall_ms(), &pr);
+    vg_kafka_health_ok(&p->stats.kafka_health);
+    if (stalled)
+        VG_INFO(p->log, "pipeline", "kafka takes writes again after %lld s (%s); resuming",
+                (long long)(stalled / 1000), vg_kafka_problem_name(pr));
+}
+
+/* Idle with nothing uncommitted (no transaction open, every assigned
+ * partition read to its end): a write that failed before has nothing
+ * left to hold up, so it no longer makes the worker unready (it may
+ * have lost its partitions right after a failed commit). */
+static void vg_pipeline_kafka_idle(vg_pipeline_t *p) {
+    vg_kafka_offset_t lag[256];
+    size_t n;
+
+    if (!atomic_load(&p->stats.kafka_health.failing_since_ms) || p->txn_open || p->rewind_needed)
+        return;
+    n = vg_kafka_consumer_lag(p->consumer, lag, sizeof(lag) / sizeof(lag[0]));
+    for (size_t i = 0; i < n; i++)
+        if (lag[i].offset > 0)
+            return;
+    vg_pipeline_kafka_ok(p);
 }
 
 static vg_poison_t *vg_pipeline_poison(vg_pipeline_t *p, const char *topic, int32_t partition) {
@@ -1535,6 +1571,7 @@ static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t er
     atomic_fetch_add(&p->stats.txn_committed, 1);
     p->txn_open = false;
     p->n_txn = 0;
+    vg_pipeline_kafka_ok(p);
     return VG_OK;
 }
 
@@ -1571,6 +1608,8 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
                                           sizeof(p->b->errstr));
     if (err)
         atomic_fetch_add(&p->stats.kafka_errors, 1);
+    else
+        vg_pipeline_kafka_ok(p);
     return err;
 }
 
@@ -1631,6 +1670,10 @@ static vg_err_t vg_pipeline_recover(vg_pipeline_t *p, vg_err_t err) {
          * that can never be dead-lettered stops its partition. */
         vg_pipeline_dead_letters_undelivered(p, p->b->errstr);
         vg_pipeline_abort(p, p->b->n, p->b->errstr);
+        /* An offset commit or a transaction call failed: name the cause
+         * (at most every 5 s; /readyz and vigil_kafka_problem show it). */
+        if (err == VG_ERR_KAFKA || err == VG_ERR_TIMEOUT)
+            vg_kafka_producer_diagnose(p->producer);
         return VG_OK;
     }
 }
@@ -1666,6 +1709,7 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
          * the end of its interval (a trigger is visible at commit). */
         if (p->txn_open && vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr)))
             return vg_pipeline_recover(p, VG_ERR_KAFKA);
+        vg_pipeline_kafka_idle(p);
         return VG_OK;
     }
     atomic_fetch_add(&s->events_consumed, p->b->n);

@@ -25,6 +25,7 @@
 
 #include "vg_config.h"
 #include "vg_kafka.h"
+#include "vg_kafka_health.h"
 #include "vg_log.h"
 #include "vg_score.h"
 
@@ -91,6 +92,7 @@ typedef struct vg_pipeline_stats_s {
     _Atomic int64_t last_commit_ms;           /* wall clock of the last committed batch */
     _Atomic int64_t stall_start_ms;           /* wall clock a wait (Redis, Kafka) began; 0: none */
     _Atomic int redis_problem;                /* vg_redis_problem_t while it lasts */
+    vg_kafka_health_t kafka_health;           /* writes failing since, and why */
     int64_t started_ms;                       /* wall clock at start */
     /* Slots 0..n_intervention_names-1 are written once, then published by
      * the count (release); readers load the count first (acquire). */
@@ -147,7 +149,9 @@ uint64_t vg_pipeline_redis_round_trips(vg_pipeline_t *p);
 void vg_pipeline_model_info(vg_pipeline_t *p, char *id, size_t id_size, char *version,
                             size_t version_size);
 
-/* Ready: Redis and Kafka reachable. */
+/* Ready: Redis and Kafka reachable, no partition stopped, and Kafka
+ * taking the worker's writes (none failing or waiting for
+ * VG_KAFKA_STALL_MS: stats.kafka_health says why). */
 bool vg_pipeline_ready(vg_pipeline_t *p);
 
 /* Leave the group (commit done per batch) and free. NULL is a no-op. */
