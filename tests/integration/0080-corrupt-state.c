@@ -81,7 +81,7 @@ int main(int argc, char **argv) {
         kp[i] = keys[i];
         /* redis-cli -x reads the last argument from standard input: any
          * bytes, as they are. */
-        snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d -x HSET '%s' s >/dev/null", t.redis_host,
+        snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d -x HSET '%.400s' s >/dev/null", t.redis_host,
                  t.redis_port, keys[i]);
         if (!(p = popen(cmd, "w")) || fwrite(garbage[i], 1, strlen(garbage[i]), p) == 0 ||
             pclose(p) != 0) {

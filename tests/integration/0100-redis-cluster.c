@@ -408,7 +408,7 @@ int main(int argc, char **argv) {
             if (!strncmp(line, "VIGIL_REDIS_CLUSTER_NODES=", 26)) {
                 char *save = NULL;
                 line[strcspn(line, "\r\n")] = '\0';
-                snprintf(cl.seeds, sizeof(cl.seeds), "%s", line + 26);
+                snprintf(cl.seeds, sizeof(cl.seeds), "%.1000s", line + 26);
                 for (char *s = strtok_r(line + 26, ",", &save); s && cl.n < VG_NODES_MAX;
                      s = strtok_r(NULL, ",", &save))
                     cl.ports[cl.n++] = atoi(strrchr(s, ':') + 1);
