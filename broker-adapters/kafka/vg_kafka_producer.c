@@ -815,8 +815,12 @@ void vg_kafka_producer_diagnose(vg_kafka_producer_t *p) {
         if ((pr = vg_kafka_producer_topic_health(&md->topics[i], detail, sizeof(detail))) > found)
             found = pr;
     }
-    if (err)
+    if (err) {
+        /* Asked again in a second, not five: the request may have queued
+         * behind produce requests the broker holds. */
         snprintf(detail, sizeof(detail), "metadata unreadable: %s", rd_kafka_err2str(err));
+        p->diag_at_ms = now - VG_KAFKA_DIAG_EVERY_MS + 1000;
+    }
     if (md)
         rd_kafka_metadata_destroy(md);
     for (int i = 0; i < 2; i++)

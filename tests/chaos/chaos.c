@@ -29,9 +29,12 @@
  *           write (triggers, dead letters, offsets, the transaction log):
  *           every worker must stall and say so, /readyz answering non-200
  *           with "not enough in-sync replicas" and vigil_kafka_problem
- *           {problem="not_enough_replicas"} 1, within 60 s; then one
- *           broker returns and every worker must be ready again within
- *           120 s, then the other. The events topic alone keeps
+ *           {problem="not_enough_replicas"} 1, within 60 s, and still
+ *           25 s after the second stop (the workers run with the Kafka
+ *           timeouts of ops/k8s: transaction.timeout.ms 20 s, so Kafka
+ *           aborts their open transactions meanwhile); then one broker
+ *           returns and every worker must be ready again within 120 s,
+ *           then the other. The events topic alone keeps
  *           min.insync.replicas=1 so that events still arrive: the
  *           workers have records in hand while their writes cannot be
  *           acknowledged (an idle worker writes nothing, so has nothing
@@ -158,7 +161,7 @@ typedef struct chaos_s {
     vg_itest_t t;
     chaos_worker_t w[CHAOS_MAX_WORKERS];
     char mode_set[64];
-    const char *extra[4];
+    const char *extra[8];
 
     long long t0;           /* start of the stream */
     size_t faults;          /* fault actions injected */
@@ -381,7 +384,7 @@ static void chaos_worker_start(chaos_t *c, chaos_worker_t *w) {
 
     chaos_worker_log(c, w, log, sizeof(log));
     w->log_from = stat(log, &st) == 0 ? (long)st.st_size : 0;
-    while (n < 4 && c->extra[n])
+    while (n < 6 && c->extra[n])
         extra[n] = c->extra[n], n++;
     if (w->http_port) {
         snprintf(http, sizeof(http), "http.port=%d", w->http_port);
@@ -1082,6 +1085,10 @@ static double chaos_worker_stall(const chaos_t *c) {
  * 120 s of one broker's return. */
 #define CHAOS_QUORUM_VISIBLE_MS 60000
 #define CHAOS_QUORUM_RESUME_MS 120000
+#define CHAOS_QUORUM_TXN_TIMEOUT_MS 20000
+/* Both brokers stay down at least this long after the second stop began:
+ * past the workers' transaction.timeout.ms. */
+#define CHAOS_QUORUM_HOLD_MS (CHAOS_QUORUM_TXN_TIMEOUT_MS + 5000)
 static bool chaos_step_quorum(chaos_t *c, chaos_sched_t *s, bool streaming) {
     long long now = vg_itest_now_ms(), t;
     char node[8], last[512] = "";
@@ -1127,6 +1134,10 @@ static bool chaos_step_quorum(chaos_t *c, chaos_sched_t *s, bool streaming) {
             printf("[%6.1fs] stall visible on all %d workers %.1f s after the second stop began: "
                    "/readyz: %s",
                    chaos_elapsed(c), running, c->notready_s, last);
+            /* Held past the transactions' timeout, still reported. */
+            s->next_at = s->t_fault + CHAOS_QUORUM_HOLD_MS;
+            s->phase = 5;
+            return true;
         } else if (now > s->deadline) {
             chaos_fail(c, "the stall did not show within %d s on every worker (%d of %d did): %s",
                        CHAOS_QUORUM_VISIBLE_MS / 1000, ok, running, last);
@@ -1134,6 +1145,18 @@ static bool chaos_step_quorum(chaos_t *c, chaos_sched_t *s, bool streaming) {
             s->next_at = now + 250;
             return true;
         }
+        s->phase = 2;
+        return true;
+    case 5:
+        ok = chaos_poll_ready(c, false, &running, last, sizeof(last));
+        if (ok != running)
+            chaos_fail(c, "the stall was no longer reported after %.0f s, both brokers still "
+                          "down (%d of %d workers): %s",
+                       (now - s->t_fault) / 1000.0, ok, running, last);
+        else
+            printf("[%6.1fs] still reported on all %d workers %.1f s after the second stop "
+                   "began\n",
+                   chaos_elapsed(c), running, (now - s->t_fault) / 1000.0);
         s->phase = 2;
         return true;
     case 2:
@@ -1540,9 +1563,21 @@ int main(int argc, char **argv) {
     snprintf(c.mode_set, sizeof(c.mode_set), "delivery.mode=%s", c.mode);
     c.extra[0] = c.mode_set;
     c.extra[1] = "log.level=info";
-    c.extra[2] = c.sc == SC_OUTAGE ? "shutdown.drain_timeout_ms=" VG_XSTR(CHAOS_OUTAGE_DRAIN_MS)
-                                   : NULL;
-    c.extra[3] = NULL;
+    {
+        int n = 2;
+        if (c.sc == SC_OUTAGE)
+            c.extra[n++] = "shutdown.drain_timeout_ms=" VG_XSTR(CHAOS_OUTAGE_DRAIN_MS);
+        if (c.sc == SC_QUORUM) {
+            /* The Kafka timeouts of ops/k8s (worker.yaml): the outage is
+             * held past transaction.timeout.ms, so that Kafka aborts every
+             * open transaction and fences its producer, as in a long
+             * outage in production. */
+            c.extra[n++] = "kafka.transaction.timeout.ms=" VG_XSTR(CHAOS_QUORUM_TXN_TIMEOUT_MS);
+            c.extra[n++] = "kafka.message.timeout.ms=15000";
+            c.extra[n++] = "delivery.txn_timeout_ms=10000";
+        }
+        c.extra[n] = NULL;
+    }
     for (int i = 0; i < CHAOS_MAX_WORKERS; i++) {
         snprintf(c.w[i].id, sizeof(c.w[i].id), "w%d", i + 1);
         /* quorum reads each worker's /readyz and /metrics. */

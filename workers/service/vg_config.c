@@ -134,8 +134,8 @@ static const vg_config_row_t vg_config_table[] = {
      "Attempts at a record whose dead letter cannot be written before its partition is "
      "stopped (the others go on; see the runbook)."},
     {"stall.report_interval_ms", VG_I(stall_report_interval_ms), 1000, 3600000, "10000", NULL,
-     "While the worker waits (Redis unavailable), one log line per interval: how long, the "
-     "last error, what it tries next."},
+     "While the worker waits (Redis unavailable, Kafka not taking its writes), one log line "
+     "per interval: how long, the last error, what it tries next."},
     {"shutdown.drain_timeout_ms", VG_I(drain_timeout_ms), 100, 600000, "30000", NULL,
      "On SIGTERM: finish the batch, commit and leave the group within this time."},
 };

@@ -481,7 +481,8 @@ static void vg_pipeline_kafka_ok(vg_pipeline_t *p) {
     stalled = vg_kafka_health_stalled(&p->stats.kafka_health, vg_wall_ms(), &pr);
     vg_kafka_health_ok(&p->stats.kafka_health);
     if (stalled)
-        VG_INFO(p->log, "pipeline", "kafka takes writes again after %lld s (%s); resuming",
+        VG_INFO(p->log, "pipeline", "kafka takes writes again after %lld s (last seen: %s); "
+                                    "resuming",
                 (long long)(stalled / 1000), vg_kafka_problem_name(pr));
 }
 
