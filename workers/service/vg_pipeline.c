@@ -1465,17 +1465,15 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
     err = vg_redis_store(p->redis, p->b->writes, n_writes, p->marks, p->b->n_parts,
                          p->cfg.state_ttl_s * 1000, &conflict, &p->behind, p->b->errstr,
                          sizeof(p->b->errstr));
-    /* What Redis holds now: the batch's states if stored, else unknown. */
-    for (size_t w = 0; w < n_writes; w++) {
-        const vg_redis_write_t *wr = &p->b->writes[w];
-        if (err)
-            vg_cache_drop(p->cache, wr->key);
-        else
-            vg_cache_put(p->cache, wr->key, wr->expect_version + 1, wr->data, wr->len);
-    }
+    /* What Redis holds now: the batch's states if stored; else unknown,
+     * for every customer of the batch (the writes among them). */
     if (err)
         for (size_t g = 0; g < p->b->n_groups; g++)
             vg_cache_drop(p->cache, p->b->groups[g].key);
+    else
+        for (size_t w = 0; w < n_writes; w++)
+            vg_cache_put(p->cache, p->b->writes[w].key, p->b->writes[w].expect_version + 1,
+                         p->b->writes[w].data, p->b->writes[w].len);
     if (err == VG_ERR_BEHIND)
         return err;
     if (err == VG_ERR_CONFLICT) {
