@@ -55,6 +55,25 @@ vg_err_t vg_kafka_consumer_commit_md(vg_kafka_consumer_t *c, const vg_kafka_offs
                                      const char *const *metadata, size_t n, char *errstr,
                                      size_t errstr_size);
 
+/* vg_kafka_consumer_commit_md() without waiting for the coordinator's
+ * answer: the commit is sent and the call returns. Answers are taken at
+ * the next call, by vg_kafka_consumer_commit_wait(), before partitions
+ * are revoked, before a rewind and at close; a failed one is logged,
+ * marked in the health, and reported once as VG_ERR_KAFKA by the next
+ * vg_kafka_consumer_commit_async() or _commit_wait() (which then sends
+ * nothing): the caller rewinds to the committed offsets. Commits go to
+ * the coordinator in order over one connection, so a later one is never
+ * overtaken by an earlier one. */
+vg_err_t vg_kafka_consumer_commit_async(vg_kafka_consumer_t *c, const vg_kafka_offset_t *offs,
+                                        const char *const *metadata, size_t n, char *errstr,
+                                        size_t errstr_size);
+
+/* Wait up to timeout_ms (0: do not wait) for the answers to every commit
+ * sent by vg_kafka_consumer_commit_async(). VG_ERR_KAFKA if one failed
+ * since the last report, VG_ERR_TIMEOUT if some are still unanswered. */
+vg_err_t vg_kafka_consumer_commit_wait(vg_kafka_consumer_t *c, int timeout_ms, char *errstr,
+                                       size_t errstr_size);
+
 /* The committed offset of (topic, partition) and its metadata ("" when
  * none), asking the group coordinator. *offset < 0 when nothing is
  * committed. */

@@ -1576,7 +1576,8 @@ static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t er
 
 /* Commit the positions: in exactly_once, the transaction when its
  * interval is over (delivery.commit_interval_ms; the next batches join it
- * otherwise); in at_least_once, after a flush, batch by batch. */
+ * otherwise); in at_least_once, after a flush, batch by batch, without
+ * waiting for the coordinator's answer. */
 static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     vg_kafka_offset_t offs[VG_BATCH_PARTS_MAX];
     char md[VG_BATCH_PARTS_MAX][32];
@@ -1601,10 +1602,14 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
         n++;
         vg_pipeline_wm_committed(p, bp); /* an abort forgets it again */
     }
+    /* The triggers are delivered before their positions are committed;
+     * the commit itself is not waited for. A commit that fails is reported
+     * by the next one (or at the next idle poll), which then rewinds: the
+     * records since the last good commit come again and replay. */
     if (!(err = vg_kafka_producer_flush(p->producer, 60000, NULL, p->b->errstr,
                                         sizeof(p->b->errstr))) && n)
-        err = vg_kafka_consumer_commit_md(p->consumer, offs, mdp, n, p->b->errstr,
-                                          sizeof(p->b->errstr));
+        err = vg_kafka_consumer_commit_async(p->consumer, offs, mdp, n, p->b->errstr,
+                                             sizeof(p->b->errstr));
     if (err)
         atomic_fetch_add(&p->stats.kafka_errors, 1);
     else
@@ -1707,6 +1712,12 @@ vg_err_t vg_pipeline_run_once(vg_pipeline_t *p) {
         /* Nothing waiting: commit the open transaction now rather than at
          * the end of its interval (a trigger is visible at commit). */
         if (p->txn_open && vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr)))
+            return vg_pipeline_recover(p, VG_ERR_KAFKA);
+        /* at_least_once: an offset commit that failed after it was sent
+         * (a rebalance under way) is not covered by a next batch when no
+         * record comes: rewind, and the records since come again. */
+        if (vg_kafka_consumer_commit_wait(p->consumer, 0, p->b->errstr, sizeof(p->b->errstr)) ==
+            VG_ERR_KAFKA)
             return vg_pipeline_recover(p, VG_ERR_KAFKA);
         vg_pipeline_kafka_idle(p);
         return VG_OK;
