@@ -47,6 +47,12 @@ vg_err_t vg_kafka_mock_create_topic(vg_kafka_mock_t *m, const char *topic, int p
                : VG_OK;
 }
 
+void vg_kafka_mock_fail_requests(vg_kafka_mock_t *m, int api_key, size_t cnt, int err) {
+    for (size_t i = 0; i < cnt; i++)
+        rd_kafka_mock_push_request_errors(m->mcluster, (int16_t)api_key, 1,
+                                          (rd_kafka_resp_err_t)err);
+}
+
 void vg_kafka_mock_destroy(vg_kafka_mock_t *m) {
     if (!m)
         return;

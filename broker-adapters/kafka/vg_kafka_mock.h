@@ -20,6 +20,11 @@ const char *vg_kafka_mock_bootstrap(const vg_kafka_mock_t *m);
 vg_err_t vg_kafka_mock_create_topic(vg_kafka_mock_t *m, const char *topic, int partitions,
                                     int replication_factor);
 
+/* Fault injection: the next cnt requests of Kafka API api_key (e.g. 8,
+ * OffsetCommit) that reach the cluster are answered with error err (a
+ * Kafka protocol error code). */
+void vg_kafka_mock_fail_requests(vg_kafka_mock_t *m, int api_key, size_t cnt, int err);
+
 void vg_kafka_mock_destroy(vg_kafka_mock_t *m);
 
 #endif
