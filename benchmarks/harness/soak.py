@@ -15,8 +15,9 @@ header says how the defaults were chosen). The processes, each its own:
   vg_bench_e2e audit    after the drain: the events topic through vg_oracle
                         against the trigger ids of the triggers topic
 
-On each WIN line this samples: the lag (events produced minus the group's
-committed offsets, and the worker's own vigil_consumer_lag), the worker's
+On each WIN line this samples: the lag (the events topic's end offsets
+minus the group's committed offsets, and the worker's own
+vigil_consumer_lag), the worker's
 VmRSS and VmHWM and CPU (/proc), Redis INFO memory, DBSIZE and CPU, the
 broker's CPU and the load average. Writes into --out: samples.csv (one row
 per window), summary.json, summary.txt (what is printed), soak.png (4
@@ -37,7 +38,7 @@ import subprocess
 import sys
 import time
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import NewTopic
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -45,7 +46,7 @@ sys.path.insert(0, HERE)
 import sidebyside as sbs  # noqa: E402  (Child, Stack, /proc helpers)
 import soak_charts  # noqa: E402
 
-FIELDS = ["t_s", "phase", "produced", "committed", "lag", "lag_metric", "rss_mb", "hwm_mb",
+FIELDS = ["t_s", "phase", "produced", "end", "committed", "lag", "lag_metric", "rss_mb", "hwm_mb",
           "worker_cpu_pct", "triggers", "absence", "samples", "p50_ms", "p99_ms", "max_ms",
           "repeats", "inst_cpu_pct", "redis_used_mb", "redis_rss_mb", "redis_keys", "redis_cpu_pct",
           "broker_cpu_pct", "load1"]
@@ -79,6 +80,15 @@ def committed(stack, group, topic, partitions):
     except Exception:
         return None
     return sum(max(0, tp.offset) for tp in res.topic_partitions)
+
+
+def topic_end(probe, topic, partitions):
+    """Sum of topic's high watermarks (records written), or None."""
+    try:
+        return sum(probe.get_watermark_offsets(TopicPartition(topic, p), timeout=5, cached=False)[1]
+                   for p in range(partitions))
+    except Exception:
+        return None
 
 
 def metric_sum(text, name):
@@ -120,6 +130,8 @@ class Soak:
         self.prefix = self.id + ":"
         self.rows = []
         self.result = {"id": self.id, "args": vars(a), "failures": []}
+        # Reads the events topic's end offsets; never joins a group.
+        self.probe = Consumer({"bootstrap.servers": self.stack.bootstrap, "group.id": self.id + ".probe"})
 
     def fail(self, why):
         log("FAIL: " + why)
@@ -206,6 +218,8 @@ class Soak:
     def sample(self, t_s, phase, win, worker, port, prev, inst=None):
         now = time.monotonic()
         produced = int(win.get("produced", 0))
+        # The end first: the commits read after it cannot pass it.
+        end = topic_end(self.probe, self.events, self.a.partitions)
         comm = committed(self.stack, self.group, self.events, self.a.partitions)
         metrics = sbs.vigil_metrics(port)
         cpu = sbs.proc_cpu_s(worker.pid)
@@ -228,8 +242,8 @@ class Soak:
         rss = sbs.proc_status_kb(worker.pid, "VmRSS")
         hwm = sbs.proc_status_kb(worker.pid, "VmHWM")
         row = {
-            "t_s": round(t_s, 1), "phase": phase, "produced": produced, "committed": comm,
-            "lag": produced - comm if comm is not None else None,
+            "t_s": round(t_s, 1), "phase": phase, "produced": produced, "end": end, "committed": comm,
+            "lag": end - comm if end is not None and comm is not None else None,
             "lag_metric": metric_sum(metrics, "vigil_consumer_lag"),
             "rss_mb": rss / 1024.0 if rss else None, "hwm_mb": hwm / 1024.0 if hwm else None,
             "worker_cpu_pct": pct(cpu, "cpu"),
@@ -472,7 +486,7 @@ def report(s, out):
       % (au.get("missing", "-"), au.get("extra", "-"), au.get("duplicates", "-"), au.get("distinct", "-"),
          au.get("got", "-"), au.get("seconds", "-"), au.get("oracle_mb", "-")))
     f, l, m = out["lag"]
-    L("lag           first %s, last %s, max %s events (produced - committed); worker metric max %s"
+    L("lag           first %s, last %s, max %s events (end offsets - committed); worker metric max %s"
       % (fmt(f, "%.0f"), fmt(l, "%.0f"), fmt(m, "%.0f"), fmt(out["lag_metric"][2], "%.0f")))
     f, l, m = out["rss"]
     L("worker RSS    first %s, last %s, max %s MB; VmHWM %s MB at the end"
@@ -549,6 +563,7 @@ def main(argv=None):
         s.fail(str(e))
     finally:
         sbs.Child.kill_all()
+        s.probe.close()
     if s.rows:
         out = summarize(s)
         text = report(s, out)

@@ -4,11 +4,11 @@ samples.csv that soak.py writes (one row per window).
 
   soak_charts.py samples.csv [soak.png]
 
-  lag       events produced minus the group's committed offsets (and the
-            worker's own vigil_consumer_lag)
+  lag       the events topic's end offsets minus the group's committed
+            offsets (and the worker's own vigil_consumer_lag)
   RSS       the worker's VmRSS and VmHWM (MB)
   latency   p99 of the triggers read in each window (p50 and the maximum
-            lighter), ms
+            lighter), ms; the machine's load average on the right axis
   Redis     used_memory (MB) and the number of keys (right axis)
 
 The drain after the production is shaded.
@@ -44,7 +44,7 @@ def draw(csv_path, png_path, title=None):
     drain = [r["t_s"] / 60.0 for r in rows if r["phase"] == "drain"]
 
     x, y = col(rows, "lag")
-    ax[0].plot(x, y, color="tab:blue", lw=1.2, label="produced - committed")
+    ax[0].plot(x, y, color="tab:blue", lw=1.2, label="end offsets - committed")
     x, y = col(rows, "lag_metric")
     ax[0].plot(x, y, color="tab:cyan", lw=0.8, alpha=0.7, label="vigil_consumer_lag")
     ax[0].set_ylabel("lag (events)")
@@ -64,6 +64,11 @@ def draw(csv_path, png_path, title=None):
     ax[2].plot(x, y, color="tab:gray", lw=0.6, alpha=0.5, label="max")
     ax[2].set_ylabel("event to trigger (ms)")
     ax[2].set_yscale("log")
+    ld = ax[2].twinx()
+    x, y = col(rows, "load1")
+    ld.plot(x, y, color="0.4", lw=0.8, ls=":", label="load average (2 cores)")
+    ld.set_ylabel("load average")
+    ld.set_ylim(bottom=0)
 
     x, y = col(rows, "redis_used_mb")
     ax[3].plot(x, y, color="tab:purple", lw=1.2, label="used_memory")
@@ -80,11 +85,12 @@ def draw(csv_path, png_path, title=None):
         a.grid(alpha=0.3)
         if drain:
             a.axvspan(min(drain) - 1e-9, max(drain), color="0.9", zorder=0)
-    for a in ax[:3]:
+    for a in ax[:2]:
         a.legend(loc="upper left", fontsize=8)
-    h1, l1 = ax[3].get_legend_handles_labels()
-    h2, l2 = k.get_legend_handles_labels()
-    ax[3].legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
+    for a, twin in ((ax[2], ld), (ax[3], k)):
+        h1, l1 = a.get_legend_handles_labels()
+        h2, l2 = twin.get_legend_handles_labels()
+        a.legend(h1 + h2, l1 + l2, loc="upper left", fontsize=8)
     fig.suptitle(title or "soak", fontsize=11)
     fig.tight_layout()
     fig.savefig(png_path, dpi=110)
