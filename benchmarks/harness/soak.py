@@ -72,21 +72,30 @@ def kv(line):
     return dict(x.split("=", 1) for x in line.split()[1:] if "=" in x)
 
 
-def committed(stack, group, topic, partitions):
-    """Sum of group's committed offsets on topic (partitions without one: 0)."""
+def committed_by_partition(stack, group, topic, partitions):
+    """group's committed offset of each partition of topic (0 where none), or None."""
     req = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(partitions)])
     try:
         res = stack.admin.list_consumer_group_offsets([req])[group].result()
     except Exception:
         return None
-    return sum(max(0, tp.offset) for tp in res.topic_partitions)
+    out = [0] * partitions
+    for tp in res.topic_partitions:
+        out[tp.partition] = max(0, tp.offset)
+    return out
 
 
-def topic_end(probe, topic, partitions):
-    """Sum of topic's high watermarks (records written), or None."""
+def committed(stack, group, topic, partitions):
+    """Sum of group's committed offsets on topic (partitions without one: 0)."""
+    c = committed_by_partition(stack, group, topic, partitions)
+    return sum(c) if c is not None else None
+
+
+def ends_by_partition(probe, topic, partitions):
+    """The high watermark (records written) of each partition of topic, or None."""
     try:
-        return sum(probe.get_watermark_offsets(TopicPartition(topic, p), timeout=5, cached=False)[1]
-                   for p in range(partitions))
+        return [probe.get_watermark_offsets(TopicPartition(topic, p), timeout=5, cached=False)[1]
+                for p in range(partitions)]
     except Exception:
         return None
 
@@ -218,9 +227,14 @@ class Soak:
     def sample(self, t_s, phase, win, worker, port, prev, inst=None):
         now = time.monotonic()
         produced = int(win.get("produced", 0))
-        # The end first: the commits read after it cannot pass it.
-        end = topic_end(self.probe, self.events, self.a.partitions)
-        comm = committed(self.stack, self.group, self.events, self.a.partitions)
+        # The ends first, then the commits: a partition's commit read a few
+        # ms after its end may have passed it (the lag is then 0, not less).
+        ends = ends_by_partition(self.probe, self.events, self.a.partitions)
+        comms = committed_by_partition(self.stack, self.group, self.events, self.a.partitions)
+        end = sum(ends) if ends is not None else None
+        comm = sum(comms) if comms is not None else None
+        lag = (sum(max(0, e - c) for e, c in zip(ends, comms))
+               if ends is not None and comms is not None else None)
         metrics = sbs.vigil_metrics(port)
         cpu = sbs.proc_cpu_s(worker.pid)
         icpu = sbs.proc_cpu_s(inst.pid) if inst else None
@@ -243,7 +257,7 @@ class Soak:
         hwm = sbs.proc_status_kb(worker.pid, "VmHWM")
         row = {
             "t_s": round(t_s, 1), "phase": phase, "produced": produced, "end": end, "committed": comm,
-            "lag": end - comm if end is not None and comm is not None else None,
+            "lag": lag,
             "lag_metric": metric_sum(metrics, "vigil_consumer_lag"),
             "rss_mb": rss / 1024.0 if rss else None, "hwm_mb": hwm / 1024.0 if hwm else None,
             "worker_cpu_pct": pct(cpu, "cpu"),
