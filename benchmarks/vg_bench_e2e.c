@@ -1,7 +1,8 @@
 /*
- * vg_bench_e2e - the two measuring instruments of the side by side
- * benchmark (benchmarks/run.sh, benchmarks/harness/sidebyside.py) that are
- * written in C, each run as a process of its own (STYLE.md rule 12):
+ * vg_bench_e2e - the measuring instruments of the side by side benchmark
+ * (benchmarks/run.sh, benchmarks/harness/sidebyside.py) and of the soak
+ * (benchmarks/soak.sh, benchmarks/harness/soak.py) that are written in C,
+ * each run as a process of its own (STYLE.md rule 12):
  *
  *   vg_bench_e2e passthrough --bootstrap B --events-topic T --out-topic O
  *                --group G --expect N
@@ -47,6 +48,52 @@
  *     are counted and left out, as in benchmarks/peers/compare.py. With
  *     --samples, every sampled latency (ms) is written to FILE, one a line.
  *
+ *   vg_bench_e2e soak --bootstrap B --events-topic E --triggers-topic T
+ *                --partitions P --rate R --seconds S [--window-ms W] [--seed S]
+ *                [--customers C] [--trouble-rate X] [--drain-ms D] [--timeout-s S]
+ *
+ *     The instrument of benchmarks/soak.sh: the latency conversation
+ *     above (READY, GO, PRODUCED, DONE), for a long run with the figures
+ *     coming while it runs. It produces R x S events of the generator's
+ *     default mix (vg_gen_conf_init: trouble rate 0.05, malformed rate
+ *     0.001, 20 ms of event time per record) over C customers, paced at
+ *     R events/s, each to an explicit partition (FNV-1a of the key,
+ *     modulo P) with CreateTime set to the wall clock of the send. Being
+ *     the topic's only producer, it knows the offset of every record it
+ *     sends (the n-th to a partition of a fresh topic is offset n), so it
+ *     keeps the monotonic time of each send (100 us units, 4 bytes an
+ *     event) and times a trigger the moment the read_committed reader gets
+ *     it, with no read-back: latency = reception - send of the source event
+ *     (lineage source_partition/source_offset). Every W ms (10000) after
+ *     GO it prints
+ *       WIN t_s=.. produced=n triggers=t absence=a samples=s p50_ms=..
+ *           p99_ms=.. max_ms=.. repeats=r unknown=u
+ *     (the triggers read in that window; samples leave out absence
+ *     triggers and repeats of an event already timed), and at the end
+ *       SOAK events=n achieved=.. triggers=.. absence=.. samples=..
+ *           repeats=.. unknown=.. p50_ms=.. p99_ms=.. p999_ms=.. max_ms=..
+ *
+ *   vg_bench_e2e audit --bootstrap B --events-topic E --triggers-topic T
+ *                [--events N] [--drain-ms D] [--timeout-s S]
+ *
+ *     The trigger set against the oracle (workers/tools/vg_oracle.h): reads
+ *     E from the earliest offset (N records; default: the topic's end),
+ *     feeds each record to vg_oracle in its partition's order (the default
+ *     model), then reads T read_committed to its end and compares the
+ *     trigger ids. Prints
+ *       AUDIT events=.. malformed=.. customers=.. expected=.. deadline=..
+ *           got=.. distinct=.. duplicates=.. missing=.. extra=..
+ *           absence_got=.. gaps=.. oracle_mb=.. seconds=..
+ *     and exits 1 when a trigger is missing or extra (duplicates are
+ *     at_least_once's right and are only counted). Absence triggers are
+ *     in the comparison: the worker and the oracle both fire a deadline
+ *     when a later record of the customer's partition moves that
+ *     partition's event-time watermark past it, never on a wall clock, so
+ *     at the end of a run both leave the same tail of deadlines pending.
+ *     The oracle keeps every customer's state in memory (~16 KB resident
+ *     each) and scans its partition's pending deadlines at every record,
+ *     so its time grows with the records times the pending absences.
+ *
  * Details (progress, the worst latency per second of production) go to
  * stderr. Exit status 0, 1 on a failure (its reason on stderr), 2 on usage.
  */
@@ -64,9 +111,13 @@
 #include <unistd.h>
 
 #include "vg_gen.h"
+#include "vg_hash.h"
+#include "vg_kafka_admin.h"
 #include "vg_kafka_consumer.h"
 #include "vg_kafka_producer.h"
 #include "vg_log.h"
+#include "vg_model.h"
+#include "vg_oracle.h"
 #include "vg_time.h"
 #include "vigil/v1/trigger.pb-c.h"
 
@@ -83,7 +134,10 @@ typedef struct vg_bench_s {
     double rate;       /* latency: events/s */
     int warmup_ms;     /* latency: not sampled */
     int drain_ms;      /* latency: reader quiet this long after DONE */
-    int timeout_s;     /* either: give up after this long */
+    int timeout_s;     /* any mode: give up after this long */
+    int partitions;    /* soak: of the events topic */
+    int seconds;       /* soak: of production */
+    int window_ms;     /* soak: one WIN line per window */
     uint32_t customers;
     uint64_t seed;
     double trouble_rate;
@@ -542,6 +596,587 @@ static int vg_bench_latency(vg_bench_t *b) {
     return 0;
 }
 
+/* --- soak: a long paced run, figures per window --------------------------- */
+
+/* Send times, per partition and offset, in chunks that never move: the
+ * producer thread appends, the reader thread reads what was published
+ * (parts[p].sent, stored after the entry) and marks an event whose trigger
+ * it timed. */
+#define VG_SOAK_CHUNK_BITS 16
+#define VG_SOAK_CHUNK ((size_t)1 << VG_SOAK_CHUNK_BITS)
+#define VG_SOAK_TICK_US 100u         /* send times in units of 100 us */
+#define VG_SOAK_SEEN 0x80000000u     /* a trigger of this event was timed */
+
+typedef struct vg_soak_part_s {
+    uint32_t **chunks; /* n_chunks pointers, each NULL or VG_SOAK_CHUNK entries */
+    size_t n_chunks;
+    _Atomic uint64_t sent; /* entries published */
+} vg_soak_part_t;
+
+typedef struct vg_soak_s {
+    vg_bench_t *b;
+    vg_soak_part_t parts[VG_BENCH_PARTITIONS_MAX];
+    uint64_t t0_us; /* monotonic, at GO: send times count from here */
+    _Atomic uint64_t produced;
+    _Atomic bool produced_all;
+    double achieved;
+    /* The reader's side. */
+    _Atomic bool stop, assigned;
+    _Atomic uint64_t last_recv_us;
+    pthread_mutex_t mu; /* guards everything below */
+    double *win;        /* latencies (ms) read in the current window */
+    size_t n_win, cap_win;
+    uint64_t win_triggers, win_absence, win_repeats, win_unknown;
+    uint64_t triggers, absence, repeats, unknown, undecodable;
+    float *all; /* every latency, for the run's percentiles */
+    size_t n_all, cap_all;
+} vg_soak_t;
+
+/* Record the send of the next event of partition part at now_us. */
+static void vg_soak_stamp(vg_soak_t *s, int32_t part, uint64_t now_us) {
+    vg_soak_part_t *pp = &s->parts[part];
+    uint64_t idx = atomic_load_explicit(&pp->sent, memory_order_relaxed);
+    size_t ci = (size_t)(idx >> VG_SOAK_CHUNK_BITS);
+
+    if (ci >= pp->n_chunks)
+        vg_bench_die("soak", "more events than the send-time table was sized for");
+    if (!pp->chunks[ci]) {
+        pp->chunks[ci] = malloc(VG_SOAK_CHUNK * sizeof(uint32_t));
+        if (!pp->chunks[ci])
+            vg_bench_die("soak", "out of memory");
+    }
+    pp->chunks[ci][idx & (VG_SOAK_CHUNK - 1)] = (uint32_t)((now_us - s->t0_us) / VG_SOAK_TICK_US);
+    atomic_store_explicit(&pp->sent, idx + 1, memory_order_release);
+}
+
+/* The send-time entry of (partition, offset), or NULL when this process
+ * did not send it (yet). Reader thread only. */
+static uint32_t *vg_soak_entry(vg_soak_t *s, int32_t part, int64_t offset) {
+    vg_soak_part_t *pp;
+
+    if (part < 0 || part >= s->b->partitions || offset < 0)
+        return NULL;
+    pp = &s->parts[part];
+    if ((uint64_t)offset >= atomic_load_explicit(&pp->sent, memory_order_acquire))
+        return NULL;
+    return &pp->chunks[(size_t)offset >> VG_SOAK_CHUNK_BITS][offset & (VG_SOAK_CHUNK - 1)];
+}
+
+/* The producer thread: R x S generated events, paced, to explicit
+ * partitions, each stamped before it is handed to librdkafka. */
+static void *vg_soak_producer_main(void *arg) {
+    vg_soak_t *s = arg;
+    vg_bench_t *b = s->b;
+    vg_gen_conf_t gc;
+    vg_gen_t *gen;
+    vg_gen_record_t rec;
+    vg_kafka_producer_t *prod;
+    vg_kafka_props_t props = b->props;
+    char err[512];
+    uint64_t sent = 0;
+
+    vg_gen_conf_init(&gc);
+    gc.start_ms = vg_bench_wall_us() / 1000;
+    gc.seed = b->seed;
+    gc.customers = b->customers;
+    gc.events = b->events;
+    gc.trouble_rate = b->trouble_rate;
+    gen = vg_gen_new(&gc, err, sizeof(err));
+    if (!gen)
+        vg_bench_die("vg_gen_new", err);
+    /* As in latency: no batching of the instrument's own in the figure. */
+    vg_kafka_props_add(&props, "linger.ms", "0");
+    prod = vg_kafka_producer_new(&props, NULL, b->log, err, sizeof(err));
+    if (!prod)
+        vg_bench_die("soak producer", err);
+    if (vg_kafka_producer_warm(prod, b->events_topic, 10000))
+        vg_bench_die("soak producer", "no metadata for the events topic");
+
+    while (sent < b->events) {
+        uint64_t now = vg_bench_now_us();
+        uint64_t due = (uint64_t)((double)(now - s->t0_us) * b->rate / 1e6);
+
+        if (due > b->events)
+            due = b->events;
+        while (sent < due && vg_gen_next(gen, &rec)) {
+            int32_t part = (int32_t)(vg_hash_str(rec.key) % (uint64_t)b->partitions);
+
+            vg_soak_stamp(s, part, vg_bench_now_us());
+            if (vg_kafka_producer_send_to(prod, b->events_topic, part, vg_bench_wall_us() / 1000,
+                                          rec.key, rec.key_len, rec.payload, rec.len, NULL, 0))
+                vg_bench_die("soak produce", b->events_topic);
+            sent++;
+            atomic_store(&s->produced, sent);
+        }
+        if (sent < due) /* the generator ran dry */
+            break;
+        vg_bench_sleep_us(1000);
+    }
+    s->achieved = (double)sent / ((double)(vg_bench_now_us() - s->t0_us) / 1e6);
+    /* A record the broker never took would shift every later offset of
+     * its partition: the table, and the figures, would be wrong. */
+    {
+        size_t failed = 0;
+        if (vg_kafka_producer_flush(prod, 120000, &failed, err, sizeof(err)))
+            vg_bench_die("soak flush (the send-time table no longer matches the offsets)", err);
+    }
+    vg_kafka_producer_destroy(prod);
+    vg_gen_destroy(gen);
+    atomic_store(&s->produced_all, true);
+    return NULL;
+}
+
+static void vg_soak_push(double **v, size_t *n, size_t *cap, double x) {
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 4096;
+        *v = vg_bench_xrealloc(*v, *cap * sizeof(**v));
+    }
+    (*v)[(*n)++] = x;
+}
+
+/* Time one trigger read at now_us (monotonic). Caller holds s->mu. */
+static void vg_soak_take(vg_soak_t *s, const Vigil__V1__InterventionTrigger *tr, uint64_t now_us) {
+    uint32_t *e;
+    double ms;
+
+    s->triggers++;
+    s->win_triggers++;
+    if (vg_bench_is_absence(tr)) {
+        s->absence++;
+        s->win_absence++;
+        return;
+    }
+    e = vg_soak_entry(s, tr->lineage->source_partition, tr->lineage->source_offset);
+    if (!e) {
+        s->unknown++;
+        s->win_unknown++;
+        return;
+    }
+    if (*e & VG_SOAK_SEEN) {
+        s->repeats++;
+        s->win_repeats++;
+        return;
+    }
+    ms = ((double)(now_us - s->t0_us) - (double)*e * VG_SOAK_TICK_US) / 1000.0;
+    *e |= VG_SOAK_SEEN;
+    vg_soak_push(&s->win, &s->n_win, &s->cap_win, ms);
+    if (s->n_all == s->cap_all) {
+        s->cap_all = s->cap_all ? s->cap_all * 2 : 65536;
+        s->all = vg_bench_xrealloc(s->all, s->cap_all * sizeof(*s->all));
+    }
+    s->all[s->n_all++] = (float)ms;
+}
+
+/* The reader thread: read_committed, one record at a time (as latency). */
+static void *vg_soak_reader_main(void *arg) {
+    vg_soak_t *s = arg;
+    vg_kafka_consumer_t *c;
+    vg_kafka_props_t props = s->b->props;
+    vg_kafka_msg_t msg;
+    char err[512], group[256];
+
+    vg_kafka_props_add(&props, "fetch.wait.max.ms", "10");
+    snprintf(group, sizeof(group), "bench.soak-reader.%s", s->b->sfx);
+    c = vg_kafka_consumer_new(&props, group, s->b->triggers_topic, s->b->log, NULL, NULL, err,
+                              sizeof(err));
+    if (!c)
+        vg_bench_die("soak trigger reader", err);
+    while (!atomic_load(&s->stop)) {
+        size_t n = vg_kafka_consumer_poll_batch(c, &msg, 1, 100);
+        uint64_t now = vg_bench_now_us();
+        Vigil__V1__InterventionTrigger *tr;
+
+        if (!atomic_load(&s->assigned) && vg_kafka_consumer_assigned(c) > 0)
+            atomic_store(&s->assigned, true);
+        if (n == 0)
+            continue;
+        atomic_store(&s->last_recv_us, now);
+        tr = vigil__v1__intervention_trigger__unpack(NULL, msg.len, msg.payload);
+        pthread_mutex_lock(&s->mu);
+        if (!tr || !tr->lineage)
+            s->undecodable++;
+        else
+            vg_soak_take(s, tr, now);
+        pthread_mutex_unlock(&s->mu);
+        if (tr)
+            vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+        vg_kafka_consumer_release(c, &msg, n);
+    }
+    vg_kafka_consumer_close(c);
+    vg_kafka_consumer_destroy(c);
+    return NULL;
+}
+
+/* Print the WIN line of the window ending now and start the next. */
+static void vg_soak_window(vg_soak_t *s) {
+    double *w;
+    size_t n;
+    uint64_t trig, abs_, rep, unk;
+
+    pthread_mutex_lock(&s->mu);
+    w = s->win;
+    n = s->n_win;
+    trig = s->win_triggers;
+    abs_ = s->win_absence;
+    rep = s->win_repeats;
+    unk = s->win_unknown;
+    s->win = NULL;
+    s->n_win = s->cap_win = 0;
+    s->win_triggers = s->win_absence = s->win_repeats = s->win_unknown = 0;
+    pthread_mutex_unlock(&s->mu);
+
+    if (n)
+        qsort(w, n, sizeof(*w), vg_bench_cmp_double);
+    printf("WIN t_s=%.1f produced=%" PRIu64 " triggers=%" PRIu64 " absence=%" PRIu64
+           " samples=%zu p50_ms=%.2f p99_ms=%.2f max_ms=%.2f repeats=%" PRIu64
+           " unknown=%" PRIu64 "\n",
+           (double)(vg_bench_now_us() - s->t0_us) / 1e6, atomic_load(&s->produced), trig, abs_, n,
+           vg_bench_pct(w, n, 0.50), vg_bench_pct(w, n, 0.99), n ? w[n - 1] : 0.0, rep, unk);
+    fflush(stdout);
+    free(w);
+}
+
+/* Has a line starting with want come on stdin? Waits up to wait_ms. */
+static bool vg_soak_heard(const char *want, int wait_ms, bool *eof) {
+    struct pollfd pfd = {.fd = 0, .events = POLLIN};
+    char line[128];
+
+    if (*eof) {
+        vg_bench_sleep_us((long)wait_ms * 1000);
+        return false;
+    }
+    if (poll(&pfd, 1, wait_ms) <= 0)
+        return false;
+    if (!fgets(line, sizeof(line), stdin)) {
+        *eof = true; /* the harness went away: treated as DONE */
+        return true;
+    }
+    return !strncmp(line, want, strlen(want));
+}
+
+/* Print the run's figures over every window. */
+static void vg_soak_summary(vg_soak_t *s) {
+    double *v = calloc(s->n_all ? s->n_all : 1, sizeof(*v));
+
+    if (!v)
+        vg_bench_die("soak", "out of memory");
+    for (size_t i = 0; i < s->n_all; i++)
+        v[i] = s->all[i];
+    qsort(v, s->n_all, sizeof(*v), vg_bench_cmp_double);
+    fprintf(stderr,
+            "# soak: %" PRIu64 " triggers read, %" PRIu64 " absence, %zu timed, %" PRIu64
+            " repeats, %" PRIu64 " without a source event, %" PRIu64 " undecodable\n",
+            s->triggers, s->absence, s->n_all, s->repeats, s->unknown, s->undecodable);
+    printf("SOAK events=%" PRIu64 " achieved=%.0f triggers=%" PRIu64 " absence=%" PRIu64
+           " samples=%zu repeats=%" PRIu64 " unknown=%" PRIu64 " p50_ms=%.2f p99_ms=%.2f"
+           " p999_ms=%.2f max_ms=%.2f\n",
+           atomic_load(&s->produced), s->achieved, s->triggers, s->absence, s->n_all, s->repeats,
+           s->unknown, vg_bench_pct(v, s->n_all, 0.50), vg_bench_pct(v, s->n_all, 0.99),
+           vg_bench_pct(v, s->n_all, 0.999), s->n_all ? v[s->n_all - 1] : 0.0);
+    fflush(stdout);
+    free(v);
+}
+
+static int vg_bench_soak(vg_bench_t *b) {
+    vg_soak_t *s = calloc(1, sizeof(*s));
+    pthread_t t_prod, t_reader;
+    uint64_t deadline, next_win, done_at = 0;
+    bool done = false, eof = false, said_produced = false;
+
+    if (!s)
+        vg_bench_die("soak", "out of memory");
+    s->b = b;
+    pthread_mutex_init(&s->mu, NULL);
+    b->events = (uint64_t)(b->rate * b->seconds);
+    for (int p = 0; p < b->partitions; p++) {
+        /* Room for every event in one partition: a few pointers each. */
+        s->parts[p].n_chunks = (size_t)(b->events >> VG_SOAK_CHUNK_BITS) + 1;
+        s->parts[p].chunks = calloc(s->parts[p].n_chunks, sizeof(uint32_t *));
+        if (!s->parts[p].chunks)
+            vg_bench_die("soak", "out of memory");
+    }
+    if (pthread_create(&t_reader, NULL, vg_soak_reader_main, s))
+        vg_bench_die("pthread_create", "failed");
+    deadline = vg_bench_now_us() + 60000000u;
+    while (!atomic_load(&s->assigned)) {
+        if (vg_bench_now_us() > deadline)
+            vg_bench_die("soak", "the trigger reader got no partitions");
+        vg_bench_sleep_us(10000);
+    }
+    printf("READY\n");
+    fflush(stdout);
+    if (!vg_bench_await("GO", false, b->timeout_s))
+        vg_bench_die("soak", "no GO on stdin");
+
+    s->t0_us = vg_bench_now_us();
+    if (pthread_create(&t_prod, NULL, vg_soak_producer_main, s))
+        vg_bench_die("pthread_create", "failed");
+    next_win = s->t0_us + (uint64_t)b->window_ms * 1000u;
+    deadline = s->t0_us + ((uint64_t)b->seconds + (uint64_t)b->timeout_s) * 1000000u;
+    /* Windows until the harness says DONE (the worker has committed every
+     * event) and the reader has then been quiet for drain_ms. */
+    for (;;) {
+        uint64_t now = vg_bench_now_us();
+        int wait_ms = next_win > now ? (int)((next_win - now) / 1000u) + 1 : 0;
+
+        if (wait_ms > 100)
+            wait_ms = 100;
+        if (!done && vg_soak_heard("DONE", wait_ms, &eof)) {
+            done = true;
+            done_at = vg_bench_now_us();
+        } else if (done) {
+            vg_bench_sleep_us((long)wait_ms * 1000);
+        }
+        now = vg_bench_now_us();
+        if (!said_produced && atomic_load(&s->produced_all)) {
+            said_produced = true;
+            pthread_join(t_prod, NULL);
+            fprintf(stderr, "# soak: produced %" PRIu64 " events to %s at %.0f/s (target %.0f/s):",
+                    atomic_load(&s->produced), b->events_topic, s->achieved, b->rate);
+            for (int p = 0; p < b->partitions; p++)
+                fprintf(stderr, " [%d] %" PRIu64, p, atomic_load(&s->parts[p].sent));
+            fprintf(stderr, "\n");
+            printf("PRODUCED n=%" PRIu64 " eps=%.0f\n", atomic_load(&s->produced), s->achieved);
+            fflush(stdout);
+        }
+        if (now >= next_win) {
+            vg_soak_window(s);
+            next_win += (uint64_t)b->window_ms * 1000u;
+        }
+        if (done && said_produced) {
+            uint64_t last = atomic_load(&s->last_recv_us);
+            uint64_t quiet_since = last > done_at ? last : done_at;
+            if (now - quiet_since >= (uint64_t)b->drain_ms * 1000u)
+                break;
+        }
+        if (now > deadline)
+            vg_bench_die("soak", "no DONE on stdin in time");
+    }
+    atomic_store(&s->stop, true);
+    pthread_join(t_reader, NULL);
+    vg_soak_window(s); /* the last, partial window */
+    vg_soak_summary(s);
+    for (int p = 0; p < b->partitions; p++) {
+        for (size_t c = 0; c < s->parts[p].n_chunks; c++)
+            free(s->parts[p].chunks[c]);
+        free(s->parts[p].chunks);
+    }
+    free(s->win);
+    free(s->all);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+    return 0;
+}
+
+/* --- audit: the trigger set against the oracle ----------------------------- */
+
+typedef struct vg_audit_ids_s {
+    char (*id)[33];
+    size_t n, cap;
+} vg_audit_ids_t;
+
+static void vg_audit_add(vg_audit_ids_t *s, const char *id) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 65536;
+        s->id = vg_bench_xrealloc(s->id, s->cap * sizeof(*s->id));
+    }
+    snprintf(s->id[s->n++], 33, "%s", id);
+}
+
+static int vg_audit_cmp(const void *a, const void *b) { return strcmp(a, b); }
+
+/* Sort and drop repeats; returns how many were dropped. */
+static size_t vg_audit_dedupe(vg_audit_ids_t *s) {
+    size_t w = 0;
+
+    qsort(s->id, s->n, sizeof(*s->id), vg_audit_cmp);
+    for (size_t i = 0; i < s->n; i++)
+        if (w == 0 || strcmp(s->id[w - 1], s->id[i]))
+            memmove(s->id[w++], s->id[i], 33);
+    w = s->n - w;
+    s->n -= w;
+    return w;
+}
+
+static long vg_audit_hwm_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmHWM:", 6))
+            kb = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* Feed every record of the events topic, partition by partition in Kafka's
+ * order, to the oracle; the expected trigger ids into *expected. Returns
+ * the records whose offsets did not follow their predecessor's (the oracle
+ * numbers a partition's records from 0). */
+static uint64_t vg_audit_feed(const vg_bench_t *b, vg_oracle_t *o, vg_audit_ids_t *expected) {
+    vg_kafka_consumer_t *c;
+    vg_kafka_msg_t *msgs = calloc(VG_BENCH_BATCH, sizeof(*msgs));
+    int64_t next[VG_BENCH_PARTITIONS_MAX] = {0};
+    char err[512], group[256], id[33];
+    uint64_t got = 0, gaps = 0, t0 = vg_bench_now_us(), t_log = t0;
+    uint64_t deadline = t0 + (uint64_t)b->timeout_s * 1000000u;
+    bool fired;
+
+    snprintf(group, sizeof(group), "bench.audit-events.%s", b->sfx);
+    c = vg_kafka_consumer_new(&b->props, group, b->events_topic, b->log, NULL, NULL, err,
+                              sizeof(err));
+    if (!c || !msgs)
+        vg_bench_die("audit events reader", err);
+    while (got < b->events) {
+        size_t n = vg_kafka_consumer_poll_batch(c, msgs, VG_BENCH_BATCH, 200);
+        uint64_t now = vg_bench_now_us();
+
+        if (now > deadline)
+            vg_bench_die("audit", "could not read every event in time");
+        for (size_t i = 0; i < n; i++) {
+            int32_t pt = msgs[i].partition;
+            if (pt < 0 || pt >= VG_BENCH_PARTITIONS_MAX)
+                vg_bench_die("audit", "too many partitions");
+            if (msgs[i].offset != next[pt])
+                gaps++;
+            next[pt] = msgs[i].offset + 1;
+            vg_oracle_feed_at(o, pt, msgs[i].key, msgs[i].key_len, msgs[i].payload, msgs[i].len,
+                              &fired, id);
+        }
+        vg_kafka_consumer_release(c, msgs, n);
+        got += n;
+        if (now - t_log >= 10000000u) {
+            t_log = now;
+            fprintf(stderr, "# audit: %" PRIu64 "/%" PRIu64 " events fed (%.0f/s), %zu customers\n",
+                    got, b->events, (double)got / ((double)(now - t0) / 1e6),
+                    vg_oracle_customers(o));
+        }
+    }
+    vg_kafka_consumer_close(c);
+    vg_kafka_consumer_destroy(c);
+    free(msgs);
+    for (size_t k = 0; k < vg_oracle_fired_count(o); k++)
+        vg_audit_add(expected, vg_oracle_fired_id(o, k));
+    return gaps;
+}
+
+/* Every trigger id of the triggers topic, read_committed, to its end:
+ * nothing new for drain_ms and no lag left on any assigned partition. */
+static void vg_audit_read_triggers(const vg_bench_t *b, vg_audit_ids_t *got, uint64_t *absence) {
+    vg_kafka_consumer_t *c;
+    vg_kafka_msg_t *msgs = calloc(VG_BENCH_BATCH, sizeof(*msgs));
+    vg_kafka_offset_t lag[VG_BENCH_PARTITIONS_MAX];
+    char err[512], group[256];
+    uint64_t last = vg_bench_now_us(), deadline = last + (uint64_t)b->timeout_s * 1000000u;
+
+    snprintf(group, sizeof(group), "bench.audit-triggers.%s", b->sfx);
+    c = vg_kafka_consumer_new(&b->props, group, b->triggers_topic, b->log, NULL, NULL, err,
+                              sizeof(err));
+    if (!c || !msgs)
+        vg_bench_die("audit trigger reader", err);
+    for (;;) {
+        size_t n = vg_kafka_consumer_poll_batch(c, msgs, VG_BENCH_BATCH, 200);
+        uint64_t now = vg_bench_now_us();
+
+        for (size_t i = 0; i < n; i++) {
+            Vigil__V1__InterventionTrigger *tr =
+                vigil__v1__intervention_trigger__unpack(NULL, msgs[i].len, msgs[i].payload);
+            if (!tr || !tr->trigger_id || !tr->trigger_id[0]) {
+                vg_audit_add(got, "(undecodable)");
+            } else {
+                vg_audit_add(got, tr->trigger_id);
+                if (vg_bench_is_absence(tr))
+                    ++*absence;
+            }
+            if (tr)
+                vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
+        }
+        vg_kafka_consumer_release(c, msgs, n);
+        if (n) {
+            last = now;
+        } else if (vg_kafka_consumer_assigned(c) > 0 &&
+                   now - last >= (uint64_t)b->drain_ms * 1000u) {
+            size_t nl = vg_kafka_consumer_lag(c, lag, VG_BENCH_PARTITIONS_MAX);
+            int64_t left = 0;
+            for (size_t k = 0; k < nl; k++)
+                left += lag[k].offset > 0 ? lag[k].offset : 0;
+            if (left == 0)
+                break;
+        }
+        if (now > deadline)
+            vg_bench_die("audit", "could not read the triggers topic to its end in time");
+    }
+    vg_kafka_consumer_close(c);
+    vg_kafka_consumer_destroy(c);
+    free(msgs);
+}
+
+/* Count the ids of a (sorted, distinct) not in b (sorted, distinct); name
+ * the first few on stderr. */
+static size_t vg_audit_diff(const vg_audit_ids_t *a, const vg_audit_ids_t *b, const char *what) {
+    size_t i = 0, j = 0, n = 0;
+
+    while (i < a->n) {
+        int c = j < b->n ? strcmp(a->id[i], b->id[j]) : -1;
+        if (c == 0) {
+            i++;
+            j++;
+        } else if (c < 0) {
+            if (n++ < 5)
+                fprintf(stderr, "# audit: %s %s\n", what, a->id[i]);
+            i++;
+        } else {
+            j++;
+        }
+    }
+    return n;
+}
+
+static int vg_bench_audit(vg_bench_t *b) {
+    vg_model_t model;
+    vg_oracle_t *o;
+    vg_audit_ids_t expected = {0}, got = {0};
+    uint64_t gaps, absence = 0, t0 = vg_bench_now_us();
+    size_t got_records, dups, missing, extra, deadline_triggers;
+    char err[512];
+
+    if (!b->events) {
+        int64_t end = vg_kafka_admin_topic_end(&b->props, b->events_topic, 30000, err, sizeof(err));
+        if (end < 0)
+            vg_bench_die("audit: the end of the events topic", err);
+        b->events = (uint64_t)end;
+    }
+    vg_model_default(&model);
+    o = vg_oracle_new(&model);
+    if (!o)
+        vg_bench_die("audit", "out of memory");
+    gaps = vg_audit_feed(b, o, &expected);
+    deadline_triggers = vg_oracle_deadline_triggers(o);
+    fprintf(stderr, "# audit: %" PRIu64 " events fed in %.1f s; the oracle fired %zu (%zu by a"
+                    " deadline) over %zu customers, %zu malformed\n",
+            b->events, (double)(vg_bench_now_us() - t0) / 1e6, vg_oracle_fired_count(o),
+            deadline_triggers, vg_oracle_customers(o), vg_oracle_dead(o));
+    vg_audit_read_triggers(b, &got, &absence);
+    got_records = got.n;
+    vg_audit_dedupe(&expected);
+    dups = vg_audit_dedupe(&got);
+    missing = vg_audit_diff(&expected, &got, "missing");
+    extra = vg_audit_diff(&got, &expected, "extra");
+    printf("AUDIT events=%" PRIu64 " malformed=%zu customers=%zu expected=%zu deadline=%zu"
+           " got=%zu distinct=%zu duplicates=%zu missing=%zu extra=%zu absence_got=%" PRIu64
+           " gaps=%" PRIu64 " oracle_mb=%.0f seconds=%.1f\n",
+           b->events, vg_oracle_dead(o), vg_oracle_customers(o), expected.n, deadline_triggers,
+           got_records, got.n, dups, missing, extra, absence, gaps,
+           (double)vg_audit_hwm_kb() / 1024.0, (double)(vg_bench_now_us() - t0) / 1e6);
+    fflush(stdout);
+    vg_oracle_destroy(o);
+    free(expected.id);
+    free(got.id);
+    return missing || extra || gaps ? 1 : 0;
+}
+
 /* --- main --------------------------------------------------------------------- */
 
 static void vg_bench_usage(const char *argv0) {
@@ -551,8 +1186,13 @@ static void vg_bench_usage(const char *argv0) {
             "       %s latency --bootstrap B --events-topic E --triggers-topic T --rate R\n"
             "                  --events N [--warmup-ms W] [--seed S] [--customers C]\n"
             "                  [--trouble-rate X] [--samples FILE] [--drain-ms D] [--timeout-s S]\n"
+            "       %s soak --bootstrap B --events-topic E --triggers-topic T --partitions P\n"
+            "               --rate R --seconds S [--window-ms W] [--seed S] [--customers C]\n"
+            "               [--trouble-rate X] [--drain-ms D] [--timeout-s S]\n"
+            "       %s audit --bootstrap B --events-topic E --triggers-topic T [--events N]\n"
+            "                [--drain-ms D] [--timeout-s S]\n"
             "(benchmarks/vg_bench_e2e.c's header says what they measure)\n",
-            argv0, argv0);
+            argv0, argv0, argv0, argv0);
     exit(2);
 }
 
@@ -578,22 +1218,58 @@ static const char *vg_bench_str(int argc, char **argv, int *i) {
     return argv[++*i];
 }
 
+typedef enum {
+    VG_BENCH_PASSTHROUGH,
+    VG_BENCH_LATENCY,
+    VG_BENCH_SOAK,
+    VG_BENCH_AUDIT
+} vg_bench_mode_t;
+
+/* Are the options the mode needs there? */
+static bool vg_bench_complete(const vg_bench_t *b, vg_bench_mode_t mode) {
+    if (!b->bootstrap || !b->events_topic)
+        return false;
+    switch (mode) {
+    case VG_BENCH_PASSTHROUGH:
+        return b->out_topic && b->group && b->expect;
+    case VG_BENCH_LATENCY:
+        return b->triggers_topic && b->events && b->rate > 0;
+    case VG_BENCH_SOAK:
+        return b->triggers_topic && b->rate > 0 && b->seconds > 0 && b->partitions > 0 &&
+               b->partitions <= VG_BENCH_PARTITIONS_MAX;
+    case VG_BENCH_AUDIT:
+        return b->triggers_topic != NULL;
+    }
+    return false;
+}
+
 int main(int argc, char **argv) {
+    static const char *const names[] = {"passthrough", "latency", "soak", "audit"};
     static vg_bench_t b;
-    bool latency;
+    vg_bench_mode_t mode = VG_BENCH_PASSTHROUGH;
+    vg_gen_conf_t gen_defaults;
+    bool found = false;
     int rc;
 
-    if (argc < 2 || (strcmp(argv[1], "passthrough") && strcmp(argv[1], "latency")))
+    for (int m = 0; argc >= 2 && m < 4; m++)
+        if (!strcmp(argv[1], names[m])) {
+            mode = (vg_bench_mode_t)m;
+            found = true;
+        }
+    if (!found)
         vg_bench_usage(argv[0]);
-    latency = !strcmp(argv[1], "latency");
+    vg_gen_conf_init(&gen_defaults);
     b.customers = 10000;
     b.seed = 7;
-    b.trouble_rate = 0.5;
+    /* latency: many triggers per second to time; soak: the generator's
+     * own mix. */
+    b.trouble_rate = mode == VG_BENCH_SOAK ? gen_defaults.trouble_rate : 0.5;
     /* The first seconds of a fresh contestant are slow (connections, the
      * transactional producer, the first fetches, a JIT): seen up to ~3 s. */
     b.warmup_ms = 3000;
-    b.drain_ms = 1000;
-    b.timeout_s = 600;
+    b.drain_ms = mode == VG_BENCH_AUDIT ? 3000 : 1000;
+    b.timeout_s = mode == VG_BENCH_AUDIT ? 7200 : 600;
+    b.window_ms = 10000;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--bootstrap"))
@@ -614,6 +1290,12 @@ int main(int argc, char **argv) {
             b.events = (uint64_t)vg_bench_num(argc, argv, &i, 1);
         else if (!strcmp(a, "--rate"))
             b.rate = vg_bench_num(argc, argv, &i, 1);
+        else if (!strcmp(a, "--seconds"))
+            b.seconds = (int)vg_bench_num(argc, argv, &i, 1);
+        else if (!strcmp(a, "--partitions"))
+            b.partitions = (int)vg_bench_num(argc, argv, &i, 1);
+        else if (!strcmp(a, "--window-ms"))
+            b.window_ms = (int)vg_bench_num(argc, argv, &i, 100);
         else if (!strcmp(a, "--warmup-ms"))
             b.warmup_ms = (int)vg_bench_num(argc, argv, &i, 0);
         else if (!strcmp(a, "--drain-ms"))
@@ -629,9 +1311,7 @@ int main(int argc, char **argv) {
         else
             vg_bench_usage(argv[0]);
     }
-    if (!b.bootstrap || !b.events_topic ||
-        (latency ? !b.triggers_topic || !b.events || b.rate <= 0
-                 : !b.out_topic || !b.group || !b.expect))
+    if (!vg_bench_complete(&b, mode))
         vg_bench_usage(argv[0]);
     signal(SIGPIPE, SIG_IGN);
     /* Errors only: the generated stream holds malformed records on purpose. */
@@ -640,7 +1320,20 @@ int main(int argc, char **argv) {
     snprintf(b.sfx, sizeof(b.sfx), "%d-%lld", (int)getpid(), (long long)time(NULL));
     fprintf(stderr, "# vg_bench_e2e %s (%s build): kafka %s, events %s\n", argv[1],
             VG_BENCH_BUILD_TYPE, b.bootstrap, b.events_topic);
-    rc = latency ? vg_bench_latency(&b) : vg_bench_passthrough(&b);
+    switch (mode) {
+    case VG_BENCH_LATENCY:
+        rc = vg_bench_latency(&b);
+        break;
+    case VG_BENCH_SOAK:
+        rc = vg_bench_soak(&b);
+        break;
+    case VG_BENCH_AUDIT:
+        rc = vg_bench_audit(&b);
+        break;
+    default:
+        rc = vg_bench_passthrough(&b);
+        break;
+    }
     vg_log_destroy(b.log);
     return rc;
 }
