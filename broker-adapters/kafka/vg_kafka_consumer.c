@@ -213,8 +213,10 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
         {"heartbeat.interval.ms", "1000"},
         {"fetch.wait.max.ms", "50"},
         /* Small requests go out at once: with Nagle's algorithm a fetch
-         * or commit request waits for the previous one's ACK, which cost
-         * ~10 ms of trigger latency at 2000 events/s (RESULTS.md). */
+         * or offset commit request waits for the previous one's ACK
+         * (docs/decisions.md, "No Nagle for the consumer"). The producer
+         * keeps librdkafka's default: turning it off there made absence
+         * deadlines fire later (test 0030). */
         {"socket.nagle.disable", "true"},
         /* librdkafka's prefetch queue and fetch responses, not the batch,
          * are most of a worker's memory while it catches up on a backlog

@@ -224,9 +224,6 @@ vg_kafka_producer_t *vg_kafka_producer_new(const vg_kafka_props_t *props,
         {"enable.idempotence", "true"},
         {"acks", "all"},
         {"linger.ms", "5"},
-        /* A flushed batch goes out at once, not after the previous
-         * request's ACK (Nagle's algorithm; see the consumer's). */
-        {"socket.nagle.disable", "true"},
         {"compression.type", "lz4"},
         {"message.timeout.ms", "60000"},
         /* Triggers in flight are one batch's: 32 MB is ample (default 1 GB). */
