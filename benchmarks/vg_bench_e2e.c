@@ -282,24 +282,31 @@ static bool vg_bench_is_absence(const Vigil__V1__InterventionTrigger *tr) {
     return false;
 }
 
-/* A read_committed consumer (the adapter's default) polling one record at
- * a time, so that a record is stamped as soon as librdkafka hands it over
- * rather than when a batch fills or times out. */
-static void *vg_bench_reader_main(void *arg) {
-    vg_bench_reader_t *r = arg;
+/* The triggers reader of latency and soak: a read_committed consumer
+ * (the adapter's default) of b's triggers topic in a group of its own
+ * ("bench.<kind>.<sfx>"), meant to poll one record at a time, so that a
+ * record is stamped as soon as librdkafka hands it over rather than when
+ * a batch fills or times out. Dies on failure. */
+static vg_kafka_consumer_t *vg_bench_reader_open(const vg_bench_t *b, const char *kind) {
+    vg_kafka_props_t props = b->props;
     vg_kafka_consumer_t *c;
-    vg_kafka_props_t props = r->b->props;
-    vg_kafka_msg_t msg;
     char err[512], group[256];
 
     /* The broker answers a fetch as soon as it has a record; this only
      * bounds how long an empty fetch waits (the adapter's default is 50). */
     vg_kafka_props_add(&props, "fetch.wait.max.ms", "10");
-    snprintf(group, sizeof(group), "bench.lat-reader.%s", r->b->sfx);
-    c = vg_kafka_consumer_new(&props, group, r->b->triggers_topic, r->b->log, NULL, NULL, err,
+    snprintf(group, sizeof(group), "bench.%s.%s", kind, b->sfx);
+    c = vg_kafka_consumer_new(&props, group, b->triggers_topic, b->log, NULL, NULL, err,
                               sizeof(err));
     if (!c)
-        vg_bench_die("trigger reader", err);
+        vg_bench_die(kind, err);
+    return c;
+}
+
+static void *vg_bench_reader_main(void *arg) {
+    vg_bench_reader_t *r = arg;
+    vg_kafka_consumer_t *c = vg_bench_reader_open(r->b, "lat-reader");
+    vg_kafka_msg_t msg;
     while (!atomic_load(&r->stop)) {
         size_t n = vg_kafka_consumer_poll_batch(c, &msg, 1, 100);
         int64_t now = vg_bench_wall_us();
@@ -770,17 +777,8 @@ static void vg_soak_take(vg_soak_t *s, const Vigil__V1__InterventionTrigger *tr,
 /* The reader thread: read_committed, one record at a time (as latency). */
 static void *vg_soak_reader_main(void *arg) {
     vg_soak_t *s = arg;
-    vg_kafka_consumer_t *c;
-    vg_kafka_props_t props = s->b->props;
+    vg_kafka_consumer_t *c = vg_bench_reader_open(s->b, "soak-reader");
     vg_kafka_msg_t msg;
-    char err[512], group[256];
-
-    vg_kafka_props_add(&props, "fetch.wait.max.ms", "10");
-    snprintf(group, sizeof(group), "bench.soak-reader.%s", s->b->sfx);
-    c = vg_kafka_consumer_new(&props, group, s->b->triggers_topic, s->b->log, NULL, NULL, err,
-                              sizeof(err));
-    if (!c)
-        vg_bench_die("soak trigger reader", err);
     while (!atomic_load(&s->stop)) {
         size_t n = vg_kafka_consumer_poll_batch(c, &msg, 1, 100);
         uint64_t now = vg_bench_now_us();
