@@ -58,18 +58,11 @@ BUILD="$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)"
 LOGS="$BUILD/bench-logs"
 PY="${VIGIL_PY:-${VIGIL_CACHE:-$HOME/.cache/vigil}/venv/bin/python}"
 
-# Release, no sanitizer, no tests (STYLE.md rule 12).
-mkdir -p "$LOGS"
+# shellcheck source-path=SCRIPTDIR source=harness/lib.sh
+source "$ROOT/benchmarks/harness/lib.sh"
 targets=(vg_bench_score)
 ((SCORE)) || targets=(vg_bench_e2e vigil-worker vigilctl)
-if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF \
-         -DVIGIL_BENCHMARKS=ON -DVIGIL_ASAN=OFF -DVIGIL_UBSAN=OFF -DVIGIL_TSAN=OFF &&
-       cmake --build "$BUILD" -j"$(nproc)" --target "${targets[@]}"; } \
-     >"$LOGS/build.log" 2>&1; then
-  echo "# build failed; see $LOGS/build.log" >&2
-  tail -20 "$LOGS/build.log" >&2
-  exit 1
-fi
+bench_build build.log "${targets[@]}"
 
 if ((SCORE)); then
   echo "# load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -78,36 +71,13 @@ if ((SCORE)); then
   exit 0
 fi
 
-[[ -x "$PY" ]] || { echo "# no venv python at $PY (run: bash ops/setup.sh)" >&2; exit 1; }
-"$PY" -c 'import confluent_kafka, redis, matplotlib' 2>/dev/null ||
-  { echo "# the venv at $PY lacks confluent-kafka, redis or matplotlib (run: bash ops/setup.sh)" >&2; exit 1; }
-
-if [[ -z "$OUT" ]]; then
-  OUT="$BUILD/sidebyside/$(date -u +%Y%m%dT%H%M%SZ)"
-  mkdir -p "$OUT"
-  ln -sfn "$OUT" "$BUILD/sidebyside/latest"
-fi
-mkdir -p "$OUT"
-
-STACK_DIR=""
-stop_stack() {
-  if [[ -n "$STACK_DIR" ]]; then
-    bash "$ROOT/ops/stack/down.sh" --run-dir "$STACK_DIR" >/dev/null 2>&1 || true
-    STACK_DIR=""
-  fi
-}
-if [[ -z "${VIGIL_STACK_ENV:-}" ]]; then
-  STACK_DIR="$BUILD/stack"
-  trap stop_stack EXIT
-  trap 'exit 130' INT TERM
-  bash "$ROOT/ops/stack/up.sh" --run-dir "$STACK_DIR" --fresh >"$LOGS/stack.log" 2>&1 ||
-    { echo "# the stack did not start; see $LOGS/stack.log" >&2; exit 1; }
-  export VIGIL_STACK_ENV="$STACK_DIR/stack.env"
-fi
+bench_check_py
+bench_out sidebyside
+bench_stack stack
 
 echo "# results in $OUT" >&2
 rc=0
 "$PY" "$ROOT/benchmarks/harness/sidebyside.py" --stack-env "$VIGIL_STACK_ENV" --build "$BUILD" \
   --out "$OUT" ${HARGS[@]+"${HARGS[@]}"} || rc=$?
-stop_stack
+bench_stop_stack
 exit "$rc"
