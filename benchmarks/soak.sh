@@ -98,48 +98,17 @@ BUILD="$(mkdir -p "$BUILD" && cd "$BUILD" && pwd)"
 LOGS="$BUILD/bench-logs"
 PY="${VIGIL_PY:-${VIGIL_CACHE:-$HOME/.cache/vigil}/venv/bin/python}"
 
-# Release, no sanitizer, no tests (STYLE.md rule 12).
-mkdir -p "$LOGS"
-if ! { cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DVIGIL_TESTS=OFF \
-         -DVIGIL_BENCHMARKS=ON -DVIGIL_ASAN=OFF -DVIGIL_UBSAN=OFF -DVIGIL_TSAN=OFF &&
-       cmake --build "$BUILD" -j"$(nproc)" --target vg_bench_e2e vigil-worker vigilctl; } \
-     >"$LOGS/soak-build.log" 2>&1; then
-  echo "# build failed; see $LOGS/soak-build.log" >&2
-  tail -20 "$LOGS/soak-build.log" >&2
-  exit 1
-fi
-
-[[ -x "$PY" ]] || { echo "# no venv python at $PY (run: bash ops/setup.sh)" >&2; exit 1; }
-"$PY" -c 'import confluent_kafka, redis, matplotlib' 2>/dev/null ||
-  { echo "# the venv at $PY lacks confluent-kafka, redis or matplotlib (run: bash ops/setup.sh)" >&2; exit 1; }
-
-if [[ -z "$OUT" ]]; then
-  OUT="$BUILD/soak/$(date -u +%Y%m%dT%H%M%SZ)"
-  mkdir -p "$OUT"
-  ln -sfn "$OUT" "$BUILD/soak/latest"
-fi
-mkdir -p "$OUT"
-
-STACK_DIR=""
-stop_stack() {
-  if [[ -n "$STACK_DIR" ]]; then
-    bash "$ROOT/ops/stack/down.sh" --run-dir "$STACK_DIR" >/dev/null 2>&1 || true
-    STACK_DIR=""
-  fi
-}
-if [[ -z "${VIGIL_STACK_ENV:-}" ]]; then
-  STACK_DIR="$BUILD/soak-stack"
-  trap stop_stack EXIT
-  trap 'exit 130' INT TERM
-  bash "$ROOT/ops/stack/up.sh" --run-dir "$STACK_DIR" --fresh >"$LOGS/soak-stack.log" 2>&1 ||
-    { echo "# the stack did not start; see $LOGS/soak-stack.log" >&2; exit 1; }
-  export VIGIL_STACK_ENV="$STACK_DIR/stack.env"
-fi
+# shellcheck source-path=SCRIPTDIR source=harness/lib.sh
+source "$ROOT/benchmarks/harness/lib.sh"
+bench_build soak-build.log vg_bench_e2e vigil-worker vigilctl
+bench_check_py
+bench_out soak
+bench_stack soak-stack
 
 echo "# results in $OUT" >&2
 rc=0
 "$PY" "$ROOT/benchmarks/harness/soak.py" --stack-env "$VIGIL_STACK_ENV" --build "$BUILD" \
   --out "$OUT" --minutes "$MINUTES" --rate "$RATE" --customers "$CUSTOMERS" \
   ${HARGS[@]+"${HARGS[@]}"} || rc=$?
-stop_stack
+bench_stop_stack
 exit "$rc"
