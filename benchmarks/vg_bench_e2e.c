@@ -259,6 +259,19 @@ static int vg_bench_passthrough(vg_bench_t *b) {
 
 /* --- latency: the trigger reader ----------------------------------------- */
 
+/* What a triggers reader thread shares with its owner. */
+typedef struct vg_bench_rx_s {
+    _Atomic bool stop;
+    _Atomic bool assigned;
+    _Atomic uint64_t last_recv_us; /* monotonic time of the latest record */
+} vg_bench_rx_t;
+
+/* Called by vg_bench_read_triggers() for each record: tr is NULL when it
+ * does not decode as an InterventionTrigger with a lineage; mono_us and
+ * wall_us were stamped as the poll returned it. */
+typedef void(vg_bench_take_cb_t)(void *opaque, const Vigil__V1__InterventionTrigger *tr,
+                                  uint64_t mono_us, int64_t wall_us);
+
 typedef struct vg_bench_sample_s {
     int32_t partition;
     int64_t offset;
@@ -267,10 +280,8 @@ typedef struct vg_bench_sample_s {
 
 typedef struct vg_bench_reader_s {
     const vg_bench_t *b;
-    _Atomic bool stop;
-    _Atomic bool assigned;
-    _Atomic uint64_t received;     /* every record, absence triggers included */
-    _Atomic uint64_t last_recv_us; /* monotonic time of the latest record */
+    vg_bench_rx_t rx;
+    _Atomic uint64_t received; /* every record, absence triggers included */
     /* Owned by the reader thread until it is joined. */
     vg_bench_sample_t *samples;
     size_t n, cap;
@@ -309,40 +320,58 @@ static vg_kafka_consumer_t *vg_bench_reader_open(const vg_bench_t *b, const char
     return c;
 }
 
-static void *vg_bench_reader_main(void *arg) {
-    vg_bench_reader_t *r = arg;
-    vg_kafka_consumer_t *c = vg_bench_reader_open(r->b, "lat-reader");
+/* The loop of a triggers reader thread: polls one record at a time until
+ * rx->stop, handing each to take. */
+static void vg_bench_read_triggers(const vg_bench_t *b, const char *kind, vg_bench_rx_t *rx,
+                                   vg_bench_take_cb_t *take, void *opaque) {
+    vg_kafka_consumer_t *c = vg_bench_reader_open(b, kind);
     vg_kafka_msg_t msg;
-    while (!atomic_load(&r->stop)) {
+
+    while (!atomic_load(&rx->stop)) {
         size_t n = vg_kafka_consumer_poll_batch(c, &msg, 1, 100);
-        int64_t now = vg_bench_wall_us();
+        uint64_t mono = vg_bench_now_us();
+        int64_t wall = vg_bench_wall_us();
         Vigil__V1__InterventionTrigger *tr;
 
-        if (!atomic_load(&r->assigned) && vg_kafka_consumer_assigned(c) > 0)
-            atomic_store(&r->assigned, true);
+        if (!atomic_load(&rx->assigned) && vg_kafka_consumer_assigned(c) > 0)
+            atomic_store(&rx->assigned, true);
         if (n == 0)
             continue;
-        atomic_store(&r->last_recv_us, vg_bench_now_us());
+        atomic_store(&rx->last_recv_us, mono);
         tr = vigil__v1__intervention_trigger__unpack(NULL, msg.len, msg.payload);
-        if (!tr || !tr->lineage) {
-            r->undecodable++;
-        } else if (vg_bench_is_absence(tr)) {
-            r->absence++;
-        } else {
-            if (r->n == r->cap) {
-                r->cap = r->cap ? r->cap * 2 : 4096;
-                r->samples = vg_bench_xrealloc(r->samples, r->cap * sizeof(*r->samples));
-            }
-            r->samples[r->n++] = (vg_bench_sample_t){tr->lineage->source_partition,
-                                                     tr->lineage->source_offset, now};
-        }
-        atomic_fetch_add(&r->received, 1);
+        take(opaque, tr && tr->lineage ? tr : NULL, mono, wall);
         if (tr)
             vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
         vg_kafka_consumer_release(c, &msg, n);
     }
     vg_kafka_consumer_close(c);
     vg_kafka_consumer_destroy(c);
+}
+
+static void vg_bench_reader_take(void *opaque, const Vigil__V1__InterventionTrigger *tr,
+                                 uint64_t mono_us, int64_t wall_us) {
+    vg_bench_reader_t *r = opaque;
+
+    (void)mono_us;
+    if (!tr) {
+        r->undecodable++;
+    } else if (vg_bench_is_absence(tr)) {
+        r->absence++;
+    } else {
+        if (r->n == r->cap) {
+            r->cap = r->cap ? r->cap * 2 : 4096;
+            r->samples = vg_bench_xrealloc(r->samples, r->cap * sizeof(*r->samples));
+        }
+        r->samples[r->n++] = (vg_bench_sample_t){tr->lineage->source_partition,
+                                                 tr->lineage->source_offset, wall_us};
+    }
+    atomic_fetch_add(&r->received, 1);
+}
+
+static void *vg_bench_reader_main(void *arg) {
+    vg_bench_reader_t *r = arg;
+
+    vg_bench_read_triggers(r->b, "lat-reader", &r->rx, vg_bench_reader_take, r);
     return NULL;
 }
 
@@ -520,7 +549,7 @@ static int vg_bench_latency(vg_bench_t *b) {
     /* The reader must own its partitions before the clock matters, or the
      * first samples would measure its group join. */
     deadline = vg_bench_now_us() + 60000000u;
-    while (!atomic_load(&reader.assigned)) {
+    while (!atomic_load(&reader.rx.assigned)) {
         if (vg_bench_now_us() > deadline)
             vg_bench_die("latency", "the trigger reader got no partitions");
         vg_bench_sleep_us(10000);
@@ -545,14 +574,14 @@ static int vg_bench_latency(vg_bench_t *b) {
     {
         uint64_t t_done = vg_bench_now_us();
         for (;;) {
-            uint64_t last = atomic_load(&reader.last_recv_us), now = vg_bench_now_us();
+            uint64_t last = atomic_load(&reader.rx.last_recv_us), now = vg_bench_now_us();
             uint64_t quiet_since = last > t_done ? last : t_done;
             if (now - quiet_since >= (uint64_t)b->drain_ms * 1000u)
                 break;
             vg_bench_sleep_us(20000);
         }
     }
-    atomic_store(&reader.stop, true);
+    atomic_store(&reader.rx.stop, true);
     pthread_join(t_reader, NULL);
 
     /* Join the samples with the source events' CreateTime. The first
@@ -634,8 +663,7 @@ typedef struct vg_soak_s {
     _Atomic bool produced_all;
     double achieved;
     /* The reader's side. */
-    _Atomic bool stop, assigned;
-    _Atomic uint64_t last_recv_us;
+    vg_bench_rx_t rx;
     pthread_mutex_t mu; /* guards everything below */
     double *win;        /* latencies (ms) read in the current window */
     size_t n_win, cap_win;
@@ -780,34 +808,24 @@ static void vg_soak_take(vg_soak_t *s, const Vigil__V1__InterventionTrigger *tr,
     s->all[s->n_all++] = (float)ms;
 }
 
+static void vg_soak_reader_take(void *opaque, const Vigil__V1__InterventionTrigger *tr,
+                                uint64_t mono_us, int64_t wall_us) {
+    vg_soak_t *s = opaque;
+
+    (void)wall_us;
+    pthread_mutex_lock(&s->mu);
+    if (!tr)
+        s->undecodable++;
+    else
+        vg_soak_take(s, tr, mono_us);
+    pthread_mutex_unlock(&s->mu);
+}
+
 /* The reader thread: read_committed, one record at a time (as latency). */
 static void *vg_soak_reader_main(void *arg) {
     vg_soak_t *s = arg;
-    vg_kafka_consumer_t *c = vg_bench_reader_open(s->b, "soak-reader");
-    vg_kafka_msg_t msg;
-    while (!atomic_load(&s->stop)) {
-        size_t n = vg_kafka_consumer_poll_batch(c, &msg, 1, 100);
-        uint64_t now = vg_bench_now_us();
-        Vigil__V1__InterventionTrigger *tr;
 
-        if (!atomic_load(&s->assigned) && vg_kafka_consumer_assigned(c) > 0)
-            atomic_store(&s->assigned, true);
-        if (n == 0)
-            continue;
-        atomic_store(&s->last_recv_us, now);
-        tr = vigil__v1__intervention_trigger__unpack(NULL, msg.len, msg.payload);
-        pthread_mutex_lock(&s->mu);
-        if (!tr || !tr->lineage)
-            s->undecodable++;
-        else
-            vg_soak_take(s, tr, now);
-        pthread_mutex_unlock(&s->mu);
-        if (tr)
-            vigil__v1__intervention_trigger__free_unpacked(tr, NULL);
-        vg_kafka_consumer_release(c, &msg, n);
-    }
-    vg_kafka_consumer_close(c);
-    vg_kafka_consumer_destroy(c);
+    vg_bench_read_triggers(s->b, "soak-reader", &s->rx, vg_soak_reader_take, s);
     return NULL;
 }
 
@@ -902,7 +920,7 @@ static int vg_bench_soak(vg_bench_t *b) {
     if (pthread_create(&t_reader, NULL, vg_soak_reader_main, s))
         vg_bench_die("pthread_create", "failed");
     deadline = vg_bench_now_us() + 60000000u;
-    while (!atomic_load(&s->assigned)) {
+    while (!atomic_load(&s->rx.assigned)) {
         if (vg_bench_now_us() > deadline)
             vg_bench_die("soak", "the trigger reader got no partitions");
         vg_bench_sleep_us(10000);
@@ -948,7 +966,7 @@ static int vg_bench_soak(vg_bench_t *b) {
             next_win += (uint64_t)b->window_ms * 1000u;
         }
         if (done && said_produced) {
-            uint64_t last = atomic_load(&s->last_recv_us);
+            uint64_t last = atomic_load(&s->rx.last_recv_us);
             uint64_t quiet_since = last > done_at ? last : done_at;
             if (now - quiet_since >= (uint64_t)b->drain_ms * 1000u)
                 break;
@@ -956,7 +974,7 @@ static int vg_bench_soak(vg_bench_t *b) {
         if (now > deadline)
             vg_bench_die("soak", "no DONE on stdin in time");
     }
-    atomic_store(&s->stop, true);
+    atomic_store(&s->rx.stop, true);
     pthread_join(t_reader, NULL);
     vg_soak_window(s); /* the last, partial window */
     vg_soak_summary(s);
