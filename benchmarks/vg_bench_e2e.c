@@ -460,16 +460,15 @@ static bool vg_bench_await(const char *want, bool eof_ok, int timeout_s) {
 
 /* Produce b->events generated events to the events topic at b->rate.
  * Returns how many were sent; *achieved is the rate reached. */
-static uint64_t vg_bench_produce_paced(vg_bench_t *b, int64_t *wall0_ms, double *achieved) {
+/* The generator of b's events (seed, customers, count, trouble rate),
+ * its event time starting at start_ms. Dies on failure. */
+static vg_gen_t *vg_bench_gen_new(const vg_bench_t *b, int64_t start_ms) {
     vg_gen_conf_t gc;
     vg_gen_t *gen;
-    vg_gen_record_t rec;
-    vg_kafka_producer_t *prod;
     char err[512];
-    uint64_t sent = 0, t0;
 
     vg_gen_conf_init(&gc);
-    gc.start_ms = (int64_t)time(NULL) * 1000; /* not stale: see vg_score's stale cut-off */
+    gc.start_ms = start_ms;
     gc.seed = b->seed;
     gc.customers = b->customers;
     gc.events = b->events;
@@ -477,15 +476,31 @@ static uint64_t vg_bench_produce_paced(vg_bench_t *b, int64_t *wall0_ms, double 
     gen = vg_gen_new(&gc, err, sizeof(err));
     if (!gen)
         vg_bench_die("vg_gen_new", err);
-    {
-        /* CreateTime is stamped when produce is called: a linger would add
-         * the instrument's own batching (up to its 5 ms) to every sample. */
-        vg_kafka_props_t props = b->props;
-        vg_kafka_props_add(&props, "linger.ms", "0");
-        prod = vg_kafka_producer_new(&props, NULL, b->log, err, sizeof(err));
-    }
+    return gen;
+}
+
+/* The paced instrument's producer. CreateTime is stamped when produce is
+ * called: a linger would add the instrument's own batching (up to its
+ * 5 ms) to every sample, so there is none. Dies on failure. */
+static vg_kafka_producer_t *vg_bench_paced_producer(const vg_bench_t *b, const char *what) {
+    vg_kafka_props_t props = b->props;
+    vg_kafka_producer_t *prod;
+    char err[512];
+
+    vg_kafka_props_add(&props, "linger.ms", "0");
+    prod = vg_kafka_producer_new(&props, NULL, b->log, err, sizeof(err));
     if (!prod)
-        vg_bench_die("latency producer", err);
+        vg_bench_die(what, err);
+    return prod;
+}
+
+static uint64_t vg_bench_produce_paced(vg_bench_t *b, int64_t *wall0_ms, double *achieved) {
+    /* Event time from now: not stale (see vg_score's stale cut-off). */
+    vg_gen_t *gen = vg_bench_gen_new(b, (int64_t)time(NULL) * 1000);
+    vg_kafka_producer_t *prod = vg_bench_paced_producer(b, "latency producer");
+    vg_gen_record_t rec;
+    char err[512];
+    uint64_t sent = 0, t0;
 
     /* At each tick, send what is due by now. */
     t0 = vg_bench_now_us();
@@ -708,28 +723,12 @@ static uint32_t *vg_soak_entry(vg_soak_t *s, int32_t part, int64_t offset) {
 static void *vg_soak_producer_main(void *arg) {
     vg_soak_t *s = arg;
     vg_bench_t *b = s->b;
-    vg_gen_conf_t gc;
-    vg_gen_t *gen;
+    vg_gen_t *gen = vg_bench_gen_new(b, vg_bench_wall_us() / 1000);
+    vg_kafka_producer_t *prod = vg_bench_paced_producer(b, "soak producer");
     vg_gen_record_t rec;
-    vg_kafka_producer_t *prod;
-    vg_kafka_props_t props = b->props;
     char err[512];
     uint64_t sent = 0;
 
-    vg_gen_conf_init(&gc);
-    gc.start_ms = vg_bench_wall_us() / 1000;
-    gc.seed = b->seed;
-    gc.customers = b->customers;
-    gc.events = b->events;
-    gc.trouble_rate = b->trouble_rate;
-    gen = vg_gen_new(&gc, err, sizeof(err));
-    if (!gen)
-        vg_bench_die("vg_gen_new", err);
-    /* As in latency: no batching of the instrument's own in the figure. */
-    vg_kafka_props_add(&props, "linger.ms", "0");
-    prod = vg_kafka_producer_new(&props, NULL, b->log, err, sizeof(err));
-    if (!prod)
-        vg_bench_die("soak producer", err);
     if (vg_kafka_producer_warm(prod, b->events_topic, 10000))
         vg_bench_die("soak producer", "no metadata for the events topic");
 
