@@ -47,11 +47,9 @@ vg_err_t vg_kafka_props_add(vg_kafka_props_t *p, const char *key, const char *va
 /* Take the answers to asynchronous commits, waiting up to timeout_ms
  * (0: only those already in) for every pending one. A failed commit is
  * logged, marked in the health and kept in commit_failed until
- * vg_kafka_consumer_commit_async() or _commit_wait() reports it. Returns
- * the last failure of this call, or 0. */
-static rd_kafka_resp_err_t vg_kafka_consumer_reap(vg_kafka_consumer_t *c, int timeout_ms) {
+ * vg_kafka_consumer_commit_failure() reports it. */
+static void vg_kafka_consumer_reap(vg_kafka_consumer_t *c, int timeout_ms) {
     int64_t until = (int64_t)(vg_time_mono_us() / 1000) + (timeout_ms > 0 ? timeout_ms : 0);
-    rd_kafka_resp_err_t last = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     while (c->commit_q && c->commits_pending > 0) {
         int64_t left = until - (int64_t)(vg_time_mono_us() / 1000);
@@ -72,13 +70,25 @@ static rd_kafka_resp_err_t vg_kafka_consumer_reap(vg_kafka_consumer_t *c, int ti
             err = done->elems[i].err;
         rd_kafka_event_destroy(ev);
         if (err) {
-            last = err;
             c->commit_failed = err;
             vg_kafka_health_fail(c->health, vg_kafka_problem_of(err), vg_time_wall_ms());
             VG_WARN(c->log, "kafka", "offset commit failed: %s", rd_kafka_err2str(err));
         }
     }
-    return last;
+}
+
+/* Report (once) a failure that vg_kafka_consumer_reap() kept: VG_ERR_KAFKA
+ * with errstr set, or VG_OK when there is none. */
+static vg_err_t vg_kafka_consumer_commit_failure(vg_kafka_consumer_t *c, char *errstr,
+                                                 size_t errstr_size) {
+    rd_kafka_resp_err_t err = c->commit_failed;
+
+    if (!err)
+        return VG_OK;
+    c->commit_failed = RD_KAFKA_RESP_ERR_NO_ERROR;
+    vg_errstr_set(errstr, errstr_size, "an earlier offset commit failed: %s",
+                  rd_kafka_err2str(err));
+    return VG_ERR_KAFKA;
 }
 
 /* Hand a partition list to the user callback in Vigil's own types. */
@@ -498,12 +508,8 @@ vg_err_t vg_kafka_consumer_commit_async(vg_kafka_consumer_t *c, const vg_kafka_o
     rd_kafka_resp_err_t err;
 
     vg_kafka_consumer_reap(c, 0);
-    if (c->commit_failed) {
-        vg_errstr_set(errstr, errstr_size, "an earlier offset commit failed: %s",
-                      rd_kafka_err2str(c->commit_failed));
-        c->commit_failed = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (vg_kafka_consumer_commit_failure(c, errstr, errstr_size))
         return VG_ERR_KAFKA;
-    }
     if (n == 0)
         return VG_OK;
     if (!c->commit_q)
@@ -521,15 +527,9 @@ vg_err_t vg_kafka_consumer_commit_async(vg_kafka_consumer_t *c, const vg_kafka_o
 
 vg_err_t vg_kafka_consumer_commit_wait(vg_kafka_consumer_t *c, int timeout_ms, char *errstr,
                                        size_t errstr_size) {
-    rd_kafka_resp_err_t err;
-
     vg_kafka_consumer_reap(c, timeout_ms);
-    if ((err = c->commit_failed)) {
-        c->commit_failed = RD_KAFKA_RESP_ERR_NO_ERROR;
-        vg_errstr_set(errstr, errstr_size, "an earlier offset commit failed: %s",
-                      rd_kafka_err2str(err));
+    if (vg_kafka_consumer_commit_failure(c, errstr, errstr_size))
         return VG_ERR_KAFKA;
-    }
     if (c->commits_pending > 0) {
         vg_errstr_set(errstr, errstr_size, "commit: %d not answered in %d ms",
                       c->commits_pending, timeout_ms);
