@@ -772,3 +772,96 @@ void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c) {
     }
     free(c);
 }
+
+vg_err_t vg_kafka_read_at(const vg_kafka_props_t *props, const char *topic, int32_t partition,
+                          int64_t offset, int timeout_ms, void *buf, size_t cap, size_t *len,
+                          char *errstr, size_t errstr_size) {
+    static const char *const defaults[][2] = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        /* An offset outside the log is an answer, not a jump elsewhere. */
+        {"auto.offset.reset", "error"},
+        {"isolation.level", "read_committed"},
+        {"enable.partition.eof", "true"},
+        /* librdkafka's assign needs a group; an assigned consumer never
+         * joins it and commits nothing to it. */
+        {"group.id", "vigil-read-at"},
+    };
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_topic_partition_list_t *parts = NULL;
+    rd_kafka_t *rk = NULL;
+    int64_t until = (int64_t)(vg_time_mono_us() / 1000) + timeout_ms;
+    vg_err_t err = VG_ERR_TIMEOUT;
+    rd_kafka_resp_err_t kerr;
+    char why[512];
+
+    vg_errstr_set(errstr, errstr_size, "%s [%d] @%lld: no answer from Kafka within %d ms", topic,
+                  (int)partition, (long long)offset, timeout_ms);
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        rd_kafka_conf_set(conf, defaults[i][0], defaults[i][1], NULL, 0);
+    for (size_t i = 0; props && i < props->n; i++) {
+        if (rd_kafka_conf_set(conf, props->keys[i], props->vals[i], why, sizeof(why)) !=
+            RD_KAFKA_CONF_OK) {
+            vg_errstr_set(errstr, errstr_size, "kafka.%s: %s", props->keys[i], why);
+            rd_kafka_conf_destroy(conf);
+            return VG_ERR_CONFIG;
+        }
+    }
+    if (!(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, why, sizeof(why)))) {
+        vg_errstr_set(errstr, errstr_size, "consumer: %s", why);
+        rd_kafka_conf_destroy(conf);
+        return VG_ERR_KAFKA;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    parts = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(parts, topic, partition)->offset = offset;
+    if ((kerr = rd_kafka_assign(rk, parts))) {
+        vg_errstr_set(errstr, errstr_size, "%s [%d]: assign: %s", topic, (int)partition,
+                      rd_kafka_err2str(kerr));
+        err = VG_ERR_KAFKA;
+        goto done;
+    }
+    while ((int64_t)(vg_time_mono_us() / 1000) < until) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+        if (!m)
+            continue;
+        if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF ||
+            m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+            m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE ||
+            (!m->err && m->offset != offset)) {
+            vg_errstr_set(errstr, errstr_size,
+                          "%s [%d] @%lld is not in the log (%s): past its retention, "
+                          "compacted, in an aborted transaction, or not yet written",
+                          topic, (int)partition, (long long)offset,
+                          m->err ? rd_kafka_message_errstr(m) : "the next record is later");
+            err = VG_ERR_NOT_FOUND;
+        } else if (m->err) {
+            const char *d = vg_kafka_diag(m->err, rd_kafka_message_errstr(m), topic, why,
+                                          sizeof(why));
+            vg_errstr_set(errstr, errstr_size, "%s [%d] @%lld: %s", topic, (int)partition,
+                          (long long)offset, d ? d : rd_kafka_message_errstr(m));
+            err = VG_ERR_KAFKA;
+            if (m->err == RD_KAFKA_RESP_ERR__TRANSPORT ||
+                m->err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+                /* Passing: keep trying until the deadline. */
+                rd_kafka_message_destroy(m);
+                continue;
+            }
+        } else if (m->len > cap) {
+            vg_errstr_set(errstr, errstr_size, "%s [%d] @%lld: %zu bytes, more than %zu", topic,
+                          (int)partition, (long long)offset, m->len, cap);
+            err = VG_ERR_OVERFLOW;
+        } else {
+            memcpy(buf, m->payload, m->len);
+            *len = m->len;
+            err = VG_OK;
+        }
+        rd_kafka_message_destroy(m);
+        break;
+    }
+done:
+    rd_kafka_topic_partition_list_destroy(parts);
+    rd_kafka_consumer_close(rk);
+    rd_kafka_destroy(rk);
+    return err;
+}

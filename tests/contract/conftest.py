@@ -82,6 +82,7 @@ def run(request):
         r.state = {c: run.vigilctl("state", c, "--tenant", sc.TENANT)
                    for c in ("s", "dup", "a2")}
         r.explain_a2 = run.vigilctl("explain", "a2", "--tenant", sc.TENANT)
+        r.explain_s = run.vigilctl("explain", "s", "--tenant", sc.TENANT)
         with open(r.keys_path + ".tmp", "w") as f:
             f.write("# rotated\nk2 %s\nk1 %s\n" % (r.secrets["k2"].hex(), r.secrets["k1"].hex()))
         os.replace(r.keys_path + ".tmp", r.keys_path)

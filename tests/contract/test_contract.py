@@ -528,6 +528,14 @@ def test_vigilctl_explain_names_the_deadline_decision(run):
     assert not problems, "explain output lacks %s:\n%s" % (problems, out)
 
 
+def test_vigilctl_explain_reads_the_latest_event_back(run):
+    """s's last decision was its event s-3: the state says where it is in
+    Kafka, and explain reads it back from the events topic."""
+    rc, out, err = run.explain_s
+    assert rc == 0, "vigilctl explain s: exit %d: %s" % (rc, err.strip())
+    assert re.search(r"^event\s+s-3 ", out, re.M), "explain does not show event s-3:\n" + out
+
+
 # --- signatures (docs/triggers.md, "Signatures") ------------------------------------
 
 def test_signing_keys_rotated_on_sighup(run):

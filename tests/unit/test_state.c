@@ -90,12 +90,16 @@ Test(state, sealed_flags_round_trip) {
     memset(a.decisions[0].trigger, 0x5a, a.decisions[0].len);
     a.last_event_sealed = true;
     a.last_event_len = 40;
+    a.last_event_partition = 5;
+    a.last_event_next = 1234567;
     cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
     cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
     cr_expect_eq(b.n_decisions, 1);
     cr_expect(b.decisions[0].sealed);
     cr_expect_eq(b.decisions[0].len, VG_TRIGGER_MAX_BYTES + VG_STATE_SEAL_OVERHEAD);
     cr_expect(b.last_event_sealed);
+    cr_expect_eq(b.last_event_partition, 5);
+    cr_expect_eq(b.last_event_next, 1234567);
     /* A plain trigger that long is not a trigger: dropped at decode. */
     a.decisions[0].sealed = false;
     cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);

@@ -439,6 +439,10 @@ Test(step, customer_deadline_fires_before_the_event_at_the_first_record_past_it)
     cr_expect(seen.fired[0], "retention_offer fires for the abandoned checkout");
     cr_expect_eq(seen.what[1], VG_STEP_EVENT);
     cr_expect_eq(seen.at[1], 102);
+    /* For explain: where the latest event is in Kafka, not its bytes. */
+    cr_expect_eq(st.last_event_partition, 3);
+    cr_expect_eq(st.last_event_next, 103);
+    cr_expect_eq(st.last_event_len, 0);
 }
 
 /* Order rule: a deadline the event itself set, already behind the

@@ -23,6 +23,8 @@ void vg_state_init(vg_state_t *st) {
     st->revenue_weight = 0;
     st->churn_risk = 0;
     st->sealed_len = 0;
+    st->last_event_partition = 0;
+    st->last_event_next = 0;
     st->last_event_len = 0;
     st->last_window_hit = st->last_seq_done = 0;
     st->last_late = false;
@@ -144,6 +146,8 @@ vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
         if (st->last_event_len)
             memcpy(st->last_event, m->last_event.data, st->last_event_len);
     }
+    st->last_event_partition = m->last_event_partition;
+    st->last_event_next = m->last_event_next;
     st->last_window_hit = m->last_window_hit;
     st->last_seq_done = m->last_seq_done;
     st->last_late = m->last_late;
@@ -292,6 +296,8 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     m.sealed_identity.len = st->sealed_len;
     m.last_event.data = (uint8_t *)st->last_event;
     m.last_event.len = st->last_event_len;
+    m.last_event_partition = st->last_event_partition;
+    m.last_event_next = st->last_event_next;
     m.last_window_hit = st->last_window_hit;
     m.last_seq_done = st->last_seq_done;
     m.last_late = st->last_late;

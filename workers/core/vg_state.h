@@ -116,8 +116,12 @@ typedef struct vg_state_s {
      * a deadline is pending; opaque to the pure core. */
     uint32_t sealed_len;
     uint8_t sealed_identity[VG_STATE_SEALED_MAX];
-    /* The latest applied event, for vigilctl explain: its bytes (set by
-     * the worker, which has them), what it changed and what it fired. */
+    /* The latest applied event, for vigilctl explain: where it is in the
+     * events topic (its partition, and its offset + 1; 0: none), what it
+     * changed and what it fired. Its bytes are not stored (vigilctl reads
+     * them from Kafka into last_event); states of older workers hold them. */
+    int32_t last_event_partition;
+    int64_t last_event_next;
     uint32_t last_event_len;
     uint8_t last_event[VG_STATE_LAST_EVENT_MAX];
     /* last_event holds a vg_pseudo_seal_bytes() seal, not the event: the

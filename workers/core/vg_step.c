@@ -359,11 +359,13 @@ vg_err_t vg_step_customer(vg_state_t *st, const char *tenant, const char *custom
         }
         if (!res->replayed) {
             *changed = true;
-            /* For explain: the event's bytes, when they fit. */
-            if (!res->duplicate && rec->payload && rec->len <= sizeof(st->last_event)) {
-                memcpy(st->last_event, rec->payload, rec->len);
-                st->last_event_len = (uint32_t)rec->len;
-                st->last_event_sealed = false; /* the worker seals it */
+            /* For explain: where the event is in Kafka (not its bytes: a
+             * third of a state's size, sealed at every write). */
+            if (!res->duplicate) {
+                st->last_event_partition = b->partition;
+                st->last_event_next = rec->offset + 1;
+                st->last_event_len = 0;
+                st->last_event_sealed = false;
             }
         }
         if ((err = sink(opaque, VG_STEP_EVENT, rec, res, VG_OK)))

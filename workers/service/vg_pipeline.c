@@ -1415,8 +1415,10 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
         d->len = sl;
         d->sealed = true;
     }
-    /* The latest event (for explain) is sealed before it reaches Redis;
-     * one too large to seal in place is not kept. */
+    /* The latest event's bytes come only from states of older workers
+     * (this one keeps where the event is in Kafka instead): any still in
+     * clear are sealed before they reach Redis again; too large to seal
+     * in place, they are dropped. */
     if (st->last_event_len && !st->last_event_sealed) {
         uint8_t sealed[VG_STATE_LAST_EVENT_MAX];
         size_t sl = 0;

@@ -1040,6 +1040,10 @@ static json_t *vg_json_state_obj(vg_json_out_t *o,
         if (ev)
             vigil__v1__interaction_event__free_unpacked(ev, NULL);
         vg_json_set(o, le, "bytes", vg_json_int(o, (int64_t)st->last_event.len));
+        if (st->last_event_next > 0) {
+            vg_json_set(o, le, "partition", vg_json_int(o, st->last_event_partition));
+            vg_json_set(o, le, "offset", vg_json_int(o, st->last_event_next - 1));
+        }
         vg_json_set(o, le, "window_hit", vg_json_int(o, st->last_window_hit));
         vg_json_set(o, le, "seq_done", vg_json_int(o, st->last_seq_done));
         vg_json_set(o, le, "late", json_boolean(st->last_late));

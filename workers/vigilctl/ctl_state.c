@@ -13,6 +13,7 @@
 #include "vg_explain.h"
 #include "vg_json.h"
 #include "vg_kafka_admin.h"
+#include "vg_kafka_consumer.h"
 #include "vg_keys.h"
 #include "vg_model.h"
 #include "vg_pseudo.h"
@@ -138,12 +139,38 @@ static bool vg_ctl_open_sealed_state(const vg_ctl_t *c, vg_state_t *st) {
     return true;
 }
 
+/* The latest event's bytes, read back from the events topic at the offset
+ * a state points to (workers keep where it is, not its bytes) into buf
+ * (cap bytes). False (and says why) when Kafka no longer has it, or
+ * cannot be asked. */
+static bool vg_ctl_read_last_event(const vg_ctl_t *c, const char *cmd, int32_t partition,
+                                   int64_t next, uint8_t *buf, size_t cap, size_t *len) {
+    char err[768];
+
+    if (c->props.n == 0) {
+        fprintf(stderr, "vigilctl %s: the latest event is in %s [%d] at offset %lld; set "
+                        "kafka.bootstrap.servers to read it\n",
+                cmd, c->cfg.topic_events, (int)partition, (long long)(next - 1));
+        return false;
+    }
+    if (vg_kafka_read_at(&c->props, c->cfg.topic_events, partition, next - 1,
+                         (int)vg_ctl_num(c, "--timeout-ms", 10000), buf, cap, len, err,
+                         sizeof(err))) {
+        fprintf(stderr, "vigilctl %s: reading the latest event back from Kafka: %s\n", cmd, err);
+        return false;
+    }
+    return true;
+}
+
 int vg_ctl_state(vg_ctl_t *c) {
     const char *customer = c->argc > 0 && c->argv[0][0] != '-' ? c->argv[0] : NULL;
     char key[VG_KEYS_MAX];
     vg_redis_t *r;
     vg_redis_state_t st;
     Vigil__V1__CustomerState *m;
+    ProtobufCBinaryData kept = {0, NULL};
+    uint8_t *event = NULL;
+    size_t n_event = 0;
     char *json;
     int rc_exit;
 
@@ -155,6 +182,17 @@ int vg_ctl_state(vg_ctl_t *c) {
                                       key, sizeof(key), &r, &st)))
         return rc_exit;
     m = vigil__v1__customer_state__unpack(NULL, st.len, st.data);
+    /* The latest event, read back from Kafka (shown in place of the bytes
+     * older workers kept; the unpacked field is put back before it is
+     * freed). */
+    if (m && !m->last_event.len && m->last_event_next > 0 &&
+        (event = malloc(VG_STATE_LAST_EVENT_MAX)) &&
+        vg_ctl_read_last_event(c, "state", m->last_event_partition, m->last_event_next, event,
+                               VG_STATE_LAST_EVENT_MAX, &n_event)) {
+        kept = m->last_event;
+        m->last_event.data = event;
+        m->last_event.len = n_event;
+    }
     if (m && m->last_event_sealed && m->last_event.len) {
         size_t n = m->last_event.len;
         if (vg_ctl_open_last_event(c, "state", m->last_event.data, &n, m->last_event.len))
@@ -181,8 +219,11 @@ int vg_ctl_state(vg_ctl_t *c) {
         rc_exit = 1;
     }
     free(json);
+    if (m && event && m->last_event.data == event)
+        m->last_event = kept;
     if (m)
         vigil__v1__customer_state__free_unpacked(m, NULL);
+    free(event);
     vg_redis_destroy(r);
     return rc_exit;
 }
@@ -218,10 +259,12 @@ int vg_ctl_explain(vg_ctl_t *c) {
     vg_redis_t *r;
     vg_model_t *m = malloc(sizeof(*m));
     vg_state_t *st = malloc(sizeof(*st));
+    size_t n_event = 0;
     int rc_exit = 0;
 
     if (!customer || !m || !st) {
-        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--partition N] [--model FILE]\n");
+        fprintf(stderr, "usage: vigilctl explain CUSTOMER [--tenant T] [--partition N] "
+                        "[--model FILE] [--timeout-ms MS]\n");
         free(m);
         free(st);
         return 2;
@@ -240,7 +283,14 @@ int vg_ctl_explain(vg_ctl_t *c) {
         } else if (st->last_event_sealed && st->last_event_len &&
                    !vg_ctl_open_sealed_state(c, st)) {
             rc_exit = 1;
+        } else if (!st->last_timer && !st->last_event_len && st->last_event_next > 0 &&
+                   !vg_ctl_read_last_event(c, "explain", st->last_event_partition,
+                                           st->last_event_next, st->last_event,
+                                           sizeof(st->last_event), &n_event)) {
+            rc_exit = 1;
         } else {
+            if (!st->last_event_len && n_event)
+                st->last_event_len = (uint32_t)n_event, st->last_event_sealed = false;
             printf("customer   %s (tenant %s, key %s)\n", customer, tenant, key);
             if ((e = vg_explain(st, m, stdout))) {
                 fprintf(stderr, "vigilctl explain: %s\n",
