@@ -106,3 +106,43 @@ Test(state, sealed_flags_round_trip) {
     cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
     cr_expect_eq(b.n_decisions, 0);
 }
+
+/* The duplicate horizon: 16 ids, and none older than the lateness
+ * allowance (a repeat of one would be late and fire nothing). */
+Test(state, recent_ids_older_than_the_lateness_are_forgotten) {
+    size_t len = 0;
+
+    vg_state_init(&a);
+    a.last_event_ms = 1000000;
+    vg_state_remember_event(&a, "e1", 1000000 - 200000, 1000000 - 120000); /* late: not kept */
+    cr_expect_eq(a.n_recent, 0);
+    vg_state_remember_event(&a, "e2", 1000000 - 60000, 1000000 - 120000);
+    vg_state_remember_event(&a, "e3", 1000000, 1000000 - 120000);
+    cr_expect(vg_state_seen_event(&a, "e2"));
+    cr_expect(vg_state_seen_event(&a, "e3"));
+    /* Round trip: the times come back exactly (as ages from last_event_ms). */
+    cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_assert_eq(b.n_recent, 2);
+    cr_expect_eq(b.recent_ms[0], 1000000 - 60000);
+    cr_expect_eq(b.recent_ms[1], 1000000);
+    /* Time moves on 90 s: e2 is now older than the 120 s allowance. */
+    b.last_event_ms = 1090000;
+    vg_state_remember_event(&b, "e4", 1090000, 1090000 - 120000);
+    cr_expect(!vg_state_seen_event(&b, "e2"), "e2 is beyond the lateness: forgotten");
+    cr_expect(vg_state_seen_event(&b, "e3"));
+    cr_expect(vg_state_seen_event(&b, "e4"));
+    /* An entry of unknown time (an older worker's state) stays until 16
+     * newer ones push it out. */
+    b.recent_ms[0] = 0;
+    vg_state_remember_event(&b, "e5", 9000000, 9000000 - 120000);
+    cr_expect(vg_state_seen_event(&b, "e3"));
+    cr_expect(!vg_state_seen_event(&b, "e4"));
+    for (int i = 0; i < VG_STATE_RECENT_MAX; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "f%d", i);
+        vg_state_remember_event(&b, id, 9000000, 9000000 - 120000);
+    }
+    cr_expect_eq(b.n_recent, VG_STATE_RECENT_MAX);
+    cr_expect(!vg_state_seen_event(&b, "e3"));
+}

@@ -266,6 +266,26 @@ Test(step, duplicate_event_applied_once) {
     cr_expect_eq(vg_state_applied(&st, 3), 13, "its offset is");
 }
 
+/* Beyond the lateness allowance an event id is forgotten: its repeat is
+ * then a late event, which is applied (offset, count) but fires nothing. */
+Test(step, duplicate_beyond_the_lateness_is_late_and_fires_nothing) {
+    vg_tev_t t;
+    vg_step_ctx_t ctx = {"w1", "events", "triggers", 3, 0, 0};
+
+    apply(0, 0, 10);
+    apply(1, 1, 11);
+    apply(2, 2, 12);
+    cr_assert(r.fired);
+    apply(3, 10, 13); /* 8 minutes on: ev-2 is beyond the 2 minutes */
+    cr_expect(!vg_state_seen_event(&st, "ev-2"));
+    ctx.offset = 14;
+    cr_assert_eq(vg_step_apply(&st, vg_tev(&t, 2, 2, "payment", FAIL, NOSIG, "service", BRONZE, 0),
+                               &m, &ctx, &r),
+                 VG_OK);
+    cr_expect(!r.duplicate && r.tr.late && !r.fired, "late, not a duplicate, fires nothing");
+    cr_expect_eq(vg_state_applied(&st, 3), 14);
+}
+
 /* created_ms is the deciding event's time, even when it is older than the
  * customer's newest event (out of order, within the lateness). */
 Test(step, created_ms_is_the_deciding_events_time) {

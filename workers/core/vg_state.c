@@ -163,8 +163,12 @@ vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
         size_t skip = m->n_recent_events > VG_STATE_RECENT_MAX
                           ? m->n_recent_events - VG_STATE_RECENT_MAX
                           : 0;
-        for (size_t i = skip; i < m->n_recent_events; i++)
-            st->recent[st->n_recent++] = m->recent_events[i];
+        bool aged = m->n_recent_ages_ms == m->n_recent_events;
+        for (size_t i = skip; i < m->n_recent_events; i++) {
+            int64_t age = aged ? m->recent_ages_ms[i] : -1;
+            st->recent[st->n_recent] = m->recent_events[i];
+            st->recent_ms[st->n_recent++] = age >= 0 ? m->last_event_ms - age : 0;
+        }
     }
     st->last_event_ms = m->last_event_ms;
     st->events_applied = m->events_applied;
@@ -193,6 +197,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     int64_t twt[VG_STATE_MAX_TROUBLES][VG_STATE_WINDOW_MAX];
     Vigil__V1__FireLedger fl[VG_STATE_MAX_LEDGERS], *flp[VG_STATE_MAX_LEDGERS];
     int64_t flt[VG_STATE_MAX_LEDGERS][VG_STATE_LEDGER_MAX];
+    int64_t ages[VG_STATE_RECENT_MAX];
     Vigil__V1__Decision dd[VG_STATE_MAX_DECISIONS], *ddp[VG_STATE_MAX_DECISIONS];
     ProtobufCBinaryData ddb[VG_STATE_MAX_DECISIONS];
     Vigil__V1__SequenceProgress sq[VG_STATE_MAX_SEQUENCES], *sqp[VG_STATE_MAX_SEQUENCES];
@@ -311,6 +316,10 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     m.last_watermark_ms = st->last_watermark_ms;
     m.n_recent_events = st->n_recent;
     m.recent_events = (uint64_t *)st->recent;
+    for (uint32_t i = 0; i < st->n_recent; i++)
+        ages[i] = st->recent_ms[i] ? st->last_event_ms - st->recent_ms[i] : -1;
+    m.n_recent_ages_ms = st->n_recent;
+    m.recent_ages_ms = ages;
     m.last_event_ms = st->last_event_ms;
     m.events_applied = st->events_applied;
     desc.value_tier = (Vigil__V1__ValueTier)st->value_tier;
@@ -386,12 +395,27 @@ bool vg_state_seen_event(const vg_state_t *st, const char *event_id) {
     return false;
 }
 
-void vg_state_remember_event(vg_state_t *st, const char *event_id) {
+void vg_state_remember_event(vg_state_t *st, const char *event_id, int64_t event_ms,
+                             int64_t since_ms) {
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < st->n_recent; i++) {
+        if (st->recent_ms[i] && st->recent_ms[i] < since_ms)
+            continue;
+        st->recent[n] = st->recent[i];
+        st->recent_ms[n++] = st->recent_ms[i];
+    }
+    st->n_recent = n;
+    if (event_ms < since_ms)
+        return;
     if (st->n_recent == VG_STATE_RECENT_MAX) {
         memmove(&st->recent[0], &st->recent[1], sizeof(st->recent[0]) * (VG_STATE_RECENT_MAX - 1));
+        memmove(&st->recent_ms[0], &st->recent_ms[1],
+                sizeof(st->recent_ms[0]) * (VG_STATE_RECENT_MAX - 1));
         st->n_recent--;
     }
-    st->recent[st->n_recent++] = vg_state_event_hash(event_id);
+    st->recent[st->n_recent] = vg_state_event_hash(event_id);
+    st->recent_ms[st->n_recent++] = event_ms;
 }
 
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {

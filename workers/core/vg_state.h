@@ -139,9 +139,12 @@ typedef struct vg_state_s {
     uint32_t last_absence_fired;
     int64_t last_due_ms, last_watermark_ms;
     /* Hashes of the customer's latest applied event ids, newest last: an
-     * event id seen again is a duplicate and is not applied twice. */
+     * event id seen again is a duplicate and is not applied twice. With
+     * each, its event time (0: unknown, from an older worker's state):
+     * one older than the lateness allowance is forgotten. */
     uint32_t n_recent;
     uint64_t recent[VG_STATE_RECENT_MAX];
+    int64_t recent_ms[VG_STATE_RECENT_MAX];
     /* Last: the ring is large (8 x 6 KB) and mostly empty, so the fields
      * every batch touches share a few pages (the pipeline's states are
      * allocated for its largest batch and touched as used). */
@@ -193,8 +196,12 @@ uint64_t vg_state_event_hash(const char *event_id);
 /* True when event_id is among the customer's remembered latest events. */
 bool vg_state_seen_event(const vg_state_t *st, const char *event_id);
 
-/* Remember event_id as applied (the oldest is forgotten when full). */
-void vg_state_remember_event(vg_state_t *st, const char *event_id);
+/* Remember event_id, of event time event_ms, as applied. Entries whose
+ * event time is known and before since_ms are forgotten first (a repeat of
+ * one would be late), and so is this one if it is; then the oldest when
+ * full. */
+void vg_state_remember_event(vg_state_t *st, const char *event_id, int64_t event_ms,
+                             int64_t since_ms);
 
 /* Find or create the progress of sequence name. */
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name);

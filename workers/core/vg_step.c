@@ -165,7 +165,8 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
         return VG_OK;
     }
     vg_score_transition(st, ev, m, &out->tr);
-    vg_state_remember_event(st, ev->event_id);
+    vg_state_remember_event(st, ev->event_id, ev->event_time_ms,
+                            st->last_event_ms - m->lateness_ms);
     vg_score_compute(st, ev, m, &out->tr, st->last_event_ms, ctx->record_ms, &out->score);
     vg_state_set_applied(st, ctx->partition, ctx->offset);
     /* For explain (the event's bytes are the caller's to add). */

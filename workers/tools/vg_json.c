@@ -1025,6 +1025,10 @@ static json_t *vg_json_state_obj(vg_json_out_t *o,
         vg_json_append(o, a, vg_json_str(o, hex));
     }
     vg_json_set(o, j, "recent_event_hashes", a);
+    a = vg_json_arr(o);
+    for (i = 0; i < st->n_recent_ages_ms; i++)
+        vg_json_append(o, a, vg_json_int(o, st->recent_ages_ms[i]));
+    vg_json_set(o, j, "recent_event_ages_ms", a);
     vg_json_set(o, j, "last_event_ms", vg_json_int(o, st->last_event_ms));
     vg_json_set(o, j, "events_applied", vg_json_uint64(o, st->events_applied));
     vg_json_set(o, j, "descriptive", vg_json_descriptive(o, st->descriptive));
