@@ -33,8 +33,16 @@ bench_stack stack-memory
 # shellcheck source=/dev/null
 source "$VIGIL_STACK_ENV"
 RH=${VIGIL_REDIS_ADDR%:*}; RP=${VIGIL_REDIS_ADDR#*:}
-T="mem-$(date +%s)-$RANDOM"; WORK="$(mktemp -d)"
-K=(--set kafka.bootstrap.servers="$VIGIL_KAFKA_BOOTSTRAP" --set topic.events="$T.ev"
+# Key lengths count: on its own stack the worker runs with the default
+# names (key prefix "vigil", topic "vigil.events"); on a shared one, with
+# unique names of the same lengths.
+if [[ -n "$STACK_DIR" ]]; then
+  P=vigil; EV=vigil.events; T=vigil
+else
+  P=$(printf 'm%04d' $((RANDOM % 10000))); EV="$P.events"; T="$P"
+fi
+WORK="$(mktemp -d)"
+K=(--set kafka.bootstrap.servers="$VIGIL_KAFKA_BOOTSTRAP" --set topic.events="$EV"
    --set topic.triggers="$T.tr" --set topic.dead_letter="$T.dl")
 "$BUILD/vigilctl" "${K[@]}" topics --partitions "$PARTS" >"$WORK/topics.out" 2>&1 ||
   { cat "$WORK/topics.out" >&2; exit 1; }
@@ -42,7 +50,7 @@ K=(--set kafka.bootstrap.servers="$VIGIL_KAFKA_BOOTSTRAP" --set topic.events="$T
   >"$WORK/gen.out" 2>&1 || { cat "$WORK/gen.out" >&2; exit 1; }
 PORT=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$BUILD/vigil-worker" "${K[@]}" --set redis.host="$RH" --set redis.port="$RP" --set group.id="$T" \
-  --set redis.key_prefix="$T" --set worker.id="$T" --set log.level=warn --set http.port="$PORT" \
+  --set redis.key_prefix="$P" --set worker.id="$T" --set log.level=warn --set http.port="$PORT" \
   --set delivery.mode=at_least_once "${EXTRA[@]}" 2>"$WORK/worker.err" &
 W=$!
 trap 'kill $W 2>/dev/null || true; rm -rf "$WORK"; bench_stop_stack' EXIT
@@ -53,4 +61,4 @@ until curl -s "localhost:$PORT/metrics" |
   sleep 0.5
 done
 kill $W; wait $W || true
-"$PY" "$ROOT/benchmarks/harness/redis_memory.py" "$RH" "$RP" "$T" --sample "$SAMPLE"
+"$PY" "$ROOT/benchmarks/harness/redis_memory.py" "$RH" "$RP" "$P" --sample "$SAMPLE"

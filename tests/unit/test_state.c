@@ -146,3 +146,219 @@ Test(state, recent_ids_older_than_the_lateness_are_forgotten) {
     cr_expect_eq(b.n_recent, VG_STATE_RECENT_MAX);
     cr_expect(!vg_state_seen_event(&b, "e3"));
 }
+
+/* --- the codec by hand against protobuf-c (vg_state_wire.c) -------------- */
+
+static uint64_t rng = 88172645463325252ULL;
+
+static uint64_t rnd(void) {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* A value of any size and sign: small, large, negative, zero. */
+static int64_t rnd_i64(void) {
+    switch (rnd() % 5) {
+    case 0: return 0;
+    case 1: return (int64_t)(rnd() % 128);
+    case 2: return (int64_t)(rnd() % 2000000000000ULL);
+    case 3: return -(int64_t)(rnd() % 100000);
+    default: return (int64_t)rnd();
+    }
+}
+
+static void rnd_str(char *dst, size_t cap) {
+    static const char *const pieces[] = {"a", "payment:failure", "\xc3\xa9", "\xe2\x82\xac", "-", "0"};
+    size_t n = 0, want = rnd() % 3 == 0 ? 0 : rnd() % cap;
+
+    while (n < want) {
+        const char *p = pieces[rnd() % 6];
+        size_t l = strlen(p);
+        if (n + l >= cap)
+            break;
+        memcpy(dst + n, p, l);
+        n += l;
+    }
+    dst[n] = '\0';
+}
+
+/* Every field at random, within the struct's bounds. */
+static void rnd_state(vg_state_t *s) {
+    vg_state_init(s);
+    s->version = (uint64_t)rnd_i64();
+    s->n_applied = (uint32_t)(rnd() % (VG_STATE_MAX_PARTITIONS + 1));
+    for (uint32_t i = 0; i < s->n_applied; i++) {
+        s->applied_partition[i] = (int32_t)rnd_i64();
+        s->applied_offset[i] = rnd_i64();
+    }
+    s->n_troubles = (uint32_t)(rnd() % (VG_STATE_MAX_TROUBLES + 1));
+    for (uint32_t i = 0; i < s->n_troubles; i++) {
+        vg_state_window_t *w = &s->troubles[i];
+        rnd_str(w->kind, sizeof(w->kind));
+        w->n = (uint32_t)(rnd() % (VG_STATE_WINDOW_MAX + 1));
+        for (uint32_t j = 0; j < w->n; j++) {
+            w->times_ms[j] = rnd_i64();
+            w->channels[j] = (int32_t)rnd_i64();
+            rnd_str(w->event_ids[j], VG_STATE_EVID_MAX);
+        }
+    }
+    s->last_signal_ms = rnd_i64();
+    s->n_ledgers = (uint32_t)(rnd() % (VG_STATE_MAX_LEDGERS + 1));
+    for (uint32_t i = 0; i < s->n_ledgers; i++) {
+        vg_state_ledger_t *l = &s->ledgers[i];
+        rnd_str(l->intervention, sizeof(l->intervention));
+        l->channel = (int32_t)rnd_i64();
+        l->n = (uint32_t)(rnd() % (VG_STATE_LEDGER_MAX + 1));
+        for (uint32_t j = 0; j < l->n; j++)
+            l->fired_ms[j] = rnd_i64();
+    }
+    s->n_decisions = (uint32_t)(rnd() % (VG_STATE_MAX_DECISIONS + 1));
+    for (uint32_t i = 0; i < s->n_decisions; i++) {
+        vg_state_decision_t *d = &s->decisions[i];
+        d->partition = (int32_t)rnd_i64();
+        d->offset = rnd_i64();
+        d->timer = rnd() & 1;
+        d->due_ms = rnd_i64();
+        d->sealed = rnd() & 1;
+        d->len = rnd() % 4 == 0 ? rnd() % (VG_TRIGGER_MAX_BYTES + 1) : rnd() % 300;
+        for (size_t j = 0; j < d->len; j++)
+            d->trigger[j] = (uint8_t)rnd();
+    }
+    s->n_sequences = (uint32_t)(rnd() % (VG_STATE_MAX_SEQUENCES + 1));
+    for (uint32_t i = 0; i < s->n_sequences; i++) {
+        vg_state_sequence_t *q = &s->sequences[i];
+        rnd_str(q->name, sizeof(q->name));
+        q->progress = (uint32_t)(rnd() % (VG_STATE_SEQ_STEPS + 1));
+        q->start_ms = rnd_i64();
+        for (uint32_t j = 0; j < q->progress; j++) {
+            rnd_str(q->event_ids[j], VG_STATE_EVID_MAX);
+            q->channels[j] = (int32_t)rnd_i64();
+        }
+    }
+    s->n_absences = (uint32_t)(rnd() % (VG_STATE_MAX_ABSENCES + 1));
+    for (uint32_t i = 0; i < s->n_absences; i++) {
+        vg_state_absence_t *x = &s->absences[i];
+        rnd_str(x->name, sizeof(x->name));
+        x->start_ms = rnd_i64();
+        x->due_ms = rnd_i64();
+        x->channel = (int32_t)rnd_i64();
+        rnd_str(x->event_id, sizeof(x->event_id));
+    }
+    s->n_consents = (uint32_t)(rnd() % (VG_STATE_MAX_CONSENTS + 1));
+    for (uint32_t i = 0; i < s->n_consents; i++)
+        rnd_str(s->consents[i], VG_STATE_PURPOSE_MAX);
+    s->last_event_ms = rnd_i64();
+    s->events_applied = (uint64_t)rnd_i64();
+    s->value_tier = (int32_t)rnd_i64();
+    s->tenure_months = (uint32_t)rnd();
+    s->revenue_weight = rnd() % 3 ? (double)(rnd() % 10000) / 977.0 : 0.0;
+    s->churn_risk = rnd() % 3 ? -(double)(rnd() % 1000) / 1000.0 : 0.0;
+    s->sealed_len = (uint32_t)(rnd() % (VG_STATE_SEALED_MAX + 1));
+    for (uint32_t j = 0; j < s->sealed_len; j++)
+        s->sealed_identity[j] = (uint8_t)rnd();
+    s->last_event_len = rnd() % 2 ? (uint32_t)(rnd() % (VG_STATE_LAST_EVENT_MAX + 1)) : 0;
+    for (uint32_t j = 0; j < s->last_event_len; j++)
+        s->last_event[j] = (uint8_t)rnd();
+    s->last_event_sealed = rnd() & 1;
+    s->last_event_partition = (int32_t)rnd_i64();
+    s->last_event_next = rnd_i64();
+    s->last_window_hit = (uint32_t)rnd();
+    s->last_seq_done = (uint32_t)rnd();
+    s->last_late = rnd() & 1;
+    s->last_record_ms = rnd_i64();
+    rnd_str(s->last_fired, sizeof(s->last_fired));
+    s->last_fired_channel = (int32_t)rnd_i64();
+    s->last_timer = rnd() & 1;
+    s->last_absence_fired = (uint32_t)rnd();
+    s->last_due_ms = rnd_i64();
+    s->last_watermark_ms = rnd_i64();
+    s->n_recent = (uint32_t)(rnd() % (VG_STATE_RECENT_MAX + 1));
+    for (uint32_t i = 0; i < s->n_recent; i++) {
+        s->recent[i] = rnd();
+        s->recent_ms[i] = rnd() % 4 == 0 ? 0 : s->last_event_ms - (int64_t)(rnd() % 200000);
+    }
+}
+
+static uint8_t buf2[1 << 16];
+
+/* Both encoders write the same bytes, and both decoders read them back to
+ * states that encode the same again. */
+Test(state, codec_by_hand_matches_protobuf_c) {
+    static vg_state_t x, y;
+
+    for (int round = 0; round < 3000; round++) {
+        size_t n1 = 0, n2 = 0;
+        rnd_state(&a);
+        cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &n1), VG_OK);
+        cr_assert_eq(vg_state_encode_pb(&a, buf2, sizeof(buf2), &n2), VG_OK);
+        cr_assert_eq(n1, n2, "round %d: %zu bytes by hand, %zu by protobuf-c", round, n1, n2);
+        cr_assert_arr_eq(buf, buf2, n1, "round %d: the bytes differ", round);
+        cr_assert_eq(vg_state_decode(&x, buf, n1, NULL, 0), VG_OK, "round %d", round);
+        cr_assert_eq(vg_state_decode_pb(&y, buf, n1, NULL, NULL, 0), VG_OK, "round %d", round);
+        cr_assert_eq(vg_state_encode_pb(&x, buf, sizeof(buf), &n1), VG_OK);
+        cr_assert_eq(vg_state_encode_pb(&y, buf2, sizeof(buf2), &n2), VG_OK);
+        cr_assert_eq(n1, n2, "round %d: read back differently", round);
+        cr_assert_arr_eq(buf, buf2, n1, "round %d: read back differently", round);
+    }
+}
+
+/* What another encoder may write: repeated scalars unpacked, fields out of
+ * order or twice (the last wins; for a message met twice, protobuf-c keeps
+ * the later one's numbers, zeros included), unknown fields. */
+Test(state, decoder_reads_any_valid_encoding) {
+    static vg_state_t x, y;
+    /* version 7 twice (7 then 9), unknown field 40 (varint) and 41 (fixed32),
+     * recent_events unpacked (two fixed64), troubles with times unpacked
+     * and out of order, descriptive twice (tier 2, then tenure 5). */
+    static const uint8_t msg[] = {
+        0x08, 0x07,                                     /* version 7 */
+        0xc0, 0x02, 0x05,                               /* field 40: 5 */
+        0xa9, 0x01, 1, 0, 0, 0, 0, 0, 0, 0,             /* recent_events 1 */
+        0x1a, 0x0b, 0x10, 0x64, 0x10, 0x65, 0x0a, 0x01, 'k', 0x22, 0x02, 'e', '1', /* trouble */
+        0x4a, 0x02, 0x08, 0x02,                         /* descriptive: tier 2 */
+        0xcd, 0x02, 1, 2, 3, 4,                         /* field 41: fixed32 */
+        0xa9, 0x01, 2, 0, 0, 0, 0, 0, 0, 0,             /* recent_events 2 */
+        0x4a, 0x02, 0x10, 0x05,                         /* descriptive: tenure 5 */
+        0x08, 0x09,                                     /* version 9 */
+    };
+    size_t n1 = 0, n2 = 0;
+
+    cr_assert_eq(vg_state_decode_pb(&y, msg, sizeof(msg), NULL, NULL, 0), VG_OK);
+    cr_assert_eq(vg_state_decode(&x, msg, sizeof(msg), NULL, 0), VG_OK);
+    cr_expect_eq(x.version, 9);
+    cr_expect_eq(x.n_recent, 2);
+    cr_expect_eq(x.recent[1], 2);
+    cr_expect_eq(x.n_troubles, 1);
+    cr_expect_eq(x.troubles[0].n, 2);
+    cr_expect_eq(x.troubles[0].times_ms[1], 101);
+    cr_expect_str_eq(x.troubles[0].event_ids[0], "e1");
+    cr_expect_eq(x.value_tier, 0, "the later descriptive has no tier");
+    cr_expect_eq(x.tenure_months, 5);
+    cr_assert_eq(vg_state_encode_pb(&x, buf, sizeof(buf), &n1), VG_OK);
+    cr_assert_eq(vg_state_encode_pb(&y, buf2, sizeof(buf2), &n2), VG_OK);
+    cr_assert_eq(n1, n2);
+    cr_expect_arr_eq(buf, buf2, n1, "protobuf-c reads the same state");
+}
+
+/* What is not wire format is refused by both. */
+Test(state, decoder_refuses_what_protobuf_c_refuses) {
+    static const uint8_t bad[][6] = {
+        {0x08},                   /* a varint cut short */
+        {0x0b, 0x00},             /* a group (wire type 3) */
+        {0x0a, 0x05, 0x08, 0x01}, /* applied: length past the end */
+        {0x00, 0x01},             /* field 0 */
+        {0x09, 1, 2, 3, 4, 5},    /* version as fixed64: wrong wire type */
+        {0xaa, 0x01, 0x03, 1, 2, 3}, /* recent_events packed, not a multiple of 8 */
+    };
+    static const size_t len[] = {1, 2, 4, 2, 6, 6};
+    static vg_state_t x;
+
+    for (size_t i = 0; i < sizeof(len) / sizeof(len[0]); i++) {
+        cr_expect_eq(vg_state_decode_pb(&x, bad[i], len[i], NULL, NULL, 0), VG_ERR_DECODE,
+                     "case %zu: protobuf-c", i);
+        cr_expect_eq(vg_state_decode(&x, bad[i], len[i], NULL, 0), VG_ERR_DECODE,
+                     "case %zu: by hand", i);
+    }
+}

@@ -47,13 +47,8 @@ static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
     dst[n] = '\0';
 }
 
-vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
-                         size_t errstr_size) {
-    return vg_state_decode_with(st, buf, len, NULL, errstr, errstr_size);
-}
-
-vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
-                              ProtobufCAllocator *alloc, char *errstr, size_t errstr_size) {
+vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
+                            ProtobufCAllocator *alloc, char *errstr, size_t errstr_size) {
     Vigil__V1__CustomerState *m;
 
     vg_state_init(st);
@@ -187,7 +182,7 @@ size_t vg_state_encoded_max(void) {
     return sizeof(vg_state_t) + 4096;
 }
 
-vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp) {
+vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp) {
     /* Build the protobuf view on the stack, pointing into st: no heap. */
     Vigil__V1__CustomerState m = VIGIL__V1__CUSTOMER_STATE__INIT;
     Vigil__V1__AppliedOffset ao[VG_STATE_MAX_PARTITIONS], *aop[VG_STATE_MAX_PARTITIONS];

@@ -156,19 +156,23 @@ typedef struct vg_state_s {
 void vg_state_init(vg_state_t *st);
 
 /* Decode a stored CustomerState (len 0 means no state: init). errstr says
- * why a blob is refused. No allocation survives the call. */
+ * why a blob is refused. No allocation. The wire format read by hand
+ * (vg_state_wire.c). */
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size);
 
-/* The same, the protobuf's temporary memory from alloc (an arena, say;
- * NULL: malloc). */
-vg_err_t vg_state_decode_with(vg_state_t *st, const void *buf, size_t len,
-                              ProtobufCAllocator *alloc, char *errstr, size_t errstr_size);
-
 /* Encode into buf (capacity cap); *lenp gets the length. VG_ERR_OVERFLOW if
- * cap is too small: vg_state_encoded_max() is always enough. */
+ * cap is too small: vg_state_encoded_max() is always enough. Written by
+ * hand (vg_state_wire.c): the bytes protobuf-c would write. */
 vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp);
 size_t vg_state_encoded_max(void);
+
+/* The reference: the same through protobuf-c's generated code, which the
+ * codec above must match (test_state, fuzz_state). alloc: protobuf-c's
+ * temporary memory (NULL: malloc). */
+vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
+                            ProtobufCAllocator *alloc, char *errstr, size_t errstr_size);
+vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp);
 
 /* Last applied offset for partition, or -1 when none. */
 int64_t vg_state_applied(const vg_state_t *st, int32_t partition);

@@ -1207,8 +1207,7 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
         vg_state_init(st);
         return;
     }
-    if (vg_state_decode_with(st, p->b->loaded[g].data, p->b->loaded[g].len,
-                             vg_arena_allocator(p->b->arena), why, sizeof(why))) {
+    if (vg_state_decode(st, p->b->loaded[g].data, p->b->loaded[g].len, why, sizeof(why))) {
         /* Unreadable state would stop this customer forever: start afresh,
          * keep the version for the CAS, and say so. */
         VG_ERROR(p->log, "pipeline", "state %s unreadable, reset: %s", p->b->groups[g].key, why);
