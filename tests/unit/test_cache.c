@@ -102,3 +102,39 @@ Test(cache, bounded_least_recently_used_out) {
     vg_cache_put(NULL, k, 1, "x", 1);
     cr_assert_not(vg_cache_get(NULL, k, &v, &d, &n));
 }
+
+/* A customer's next state, shorter or a little longer, is written over
+ * its entry; a much longer one takes a new entry. Either way one entry,
+ * the latest bytes, and all the bytes accounted are given back. */
+Test(cache, rewrite_in_place_or_anew) {
+    vg_cache_t *c = vg_cache_new(1 << 20);
+    char big[400], small[100], bigger[1000];
+    const void *data;
+    size_t len;
+    uint64_t v;
+    vg_cache_stats_t st, after;
+
+    memset(big, 'a', sizeof(big));
+    memset(small, 'b', sizeof(small));
+    memset(bigger, 'c', sizeof(bigger));
+    vg_cache_put(c, "k", 1, big, sizeof(big));
+    vg_cache_stats(c, &st);
+    vg_cache_put(c, "k", 2, small, sizeof(small));   /* in place */
+    vg_cache_put(c, "k", 3, big, sizeof(big) + 0);   /* in place again: fits its room */
+    vg_cache_stats(c, &after);
+    cr_expect_eq(after.entries, 1);
+    cr_expect_eq(after.bytes, st.bytes, "an entry rewritten in place costs the same");
+    cr_assert(vg_cache_get(c, "k", &v, &data, &len));
+    cr_expect_eq(v, 3);
+    cr_expect_eq(len, sizeof(big));
+    vg_cache_put(c, "k", 4, bigger, sizeof(bigger)); /* beyond its room: anew */
+    cr_assert(vg_cache_get(c, "k", &v, &data, &len));
+    cr_expect_eq(v, 4);
+    cr_expect_eq(len, sizeof(bigger));
+    cr_expect_arr_eq(data, bigger, sizeof(bigger));
+    vg_cache_drop(c, "k");
+    vg_cache_stats(c, &after);
+    cr_expect_eq(after.entries, 0);
+    cr_expect_eq(after.bytes, 0, "every byte accounted is given back");
+    vg_cache_destroy(c);
+}

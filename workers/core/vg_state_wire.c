@@ -279,6 +279,10 @@ static bool vg_r_varint(const uint8_t **p, const uint8_t *end, unsigned max, uin
     uint64_t v = 0;
     unsigned shift = 0;
 
+    if (*p < end && !(**p & 0x80)) { /* most are one byte */
+        *out = *(*p)++;
+        return true;
+    }
     for (unsigned i = 0; i < max && *p < end; i++) {
         uint8_t b = *(*p)++;
         if (shift < 64)
@@ -536,7 +540,11 @@ static bool vg_r_ledger(vg_state_t *st, const vg_f_t *m) {
  * overhead); a decision without a trigger is dropped. */
 static bool vg_r_decision(vg_state_t *st, const vg_f_t *m) {
     const uint8_t *p = m->data, *end = m->data + m->len;
-    vg_state_decision_t d = {0};
+    struct {
+        int32_t partition;
+        int64_t offset, due_ms;
+        bool timer, sealed;
+    } d = {0, 0, 0, false, false};
     const uint8_t *trig = NULL;
     size_t trig_len = 0;
     vg_f_t f;
@@ -621,22 +629,22 @@ static bool vg_r_descriptive(vg_state_t *st, const vg_f_t *m) {
  * (a progress beyond that is not a progress: 0). */
 static bool vg_r_sequence(vg_state_t *st, const vg_f_t *m) {
     const uint8_t *p = m->data, *end = m->data + m->len;
-    vg_state_sequence_t q;
-    char ids[VG_STATE_SEQ_STEPS][VG_STATE_EVID_MAX];
-    int32_t ch[VG_STATE_SEQ_STEPS] = {0};
-    vg_r_pick_t ck = {0, 0, VG_STATE_SEQ_STEPS, NULL, ch};
+    vg_state_sequence_t spare; /* where one beyond the bound is read, and dropped */
+    vg_state_sequence_t *q =
+        st->n_sequences < VG_STATE_MAX_SEQUENCES ? &st->sequences[st->n_sequences] : &spare;
+    vg_r_pick_t ck = {0, 0, VG_STATE_SEQ_STEPS, NULL, q->channels};
     size_t n_ids = 0;
     uint64_t progress = 0;
     vg_f_t f;
     int r;
 
-    q.name[0] = '\0';
-    q.start_ms = 0;
+    q->name[0] = '\0';
+    q->start_ms = 0;
     while ((r = vg_r_field(&p, end, &f)) > 0) {
         switch (f.num) {
         case 1:
             VG_R_NEED(&f, 2);
-            vg_r_str(q.name, sizeof(q.name), &f);
+            vg_r_str(q->name, sizeof(q->name), &f);
             break;
         case 2:
             VG_R_NEED(&f, 0);
@@ -644,12 +652,12 @@ static bool vg_r_sequence(vg_state_t *st, const vg_f_t *m) {
             break;
         case 3:
             VG_R_NEED(&f, 0);
-            q.start_ms = (int64_t)f.v;
+            q->start_ms = (int64_t)f.v;
             break;
         case 4:
             VG_R_NEED(&f, 2);
             if (n_ids < VG_STATE_SEQ_STEPS)
-                vg_r_str(ids[n_ids], VG_STATE_EVID_MAX, &f);
+                vg_r_str(q->event_ids[n_ids], VG_STATE_EVID_MAX, &f);
             n_ids++;
             break;
         case 5:
@@ -662,50 +670,51 @@ static bool vg_r_sequence(vg_state_t *st, const vg_f_t *m) {
     }
     if (r < 0)
         return false;
-    if (st->n_sequences >= VG_STATE_MAX_SEQUENCES)
+    if (q == &spare)
         return true;
-    q.progress = progress <= VG_STATE_SEQ_STEPS ? (uint32_t)progress : 0;
-    for (uint32_t j = 0; j < q.progress; j++) {
-        if (j < n_ids)
-            memcpy(q.event_ids[j], ids[j], strlen(ids[j]) + 1);
-        else
-            q.event_ids[j][0] = '\0';
-        q.channels[j] = j < ck.i ? ch[j] : 0;
+    q->progress = progress <= VG_STATE_SEQ_STEPS ? (uint32_t)progress : 0;
+    for (uint32_t j = 0; j < q->progress; j++) {
+        if (j >= n_ids)
+            q->event_ids[j][0] = '\0';
+        if (j >= ck.i)
+            q->channels[j] = 0;
     }
-    st->sequences[st->n_sequences++] = q;
+    st->n_sequences++;
     return true;
 }
 
 static bool vg_r_absence(vg_state_t *st, const vg_f_t *m) {
     const uint8_t *p = m->data, *end = m->data + m->len;
-    vg_state_absence_t a;
+    vg_state_absence_t spare, *a = st->n_absences < VG_STATE_MAX_ABSENCES
+                                        ? &st->absences[st->n_absences]
+                                        : &spare;
     vg_f_t f;
     int r;
 
-    a.name[0] = a.event_id[0] = '\0';
-    a.start_ms = a.due_ms = 0;
-    a.channel = 0;
+    a->name[0] = a->event_id[0] = '\0';
+    a->start_ms = a->due_ms = 0;
+    a->channel = 0;
     while ((r = vg_r_field(&p, end, &f)) > 0) {
         switch (f.num) {
         case 1:
             VG_R_NEED(&f, 2);
-            vg_r_str(a.name, sizeof(a.name), &f);
+            vg_r_str(a->name, sizeof(a->name), &f);
             break;
         case 2:
             VG_R_NEED(&f, 0);
-            a.start_ms = (int64_t)f.v;
+            a->start_ms = (int64_t)f.v;
             break;
         case 3:
             VG_R_NEED(&f, 0);
-            a.due_ms = (int64_t)f.v;
+            a->due_ms = (int64_t)f.v;
             break;
         case 4:
             VG_R_NEED(&f, 2);
-            vg_r_str(a.event_id, sizeof(a.event_id), &f);
+            vg_r_str(a->event_id, sizeof(a->event_id), &f);
             break;
         case 5:
             VG_R_NEED(&f, 0);
-            a.channel = (int32_t)(uint32_t)f.v;
+            a->channel = (int32_t)(uint32_t)f.v;
             break;
         default:
             break;
@@ -713,8 +722,8 @@ static bool vg_r_absence(vg_state_t *st, const vg_f_t *m) {
     }
     if (r < 0)
         return false;
-    if (st->n_absences < VG_STATE_MAX_ABSENCES)
-        st->absences[st->n_absences++] = a;
+    if (a != &spare)
+        st->n_absences++;
     return true;
 }
 
@@ -757,7 +766,7 @@ static bool vg_r_hashes(const vg_f_t *f, size_t *count, size_t from, vg_state_t 
 
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size) {
-    const uint8_t *p = buf, *end = (const uint8_t *)buf + len;
+    const uint8_t *p = buf, *end = (const uint8_t *)buf + len, *at = p, *recent = NULL;
     size_t n_hashes = 0, n_ages = 0;
     vg_r_count_t ages = {0};
     vg_f_t f;
@@ -767,6 +776,11 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     vg_state_init(st);
     while (ok && (r = vg_r_field(&p, end, &f)) > 0) {
         uint32_t wire = f.num >= 1 && f.num <= 29 ? 0 : f.wire;
+        const uint8_t *tag = at;
+
+        at = p;
+        if ((f.num == 21 || f.num == 29) && !recent)
+            recent = tag; /* the second pass starts there */
         switch (f.num) {
         case 2: case 3: case 5: case 6: case 9: case 10: case 11: case 12: case 13: case 14:
         case 19:
@@ -839,7 +853,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         bool aged = ages.n == n_hashes;
 
         n_ages = 0;
-        for (p = buf; vg_r_field(&p, end, &f) > 0;) {
+        for (p = recent; vg_r_field(&p, end, &f) > 0;) {
             if (f.num == 21)
                 vg_r_hashes(&f, &n_ages, from, st);
             else if (f.num == 29 && aged)

@@ -98,7 +98,7 @@ void vg_batch_reset(vg_batch_t *b) {
 }
 
 int32_t vg_batch_group(vg_batch_t *b, const char *key) {
-    size_t mask = b->hcap - 1, i = (size_t)vg_hash_str(key) & mask;
+    size_t mask = b->hcap - 1, i = (size_t)vg_hash_str(key) & mask, n;
 
     for (;; i = (i + 1) & mask) {
         int32_t g = b->htab[i];
@@ -107,7 +107,11 @@ int32_t vg_batch_group(vg_batch_t *b, const char *key) {
             if (b->n_groups == b->max_groups)
                 return -1;
             grp = &b->groups[b->n_groups];
-            snprintf(grp->key, sizeof(grp->key), "%s", key);
+            n = strlen(key);
+            if (n >= sizeof(grp->key))
+                n = sizeof(grp->key) - 1;
+            memcpy(grp->key, key, n); /* once per customer per batch: no printf */
+            grp->key[n] = '\0';
             grp->first = grp->last = -1;
             grp->dirty = false;
             b->htab[i] = (int32_t)++b->n_groups;

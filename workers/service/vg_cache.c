@@ -13,6 +13,7 @@ typedef struct vg_centry_s {
     struct vg_centry_s *lru_prev, *lru_next; /* lru_prev: more recently used */
     uint64_t hash, version;
     size_t len, key_len;
+    size_t cap;                           /* bytes room after the key */
     char key[];                           /* key NUL, then the bytes */
 } vg_centry_t;
 
@@ -83,7 +84,7 @@ static void vg_cache_remove(vg_cache_t *c, vg_centry_t **pp) {
 
     *pp = e->next;
     vg_cache_unlink_lru(c, e);
-    c->bytes -= vg_cache_cost(e->key_len, e->len);
+    c->bytes -= vg_cache_cost(e->key_len, e->cap);
     c->entries--;
     free(e);
 }
@@ -124,8 +125,18 @@ void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *
         return;
     h = vg_hash_str(key);
     key_len = strlen(key);
-    cost = vg_cache_cost(key_len, len);
-    if (*(pp = vg_cache_find(c, key, h)))
+    cost = vg_cache_cost(key_len, len + len / 4);
+    if ((e = *(pp = vg_cache_find(c, key, h))) && len <= e->cap) {
+        /* The customer's next state, most often: in place, no allocation
+         * (the entry's cost, its allocation, is unchanged). */
+        e->version = version;
+        e->len = len;
+        memcpy(e->key + key_len + 1, data, len);
+        vg_cache_unlink_lru(c, e);
+        vg_cache_push_mru(c, e);
+        return;
+    }
+    if (e)
         vg_cache_remove(c, pp);
     if (cost > c->max_bytes / 10)
         return;
@@ -134,8 +145,10 @@ void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *
         vg_cache_remove(c, vg_cache_find(c, old->key, old->hash));
         c->evictions++;
     }
-    if (!(e = malloc(sizeof(*e) + key_len + 1 + len)))
+    /* Room for a state a little larger, so its next write fits in place. */
+    if (!(e = malloc(sizeof(*e) + key_len + 1 + len + len / 4)))
         return; /* a cache may forget */
+    e->cap = len + len / 4;
     e->hash = h;
     e->version = version;
     e->len = len;
