@@ -2,6 +2,8 @@
 # Redis memory per customer: one vigil-worker at_least_once consumes a
 # generated backlog, then MEMORY USAGE is sampled over its state keys and
 # the states' bytes are broken down by field (harness/redis_memory.py).
+# It also prints the worker's memory high-water mark (VmHWM) through that
+# backlog: the worker's memory must not grow with the number of customers.
 #
 #   bash benchmarks/redis-memory.sh [--events N (150000)] [--customers C (10000)]
 #       [--partitions P (4)] [--sample K (500)] [-- --set name=value ...]
@@ -60,5 +62,7 @@ until curl -s "localhost:$PORT/metrics" |
   kill -0 $W 2>/dev/null || { tail -5 "$WORK/worker.err" >&2; exit 1; }
   sleep 0.5
 done
+awk '/^VmHWM/{printf "WORKER vm_hwm_mb=%.1f", $2 / 1024}' "/proc/$W/status"
+echo " customers=$CUSTOMERS events=$EVENTS"
 kill $W; wait $W || true
 "$PY" "$ROOT/benchmarks/harness/redis_memory.py" "$RH" "$RP" "$P" --sample "$SAMPLE"

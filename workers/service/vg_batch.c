@@ -83,10 +83,11 @@ void vg_batch_destroy(vg_batch_t *b) {
 }
 
 void vg_batch_reset(vg_batch_t *b) {
-    for (size_t i = 0; i < b->n; i++) {
-        vg_event_free(b->events[i], vg_arena_allocator(b->arena));
+    /* The events live in the arena: its reset frees them all at once
+     * (walking each to free it into the arena freed nothing, for 2% of
+     * a worker's CPU). */
+    for (size_t i = 0; i < b->n; i++)
         b->events[i] = NULL;
-    }
     vg_arena_reset(b->arena);
     memset(b->htab, 0, b->hcap * sizeof(*b->htab));
     b->n = 0;
