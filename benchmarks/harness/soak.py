@@ -376,7 +376,12 @@ class Soak:
         try:
             for k in self.stack.redis.scan_iter(match=self.prefix + "*", count=1000):
                 u = self.stack.redis.memory_usage(k, samples=0)
-                if u and self.stack.redis.type(k) == b"hash":  # a state (markers are strings, indexes zsets)
+                # A state is a string "<version>\n<bytes>" (a hash of the earlier layout until its
+                # next write); the partitions' markers (":applied") and the health probe are strings
+                # too, the deadline indexes sorted sets.
+                t = self.stack.redis.type(k)
+                if u and (t == b"hash" or (t == b"string" and not k.endswith(b":applied")
+                                           and b":health:" not in k)):
                     sizes.append(u)
                 if len(sizes) >= want:
                     break

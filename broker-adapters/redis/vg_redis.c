@@ -23,12 +23,20 @@
  * ("" : none). Then KEYS: n state keys, then their n deadline index keys
  * (for none, the state key again, with due "-": every key in the group's
  * slot);
- * ARGV from 4: 4 per state: expected version, new version, bytes, due ms
- * (0: removed from the index; "-": left as it is). Versions compare as
- * strings: both sides are canonical decimals. Returns 0; the 1-based
- * index of the first state whose version moved; or, when the marker is
- * below what was expected (Redis lost writes), -2 - marker (-1: none).
- * Nothing is written but on 0. The marker only grows. */
+ * ARGV from 4: 3 per state: expected version, the value to store
+ * ("<new version>\n<bytes>", made by the adapter), due ms (0: removed
+ * from the index; "-": left as it is).
+ * The stored version is the value's header, read by the rule of
+ * vg_redis_state_header(); a missing key, or a value without a valid
+ * header, is "0" (the loader reports the latter as version 0 too, so the
+ * write that resets it matches). A hash of the earlier layout answers GET
+ * with WRONGTYPE: its version is its field v ("0" if none), and the SET
+ * replaces it. Versions compare as strings: both sides are canonical
+ * decimals. Each state is written with one SET PX (value and TTL).
+ * Returns 0; the 1-based index of the first state whose version moved;
+ * or, when the marker is below what was expected (Redis lost writes),
+ * -2 - marker (-1: none). Nothing is written but on 0. Any other error
+ * is returned as it is. The marker only grows. */
 static const char vg_redis_cas_script[] =
     "local o = 0\n"
     "local m = -1\n"
@@ -39,17 +47,25 @@ static const char vg_redis_cas_script[] =
     "end\n"
     "local n = (#KEYS - o) / 2\n"
     "for i = 1, n do\n"
-    "  local v = redis.call('HGET', KEYS[o + i], 'v')\n"
-    "  if (v or '0') ~= ARGV[(i - 1) * 4 + 4] then return i end\n"
+    "  local k = KEYS[o + i]\n"
+    "  local s = redis.pcall('GET', k)\n"
+    "  local v\n"
+    "  if type(s) == 'table' then\n"
+    "    if string.sub(s.err or '', 1, 9) ~= 'WRONGTYPE' then return s end\n"
+    "    v = redis.call('HGET', k, 'v')\n"
+    "  elseif s then\n"
+    "    v = string.match(s, '^([1-9]%d*)\\n')\n"
+    "    if v and (#v > 20 or (#v == 20 and v > '18446744073709551615')) then v = nil end\n"
+    "  end\n"
+    "  if (v or '0') ~= ARGV[(i - 1) * 3 + 4] then return i end\n"
     "end\n"
     "for i = 1, n do\n"
-    "  local b = (i - 1) * 4 + 3\n"
+    "  local b = (i - 1) * 3 + 3\n"
     "  local k = KEYS[o + i]\n"
-    "  redis.call('HSET', k, 'v', ARGV[b + 2], 's', ARGV[b + 3])\n"
-    "  redis.call('PEXPIRE', k, ARGV[1])\n"
+    "  redis.call('SET', k, ARGV[b + 2], 'PX', ARGV[1])\n"
     "  local d = KEYS[o + n + i]\n"
-    "  if d ~= '' and ARGV[b + 4] ~= '-' then\n"
-    "    if ARGV[b + 4] ~= '0' then redis.call('ZADD', d, ARGV[b + 4], k)\n"
+    "  if d ~= '' and ARGV[b + 3] ~= '-' then\n"
+    "    if ARGV[b + 3] ~= '0' then redis.call('ZADD', d, ARGV[b + 3], k)\n"
     "    else redis.call('ZREM', d, k) end\n"
     "  end\n"
     "end\n"
@@ -103,6 +119,17 @@ struct vg_redis_s {
     size_t n_replies;
     redisReply *replies[VG_REDIS_PIPE_MAX];
     uint8_t node_of[VG_REDIS_PIPE_MAX]; /* the node command i went to last */
+    /* A load's first round trip, when a second one read hashes of the
+     * earlier layout: the states loaded point into these. Freed at the
+     * next load. */
+    size_t n_held;
+    redisReply *held[VG_REDIS_PIPE_MAX];
+    const char *legacy_keys[VG_REDIS_PIPE_MAX]; /* that second round trip's keys */
+    uint32_t legacy_of[VG_REDIS_PIPE_MAX];      /* and their indexes in the load */
+    /* The store's values ("<version>\n<bytes>"), one after another:
+     * grown to the largest batch, kept for the next. */
+    char *values;
+    size_t values_cap;
 };
 
 #define VG_NO_NODE 0xff
@@ -114,6 +141,15 @@ static void vg_redis_free_replies(vg_redis_t *r) {
         r->replies[i] = NULL;
     }
     r->n_replies = 0;
+}
+
+static void vg_redis_free_held(vg_redis_t *r) {
+    for (size_t i = 0; i < r->n_held; i++) {
+        if (r->held[i])
+            freeReplyObject(r->held[i]);
+        r->held[i] = NULL;
+    }
+    r->n_held = 0;
 }
 
 /* Close node n's connection (the next call on it connects again). In a
@@ -1085,10 +1121,12 @@ void vg_redis_destroy(vg_redis_t *r) {
     if (!r)
         return;
     vg_redis_free_replies(r);
+    vg_redis_free_held(r);
     vg_redis_drop_all(r);
     if (r->tls_ctx)
         SSL_CTX_free(r->tls_ctx);
     free(r->slots);
+    free(r->values);
     free(r->user);
     free(r->sentinel_user);
     vg_redis_free_secret(r->password);
@@ -1165,6 +1203,39 @@ vg_err_t vg_redis_ping(vg_redis_t *r, char *errstr, size_t errstr_size) {
     return VG_OK;
 }
 
+size_t vg_redis_state_header(const void *value, size_t len, uint64_t *version) {
+    const unsigned char *s = value;
+    uint64_t v = 0;
+    size_t i = 0;
+
+    if (len == 0 || s[0] < '1' || s[0] > '9')
+        return 0;
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned d = s[i] - '0';
+        if (v > (UINT64_MAX - d) / 10)
+            return 0; /* above UINT64_MAX, so more than 20 digits too */
+        v = v * 10 + d;
+    }
+    if (i == len || s[i] != '\n')
+        return 0;
+    *version = v;
+    return i + 1;
+}
+
+/* What a state without a valid header loads as: field number 0 is not
+ * valid in the protobuf wire format, so no CustomerState decoder takes
+ * these bytes, and the caller's path for an unreadable state follows. */
+static const unsigned char vg_redis_unreadable[1] = {0x00};
+
+static int vg_redis_append_get(redisContext *c, void *ctx, size_t i) {
+    const char *const *keys = ctx;
+    const char *argv[] = {"GET", keys[i]};
+    size_t argvlen[] = {3, strlen(keys[i])};
+
+    return redisAppendCommandArgv(c, 2, argv, argvlen);
+}
+
+/* A state of the earlier layout: a hash {v: version, s: bytes}. */
 static int vg_redis_append_hmget(redisContext *c, void *ctx, size_t i) {
     const char *const *keys = ctx;
     const char *argv[] = {"HMGET", keys[i], "v", "s"};
@@ -1180,37 +1251,97 @@ static void vg_redis_routes(const vg_redis_t *r, const char *const *keys, size_t
                                                     : VG_ROUTE_ANY;
 }
 
+/* A GET reply, a string value, into *out (which borrows it). A value
+ * without a valid header is said once here, with its key (pseudonymised),
+ * and loaded as found with version 0 and unreadable bytes: the store's
+ * script reads it as version 0 too, so the caller's reset can replace
+ * it. */
+static void vg_redis_take_value(vg_redis_t *r, const char *key, const redisReply *rep,
+                                vg_redis_state_t *out) {
+    size_t header = vg_redis_state_header(rep->str, rep->len, &out->version);
+
+    out->found = true;
+    if (header == 0) {
+        VG_WARN(r->log, "redis",
+                "state %s: a value of %zu bytes without the \"<version>\\n\" header: read as "
+                "unreadable", key, rep->len);
+        out->version = 0;
+        out->data = vg_redis_unreadable;
+        out->len = sizeof(vg_redis_unreadable);
+        return;
+    }
+    out->data = rep->str + header;
+    out->len = rep->len - header;
+}
+
+/* The second round trip of a load: the keys that answered GET with
+ * WRONGTYPE (r->legacy_keys, n of them) are hashes of the earlier layout,
+ * read with HMGET. The first round trip's replies are kept (r->held):
+ * the other states point into them. */
+static vg_err_t vg_redis_load_legacy(vg_redis_t *r, size_t n, int *route, vg_redis_state_t *out,
+                                     char *errstr, size_t errstr_size) {
+    vg_err_t err;
+
+    memcpy(r->held, r->replies, r->n_replies * sizeof(*r->replies));
+    r->n_held = r->n_replies;
+    memset(r->replies, 0, r->n_replies * sizeof(*r->replies));
+    r->n_replies = 0;
+    vg_redis_routes(r, r->legacy_keys, n, route);
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_hmget, (void *)r->legacy_keys, errstr,
+                             errstr_size)))
+        return err;
+    for (size_t j = 0; j < n; j++) {
+        const redisReply *rep = r->replies[j];
+        vg_redis_state_t *o = &out[r->legacy_of[j]];
+        /* WRONGTYPE here: a string since the GET, written by another
+         * worker (a zombie, or the partition moved); failing makes the
+         * caller redo the batch, which reads it again. */
+        if (rep->type == REDIS_REPLY_ERROR)
+            return vg_redis_reply_error(r, &r->nodes[r->node_of[j]], "HMGET", rep->str, errstr,
+                                        errstr_size);
+        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
+            continue;
+        if (rep->element[0]->type == REDIS_REPLY_STRING &&
+            rep->element[1]->type == REDIS_REPLY_STRING) {
+            o->found = true;
+            o->version = strtoull(rep->element[0]->str, NULL, 10);
+            o->data = rep->element[1]->str;
+            o->len = rep->element[1]->len;
+        }
+    }
+    return VG_OK;
+}
+
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size) {
     static _Thread_local int route[VG_REDIS_PIPE_MAX];
+    size_t n_legacy = 0;
     vg_err_t err;
 
+    vg_redis_free_held(r);
     if (n > VG_REDIS_PIPE_MAX) {
         vg_errstr_set(errstr, errstr_size, "%zu keys in one round trip, more than %d", n,
                       VG_REDIS_PIPE_MAX);
         return VG_ERR_OVERFLOW;
     }
     vg_redis_routes(r, keys, n, route);
-    if ((err = vg_redis_exec(r, n, route, vg_redis_append_hmget, (void *)keys, errstr,
+    if ((err = vg_redis_exec(r, n, route, vg_redis_append_get, (void *)keys, errstr,
                              errstr_size)))
         return err;
     for (size_t i = 0; i < n; i++) {
-        redisReply *rep = r->replies[i];
+        const redisReply *rep = r->replies[i];
         memset(&out[i], 0, sizeof(out[i]));
-        if (rep->type == REDIS_REPLY_ERROR)
-            return vg_redis_reply_error(r, &r->nodes[r->node_of[i]], "HMGET", rep->str, errstr,
+        if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "WRONGTYPE", 9) == 0) {
+            r->legacy_keys[n_legacy] = keys[i];
+            r->legacy_of[n_legacy++] = (uint32_t)i;
+        } else if (rep->type == REDIS_REPLY_ERROR) {
+            return vg_redis_reply_error(r, &r->nodes[r->node_of[i]], "GET", rep->str, errstr,
                                         errstr_size);
-        if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2)
-            continue;
-        if (rep->element[0]->type == REDIS_REPLY_STRING &&
-            rep->element[1]->type == REDIS_REPLY_STRING) {
-            out[i].found = true;
-            out[i].version = strtoull(rep->element[0]->str, NULL, 10);
-            out[i].data = rep->element[1]->str;
-            out[i].len = rep->element[1]->len;
+        } else if (rep->type == REDIS_REPLY_STRING) {
+            vg_redis_take_value(r, keys[i], rep, &out[i]);
         }
     }
-    return VG_OK;
+    return n_legacy ? vg_redis_load_legacy(r, n_legacy, route, out, errstr, errstr_size) : VG_OK;
 }
 
 /* Decimal of v into out (24 bytes); its length. printf's machinery was
@@ -1348,17 +1479,44 @@ static vg_err_t vg_redis_wait(vg_redis_t *r, size_t n_groups, char *errstr, size
     return VG_OK;
 }
 
+/* The store's buffer of values, at least size bytes: grown, never
+ * shrunk, so a worker's batches reuse the largest one's. NULL when out
+ * of memory. */
+static char *vg_redis_values(vg_redis_t *r, size_t size) {
+    if (size > r->values_cap) {
+        size_t cap = size > 2 * r->values_cap ? size : 2 * r->values_cap;
+        char *v = realloc(r->values, cap);
+        if (!v)
+            return NULL;
+        r->values = v;
+        r->values_cap = cap;
+    }
+    return r->values;
+}
+
+/* The stored form of w into out (VG_REDIS_VERSION_DIGITS + 1 + w->len
+ * bytes at most): "<new version>\n<bytes>". Its length. */
+static size_t vg_redis_value(char *out, const vg_redis_write_t *w) {
+    size_t len = vg_redis_u64(out, w->expect_version + 1);
+
+    out[len++] = '\n';
+    if (w->len)
+        memcpy(out + len, w->data, w->len);
+    return len + w->len;
+}
+
 vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
                         vg_redis_mark_t *marks, size_t n_marks, int64_t ttl_ms, size_t *conflict,
                         size_t *behind, char *errstr, size_t errstr_size) {
     /* Per group of m writes one EVALSHA: 6 + 2m keys and arguments (with
-     * its marker) before 4m more, the numbers formatted into one scratch
-     * buffer (24 bytes each): 12 per item at most in all. */
-    size_t n_items = n + n_marks, n_groups = 0, k = 0;
+     * its marker) before 3m more, the numbers formatted into one scratch
+     * buffer (24 bytes each), the values into r->values: 12 per item at
+     * most in all. */
+    size_t n_items = n + n_marks, n_groups = 0, k = 0, values_size = 0, used = 0;
     vg_redis_item_t *items = NULL;
     vg_redis_calls_t calls = {0};
     int *route = NULL;
-    char *num = NULL, *gnum = NULL, ttl[24];
+    char *num = NULL, *gnum = NULL, *values = NULL, ttl[24];
     vg_err_t err = VG_OK;
 
     if (n_items == 0)
@@ -1377,10 +1535,13 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
     calls.n_states = malloc(n_items * sizeof(*calls.n_states));
     calls.mark = malloc(n_items * sizeof(*calls.mark));
     route = malloc(n_items * sizeof(*route));
-    num = malloc(n_items * 3 * 24);
+    num = malloc(n_items * 2 * 24);
     gnum = malloc(n_items * 24);
+    for (size_t i = 0; i < n; i++)
+        values_size += VG_REDIS_VERSION_DIGITS + 1 + w[i].len;
+    values = n ? vg_redis_values(r, values_size) : NULL;
     if (!items || !calls.argv || !calls.argvlen || !calls.off || !calls.argc || !calls.first ||
-        !calls.n_states || !calls.mark || !route || !num || !gnum) {
+        !calls.n_states || !calls.mark || !route || !num || !gnum || (n && !values)) {
         vg_errstr_set(errstr, errstr_size, "redis: out of memory");
         err = VG_ERR_NOMEM;
         goto done;
@@ -1398,7 +1559,7 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
     for (size_t a = 0, b; a < n_items; a = b) {
         const vg_redis_mark_t *mk = items[a].mark ? &marks[items[a].index] : NULL;
         size_t m, s0 = a + (mk != NULL);
-        char *nk = gnum + n_groups * 24, *mv = num + a * 3 * 24, *me = mv + 24;
+        char *nk = gnum + n_groups * 24, *mv = num + a * 2 * 24, *me = mv + 24;
         for (b = a + 1; b < n_items && vg_redis_same_group(&items[a], &items[b]) &&
                         !items[b].mark;
              b++)
@@ -1408,7 +1569,7 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
         calls.first[n_groups] = s0;
         calls.n_states[n_groups] = m;
         calls.mark[n_groups] = mk ? (int)items[a].index : -1;
-        calls.argc[n_groups] = (int)(6 + (mk != NULL) + 6 * m);
+        calls.argc[n_groups] = (int)(6 + (mk != NULL) + 5 * m);
         route[n_groups] = (int)items[a].slot;
         calls.argv[k] = "EVALSHA", calls.argvlen[k++] = 7;
         calls.argv[k] = r->sha, calls.argvlen[k++] = 40;
@@ -1435,10 +1596,10 @@ vg_err_t vg_redis_store(vg_redis_t *r, const vg_redis_write_t *w, size_t n,
             mk && mk->expect >= 0 ? vg_redis_u64(me, (uint64_t)mk->expect) : 0;
         for (size_t j = s0; j < b; j++) {
             const vg_redis_write_t *x = &w[items[j].index];
-            char *e = num + j * 3 * 24, *nx = e + 24, *d = e + 48;
+            char *e = num + j * 2 * 24, *d = e + 24;
             calls.argv[k] = e, calls.argvlen[k++] = vg_redis_u64(e, x->expect_version);
-            calls.argv[k] = nx, calls.argvlen[k++] = vg_redis_u64(nx, x->expect_version + 1);
-            calls.argv[k] = x->data, calls.argvlen[k++] = x->len;
+            calls.argv[k] = values + used, calls.argvlen[k] = vg_redis_value(values + used, x);
+            used += calls.argvlen[k++];
             if (x->due_unchanged || !x->due_key) {
                 d[0] = '-', d[1] = '\0';
                 calls.argv[k] = d, calls.argvlen[k++] = 1;

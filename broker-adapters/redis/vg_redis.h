@@ -3,9 +3,12 @@
  * written in pipelined round trips, every write a version compare-and-set
  * done by a server-side script (DESIGN.md, "State").
  *
- * Key layout: a hash with fields "v" (version, decimal) and "s" (the
- * encoded CustomerState). The TTL is refreshed on every write. Keys are
- * named by vg_keys.h; their hash tag is the events partition.
+ * Key layout: a string, the version in canonical decimal, '\n', then the
+ * encoded CustomerState ("<version>\n<bytes>", vg_redis_state_header()).
+ * The TTL is refreshed on every write. A hash {v: version, s: bytes} of
+ * the earlier layout is still read, and replaced by the string at its
+ * next write. Keys are named by vg_keys.h; their hash tag is the events
+ * partition.
  *
  * Three modes: one standalone server, the master a set of sentinels name
  * (asked on every connect, with their own TLS and AUTH settings), or a
@@ -34,7 +37,10 @@
 /* Every command the adapter sends, its script included, as an ACL rule
  * list: a user with these and the key pattern <key_prefix>:* needs
  * nothing else (docs/configuration.md, "Redis ACL"; integration test 0060
- * runs a worker as exactly that user). */
+ * runs a worker as exactly that user). +hmget and +hget read states of
+ * the earlier hash layout (the upgrade path); +hset and +pexpire are
+ * used only by builds of that layout, kept so that both builds can run
+ * as one user during a rolling upgrade. */
 #define VG_REDIS_ACL_COMMANDS                                                                    \
     "-@all +ping +info +role +select +script|load +evalsha +hmget +zrangebyscore +zrem "       \
     "+get +set +hget +hset +pexpire +zadd +wait +cluster|shards +asking"
@@ -57,6 +63,16 @@ typedef enum vg_redis_mode_e {
  * tag (the bytes between the first '{' and the next '}', when not empty),
  * else of the whole key, mod 16384. */
 unsigned vg_redis_slot(const char *key, size_t len);
+
+/* The most digits of a stored version (UINT64_MAX has 20). */
+#define VG_REDIS_VERSION_DIGITS 20
+
+/* The header of a stored state value of len bytes, "<version>\n": the
+ * version in canonical decimal (1 to UINT64_MAX, no sign, no leading
+ * zero) into *version. Returns the header's length, '\n' included (the
+ * state's bytes follow it), or 0 when value has no valid header. The
+ * store's script reads the header by the same rule. */
+size_t vg_redis_state_header(const void *value, size_t len, uint64_t *version);
 
 /* What is wrong with the server, named in the first error line and in the
  * metric label (docs/runbook.md, "Redis problems"). */
@@ -123,7 +139,10 @@ typedef struct vg_redis_conf_s {
     int wait_timeout_ms;
 } vg_redis_conf_t;
 
-/* One loaded state: data is borrowed, valid until the next call on r. */
+/* One loaded state: data is borrowed, valid until the next call on r.
+ * A stored value without a valid header is found, with version 0 and
+ * data that no CustomerState decoder accepts: the caller treats it as
+ * any unreadable state. */
 typedef struct vg_redis_state_s {
     bool found;
     uint64_t version;
@@ -183,7 +202,8 @@ void vg_redis_describe(const vg_redis_t *r, char *out, size_t size);
  * checks the server's role, mode and memory before it is used. */
 vg_redis_problem_t vg_redis_problem(const vg_redis_t *r);
 
-/* Load n keys in one pipelined round trip. */
+/* Load n keys in one pipelined round trip; a second one when some are
+ * hashes of the earlier layout (until each such customer's next write). */
 vg_err_t vg_redis_load(vg_redis_t *r, const char *const *keys, size_t n, vg_redis_state_t *out,
                        char *errstr, size_t errstr_size);
 

@@ -230,7 +230,7 @@ int main(int argc, char **argv) {
             const char *what, *args, *want;
         } probes[] = {
             {"vigil: FLUSHALL", "--user vigil --pass " VG_PASSWORD " FLUSHALL", "NOPERM"},
-            {"vigil: a key outside its pattern", "--user vigil --pass " VG_PASSWORD " HMGET other v",
+            {"vigil: a key outside its pattern", "--user vigil --pass " VG_PASSWORD " GET other",
              "NOPERM"},
             {"vigil: CONFIG GET", "--user vigil --pass " VG_PASSWORD " CONFIG GET port", "NOPERM"},
             {"default user: PING", "PING", "NOAUTH"},

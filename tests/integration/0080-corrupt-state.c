@@ -1,10 +1,14 @@
 /*
  * 0080-corrupt-state: a customer's state in Redis that does not decode is
- * bad input too (docs/security.md). Five states are overwritten behind the
- * worker's back with bytes that are not a CustomerState; the customers'
- * next events must neither crash the worker nor stall their partitions:
- * each such state is reported (a log line naming the pseudonymised key,
- * never the customer id) and reset, and everything is committed.
+ * bad input too (docs/security.md). Eight states are overwritten behind
+ * the worker's back: five keep their "<version>\n" header but hold bytes
+ * that are not a CustomerState, three have no valid header (none, version
+ * 0, a version with a leading zero). The customers' next events must
+ * neither crash the worker nor stall their partitions: each such state is
+ * reported (a log line naming the pseudonymised key, never the customer
+ * id) and reset, and everything is committed. The reset of a state
+ * without a header is stored too: the store's script reads such a value
+ * as version 0, as the loader does.
  *
  * It is also the scan of the personal-data promise: no customer id
  * appears anywhere in the worker's log, nor in the bytes of the states it
@@ -25,12 +29,15 @@
 #include "vg_redis.h"
 #include "vg_state.h"
 
-#define VG_CORRUPT 5
+#define VG_CORRUPT 8
+/* The first VG_HEADED keep their version header. */
+#define VG_HEADED 5
 
 int main(int argc, char **argv) {
     size_t count = argc > 1 ? strtoul(argv[1], NULL, 10) : 2000;
     static const char *const garbage[VG_CORRUPT] = {
-        "garbage-state", "x", "\x0a\x7f", "not a protobuf at all", "\x08\x80\x80\x80"};
+        "garbage-state", "x",        "\x0a\x7f", "not a protobuf at all", "\x08\x80\x80\x80",
+        "garbage-state", "0\nx", "007\n\x08\x01"};
     const char *sets[] = {"delivery.mode=exactly_once", "shutdown.drain_timeout_ms=10000", NULL};
     char keys[VG_CORRUPT][VG_KEYS_MAX], cust[VG_CORRUPT][32], err[512], log[1200], cmd[1200];
     const char *kp[VG_CORRUPT];
@@ -42,7 +49,7 @@ int main(int argc, char **argv) {
     vg_idset_t want = {0};
     vg_itest_produced_t prod;
     vg_pseudo_t *ps;
-    vg_redis_t *r;
+    vg_redis_t *r = NULL;
     vg_state_t *st = malloc(sizeof(*st));
     size_t readable = 0;
     int failures = 0, rcode;
@@ -64,10 +71,10 @@ int main(int argc, char **argv) {
         failures++;
     }
 
-    /* Overwrite five customers' states, keeping their versions, while the
-     * worker is stopped: a running worker keeps the states it wrote in its
-     * cache (state.cache_mb) and would not read them back; a worker that
-     * starts reads them from Redis. */
+    /* Overwrite eight customers' states while the worker is stopped: a
+     * running worker keeps the states it wrote in its cache
+     * (state.cache_mb) and would not read them back; a worker that starts
+     * reads them from Redis. The first five keep their versions. */
     rcode = vg_itest_worker_stop(w, SIGTERM, 30000);
     if (rcode != 0) {
         fprintf(stderr, "FAIL: worker exit %d before the overwrite\n", rcode);
@@ -75,21 +82,39 @@ int main(int argc, char **argv) {
     }
     ps = vg_pseudo_new(VG_ITEST_PSEUDONYM_KEY, strlen(VG_ITEST_PSEUDONYM_KEY), err, sizeof(err));
     for (int i = 0; ps && i < VG_CORRUPT; i++) {
-        FILE *p;
         snprintf(cust[i], sizeof(cust[i]), "cust-%06d", i);
         vg_itest_state_key(&t, ps, "acme", cust[i], keys[i], sizeof(keys[i]));
         kp[i] = keys[i];
+    }
+    rc.host = t.redis_host;
+    rc.port = t.redis_port;
+    if (!ps || !(r = vg_redis_new(&rc, NULL, err, sizeof(err))) ||
+        vg_redis_load(r, kp, VG_CORRUPT, loaded, err, sizeof(err))) {
+        fprintf(stderr, "FAIL: could not read the states to overwrite: %s\n", err);
+        return 1;
+    }
+    for (int i = 0; i < VG_CORRUPT; i++) {
+        char header[32] = "";
+        FILE *p;
+        if (!loaded[i].found) {
+            fprintf(stderr, "FAIL: %s has no state after phase 1\n", cust[i]);
+            failures++;
+        }
+        if (i < VG_HEADED)
+            snprintf(header, sizeof(header), "%llu\n", (unsigned long long)loaded[i].version);
         /* redis-cli -x reads the last argument from standard input: any
          * bytes, as they are. */
-        snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d -x HSET '%.400s' s >/dev/null", t.redis_host,
+        snprintf(cmd, sizeof(cmd), "redis-cli -h %s -p %d -x SET '%.400s' >/dev/null", t.redis_host,
                  t.redis_port, keys[i]);
-        if (!(p = popen(cmd, "w")) || fwrite(garbage[i], 1, strlen(garbage[i]), p) == 0 ||
-            pclose(p) != 0) {
+        if (!(p = popen(cmd, "w")) || fwrite(header, 1, strlen(header), p) != strlen(header) ||
+            fwrite(garbage[i], 1, strlen(garbage[i]), p) == 0 || pclose(p) != 0) {
             fprintf(stderr, "FAIL: could not overwrite the state of %s\n", cust[i]);
             failures++;
         }
     }
-    printf("overwrote %d states with bytes that are not a CustomerState\n", VG_CORRUPT);
+    printf("overwrote %d states: %d with bytes that are not a CustomerState under their "
+           "version, %d without a valid version header\n", VG_CORRUPT, VG_HEADED,
+           VG_CORRUPT - VG_HEADED);
 
     /* Their next events: reported, reset, nothing stalls. */
     w = vg_itest_worker_start(&t, "w1", sets);
@@ -109,12 +134,16 @@ int main(int argc, char **argv) {
             fprintf(stderr, "FAIL: no \"%s\" line\n", line);
             failures++;
         }
+        /* The adapter says why, with the key, for a value without a header. */
+        snprintf(line, sizeof(line), "state %.*s: a value of", 190, keys[i]);
+        if ((vg_itest_file_count(log, line) != 0) != (i >= VG_HEADED)) {
+            fprintf(stderr, "FAIL: %s \"%s\" line\n", i >= VG_HEADED ? "no" : "an unexpected",
+                    line);
+            failures++;
+        }
     }
     /* Rewritten whole by the customers' next events. */
-    rc.host = t.redis_host;
-    rc.port = t.redis_port;
-    if ((r = vg_redis_new(&rc, NULL, err, sizeof(err))) &&
-        vg_redis_load(r, kp, VG_CORRUPT, loaded, err, sizeof(err)) == VG_OK) {
+    if (vg_redis_load(r, kp, VG_CORRUPT, loaded, err, sizeof(err)) == VG_OK) {
         for (int i = 0; i < VG_CORRUPT; i++)
             readable += loaded[i].found && vg_state_decode(st, loaded[i].data, loaded[i].len,
                                                            NULL, 0) == VG_OK;

@@ -627,6 +627,10 @@ void vg_config_doc(FILE *out) {
             "user default off\n"
             "user vigil on >PASSWORD resetkeys ~vigil:* resetchannels %s\n"
             "```\n\n"
+            "`+hmget` and `+hget` read customer states stored as hashes by builds before "
+            "states became strings (the upgrade path); `+hset` and `+pexpire` are sent only "
+            "by those builds, and let both run as this user during a rolling upgrade "
+            "(docs/decisions.md, \"A customer's state is one Redis string\").\n\n"
             "A command or key the user may not use is named `noperm`.\n",
             VG_REDIS_ACL_COMMANDS);
 }
