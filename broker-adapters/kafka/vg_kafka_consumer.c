@@ -775,7 +775,7 @@ void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c) {
 
 vg_err_t vg_kafka_read_at(const vg_kafka_props_t *props, const char *topic, int32_t partition,
                           int64_t offset, int timeout_ms, void *buf, size_t cap, size_t *len,
-                          char *errstr, size_t errstr_size) {
+                          int64_t *timestamp_ms, char *errstr, size_t errstr_size) {
     static const char *const defaults[][2] = {
         {"enable.auto.commit", "false"},
         {"enable.auto.offset.store", "false"},
@@ -854,6 +854,7 @@ vg_err_t vg_kafka_read_at(const vg_kafka_props_t *props, const char *topic, int3
         } else {
             memcpy(buf, m->payload, m->len);
             *len = m->len;
+            *timestamp_ms = rd_kafka_message_timestamp(m, NULL);
             err = VG_OK;
         }
         rd_kafka_message_destroy(m);

@@ -152,13 +152,14 @@ void vg_kafka_consumer_destroy(vg_kafka_consumer_t *c);
 
 /* Read the one record at (topic, partition, offset) with a consumer of its
  * own, outside any group (vigilctl explain): its value into buf (cap
- * bytes), its length in *len. props as for vg_kafka_consumer_new().
+ * bytes), its length in *len, its timestamp in *timestamp_ms (-1: none).
+ * props as for vg_kafka_consumer_new().
  * VG_ERR_NOT_FOUND (errstr says which): the offset is no longer in the
  * log (retention, compaction, an aborted transaction) or not yet in it.
  * VG_ERR_OVERFLOW: the value is longer than cap. VG_ERR_TIMEOUT: no
  * answer within timeout_ms. */
 vg_err_t vg_kafka_read_at(const vg_kafka_props_t *props, const char *topic, int32_t partition,
                           int64_t offset, int timeout_ms, void *buf, size_t cap, size_t *len,
-                          char *errstr, size_t errstr_size);
+                          int64_t *timestamp_ms, char *errstr, size_t errstr_size);
 
 #endif

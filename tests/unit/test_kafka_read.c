@@ -34,7 +34,8 @@ static void setup(void) {
     /* Partition 1 gets records "r0".."r4" at offsets 0..4, in order. */
     for (int i = 0; i < 5; i++) {
         snprintf(val, sizeof(val), "r%d", i);
-        cr_assert_eq(vg_kafka_producer_send_to(p, TOPIC, 1, 0, "k", 1, val, strlen(val), NULL, 0),
+        cr_assert_eq(vg_kafka_producer_send_to(p, TOPIC, 1, 1700000000000 + i * 1000, "k", 1, val,
+                                               strlen(val), NULL, 0),
                      VG_OK);
     }
     cr_assert_eq(vg_kafka_producer_flush(p, 10000, NULL, err, sizeof(err)), VG_OK, "%s", err);
@@ -51,13 +52,15 @@ TestSuite(kafka_read, .init = setup, .fini = teardown);
 Test(kafka_read, reads_the_record_at_the_offset) {
     char err[512], buf[16];
     size_t len = 0;
+    int64_t ts = 0;
 
-    cr_assert_eq(vg_kafka_read_at(&props, TOPIC, 1, 3, 10000, buf, sizeof(buf), &len, err,
+    cr_assert_eq(vg_kafka_read_at(&props, TOPIC, 1, 3, 10000, buf, sizeof(buf), &len, &ts, err,
                                   sizeof(err)),
                  VG_OK, "%s", err);
     cr_expect_eq(len, 2);
+    cr_expect_eq(ts, 1700000003000, "the record's timestamp comes back too");
     cr_expect_arr_eq(buf, "r3", 2);
-    cr_assert_eq(vg_kafka_read_at(&props, TOPIC, 1, 0, 10000, buf, sizeof(buf), &len, err,
+    cr_assert_eq(vg_kafka_read_at(&props, TOPIC, 1, 0, 10000, buf, sizeof(buf), &len, &ts, err,
                                   sizeof(err)),
                  VG_OK, "%s", err);
     cr_expect_arr_eq(buf, "r0", 2);
@@ -66,13 +69,14 @@ Test(kafka_read, reads_the_record_at_the_offset) {
 Test(kafka_read, an_offset_not_in_the_log_is_not_found) {
     char err[512], buf[16];
     size_t len = 0;
+    int64_t ts = 0;
 
     /* Past the end of partition 1, and an empty partition 0. */
-    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 1, 9, 10000, buf, sizeof(buf), &len, err,
+    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 1, 9, 10000, buf, sizeof(buf), &len, &ts, err,
                                   sizeof(err)),
                  VG_ERR_NOT_FOUND, "%s", err);
     cr_expect(strstr(err, "not in the log"), "errstr: %s", err);
-    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 0, 0, 10000, buf, sizeof(buf), &len, err,
+    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 0, 0, 10000, buf, sizeof(buf), &len, &ts, err,
                                   sizeof(err)),
                  VG_ERR_NOT_FOUND, "%s", err);
 }
@@ -80,8 +84,9 @@ Test(kafka_read, an_offset_not_in_the_log_is_not_found) {
 Test(kafka_read, a_value_longer_than_the_buffer_is_refused) {
     char err[512], buf[1];
     size_t len = 0;
+    int64_t ts = 0;
 
-    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 1, 2, 10000, buf, sizeof(buf), &len, err,
+    cr_expect_eq(vg_kafka_read_at(&props, TOPIC, 1, 2, 10000, buf, sizeof(buf), &len, &ts, err,
                                   sizeof(err)),
                  VG_ERR_OVERFLOW, "%s", err);
     cr_expect(strstr(err, "more than 1"), "errstr: %s", err);

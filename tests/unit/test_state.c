@@ -100,6 +100,14 @@ Test(state, sealed_flags_round_trip) {
     cr_expect(b.last_event_sealed);
     cr_expect_eq(b.last_event_partition, 5);
     cr_expect_eq(b.last_event_next, 1234567);
+    /* The usual case, stored as a flag: the event is the applied record. */
+    a.n_applied = 1;
+    a.applied_partition[0] = 5;
+    a.applied_offset[0] = 1234566;
+    cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
+    cr_assert_eq(vg_state_decode(&b, buf, len, NULL, 0), VG_OK);
+    cr_expect_eq(b.last_event_partition, 5);
+    cr_expect_eq(b.last_event_next, 1234567);
     /* A plain trigger that long is not a trigger: dropped at decode. */
     a.decisions[0].sealed = false;
     cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &len), VG_OK);
@@ -264,6 +272,11 @@ static void rnd_state(vg_state_t *s) {
     s->last_event_sealed = rnd() & 1;
     s->last_event_partition = (int32_t)rnd_i64();
     s->last_event_next = rnd_i64();
+    if (rnd() % 3 == 0) { /* the usual case: the event is the one applied record */
+        s->n_applied = 1;
+        s->last_event_partition = s->applied_partition[0];
+        s->last_event_next = s->applied_offset[0] + 1;
+    }
     s->last_window_hit = (uint32_t)rnd();
     s->last_seq_done = (uint32_t)rnd();
     s->last_late = rnd() & 1;

@@ -173,8 +173,22 @@ vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
         st->revenue_weight = m->descriptive->revenue_weight;
         st->churn_risk = m->descriptive->churn_risk;
     }
+    vg_state_event_from_applied(st, m->last_event_is_applied);
     vigil__v1__customer_state__free_unpacked(m, alloc);
     return VG_OK;
+}
+
+bool vg_state_event_is_applied(const vg_state_t *st) {
+    return st->n_applied == 1 && st->last_event_next > 0 &&
+           st->last_event_partition == st->applied_partition[0] &&
+           st->last_event_next == st->applied_offset[0] + 1;
+}
+
+void vg_state_event_from_applied(vg_state_t *st, bool is_applied) {
+    if (is_applied && st->n_applied >= 1) {
+        st->last_event_partition = st->applied_partition[0];
+        st->last_event_next = st->applied_offset[0] + 1;
+    }
 }
 
 size_t vg_state_encoded_max(void) {
@@ -215,6 +229,8 @@ vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size
     for (uint32_t i = 0; i < st->n_troubles; i++) {
         const vg_state_window_t *w = &st->troubles[i];
         vigil__v1__trouble_window__init(&tw[i]);
+        twp[m.n_troubles] = &tw[i];
+        m.n_troubles += w->n > 0; /* not stored (vg_state.h) */
         tw[i].kind = (char *)w->kind;
         for (uint32_t j = 0; j < w->n; j++) {
             twt[i][j] = w->times_ms[j];
@@ -225,9 +241,7 @@ vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size
         tw[i].times_ms = twt[i];
         tw[i].channels = twch[i];
         tw[i].event_ids = twid[i];
-        twp[i] = &tw[i];
     }
-    m.n_troubles = st->n_troubles;
     m.troubles = twp;
     m.last_signal_ms = st->last_signal_ms;
     for (uint32_t i = 0; i < st->n_ledgers; i++) {
@@ -261,6 +275,8 @@ vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size
     m.decisions = ddp;
     for (uint32_t i = 0; i < st->n_sequences; i++) {
         vigil__v1__sequence_progress__init(&sq[i]);
+        sqp[m.n_sequences] = &sq[i];
+        m.n_sequences += st->sequences[i].progress > 0; /* not stored (vg_state.h) */
         sq[i].name = (char *)st->sequences[i].name;
         sq[i].progress = st->sequences[i].progress;
         sq[i].start_ms = st->sequences[i].start_ms;
@@ -273,9 +289,7 @@ vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size
                                                            : VG_STATE_SEQ_STEPS;
         sq[i].event_ids = sqid[i];
         sq[i].channels = sqch[i];
-        sqp[i] = &sq[i];
     }
-    m.n_sequences = st->n_sequences;
     m.sequences = sqp;
     for (uint32_t i = 0; i < st->n_absences; i++) {
         vigil__v1__pending_absence__init(&pa[i]);
@@ -296,8 +310,10 @@ vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size
     m.sealed_identity.len = st->sealed_len;
     m.last_event.data = (uint8_t *)st->last_event;
     m.last_event.len = st->last_event_len;
-    m.last_event_partition = st->last_event_partition;
-    m.last_event_next = st->last_event_next;
+    if (!(m.last_event_is_applied = vg_state_event_is_applied(st))) {
+        m.last_event_partition = st->last_event_partition;
+        m.last_event_next = st->last_event_next;
+    }
     m.last_window_hit = st->last_window_hit;
     m.last_seq_done = st->last_seq_done;
     m.last_late = st->last_late;

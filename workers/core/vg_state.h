@@ -163,9 +163,19 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
 
 /* Encode into buf (capacity cap); *lenp gets the length. VG_ERR_OVERFLOW if
  * cap is too small: vg_state_encoded_max() is always enough. Written by
- * hand (vg_state_wire.c): the bytes protobuf-c would write. */
+ * hand (vg_state_wire.c): the bytes protobuf-c would write.
+ * Not stored: an empty trouble window and a
+ * sequence at progress 0, which read back as absent, and absent is the
+ * same to the model (the next match makes them afresh); a Redis byte
+ * saved for every customer. */
 vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp);
 size_t vg_state_encoded_max(void);
+
+/* Shared by both codecs: whether the latest event is the state's one
+ * applied record (then its place is not stored twice), and setting its
+ * place back from applied when the stored state says so. */
+bool vg_state_event_is_applied(const vg_state_t *st);
+void vg_state_event_from_applied(vg_state_t *st, bool is_applied);
 
 /* The reference: the same through protobuf-c's generated code, which the
  * codec above must match (test_state, fuzz_state). alloc: protobuf-c's

@@ -160,6 +160,8 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     }
     for (uint32_t i = 0; i < st->n_troubles; i++) {
         const vg_state_window_t *t = &st->troubles[i];
+        if (!t->n)
+            continue; /* not stored (vg_state.h) */
         at = vg_w_open(&w, 3);
         vg_w_str_field(&w, 1, t->kind);
         vg_w_packed_i64(&w, 2, t->times_ms, t->n);
@@ -200,6 +202,8 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     for (uint32_t i = 0; i < st->n_sequences; i++) {
         const vg_state_sequence_t *q = &st->sequences[i];
         uint32_t n = q->progress < VG_STATE_SEQ_STEPS ? q->progress : VG_STATE_SEQ_STEPS;
+        if (!q->progress)
+            continue; /* not stored (vg_state.h) */
         at = vg_w_open(&w, 10);
         vg_w_str_field(&w, 1, q->name);
         vg_w_u64_field(&w, 2, q->progress);
@@ -245,8 +249,10 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
     vg_w_u64_field(&w, 24, (uint64_t)st->last_due_ms);
     vg_w_u64_field(&w, 25, (uint64_t)st->last_watermark_ms);
     vg_w_bool_field(&w, 26, st->last_event_sealed);
-    vg_w_i32_field(&w, 27, st->last_event_partition);
-    vg_w_u64_field(&w, 28, (uint64_t)st->last_event_next);
+    if (!vg_state_event_is_applied(st)) {
+        vg_w_i32_field(&w, 27, st->last_event_partition);
+        vg_w_u64_field(&w, 28, (uint64_t)st->last_event_next);
+    }
     if (st->n_recent) {
         at = vg_w_open(&w, 29);
         for (uint32_t i = 0; i < st->n_recent; i++) {
@@ -255,6 +261,7 @@ vg_err_t vg_state_encode(const vg_state_t *st, uint8_t *buf, size_t cap, size_t 
         }
         vg_w_close(&w, at);
     }
+    vg_w_bool_field(&w, 30, vg_state_event_is_applied(st));
     if (w.full)
         return VG_ERR_OVERFLOW;
     *lenp = (size_t)(w.p - buf);
@@ -771,7 +778,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     vg_r_count_t ages = {0};
     vg_f_t f;
     int r;
-    bool ok = true;
+    bool ok = true, is_applied = false;
 
     vg_state_init(st);
     while (ok && (r = vg_r_field(&p, end, &f)) > 0) {
@@ -789,7 +796,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         case 21:
             ok = vg_r_hashes(&f, &n_hashes, 0, NULL);
             continue;
-        case 17: case 22: case 26: /* bools: any wire type (vg_r_bool) */
+        case 17: case 22: case 26: case 30: /* bools: any wire type (vg_r_bool) */
             wire = f.wire;
             break;
         case 29:
@@ -839,6 +846,7 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         case 26: st->last_event_sealed = vg_r_bool(&f); break;
         case 27: st->last_event_partition = (int32_t)(uint32_t)f.v; break;
         case 28: st->last_event_next = (int64_t)f.v; break;
+        case 30: is_applied = vg_r_bool(&f); break;
         default: break; /* unknown: skipped */
         }
     }
@@ -863,5 +871,6 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         for (uint32_t i = 0; i < st->n_recent; i++)
             st->recent_ms[i] = aged && rk.ages[i] >= 0 ? st->last_event_ms - rk.ages[i] : 0;
     }
+    vg_state_event_from_applied(st, is_applied);
     return VG_OK;
 }

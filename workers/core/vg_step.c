@@ -174,7 +174,9 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     st->last_window_hit = out->tr.window_hit;
     st->last_seq_done = out->tr.seq_done;
     st->last_late = out->tr.late;
-    st->last_record_ms = ctx->record_ms;
+    /* Its record timestamp too is Kafka's to keep (explain reads it back
+     * with the event): 0 here, so a state does not carry it. */
+    st->last_record_ms = 0;
     st->last_fired[0] = '\0';
     st->last_timer = false;
     if (!out->score.fire)

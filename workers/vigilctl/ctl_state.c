@@ -144,7 +144,8 @@ static bool vg_ctl_open_sealed_state(const vg_ctl_t *c, vg_state_t *st) {
  * (cap bytes). False (and says why) when Kafka no longer has it, or
  * cannot be asked. */
 static bool vg_ctl_read_last_event(const vg_ctl_t *c, const char *cmd, int32_t partition,
-                                   int64_t next, uint8_t *buf, size_t cap, size_t *len) {
+                                   int64_t next, uint8_t *buf, size_t cap, size_t *len,
+                                   int64_t *record_ms) {
     char err[768];
 
     if (c->props.n == 0) {
@@ -154,8 +155,8 @@ static bool vg_ctl_read_last_event(const vg_ctl_t *c, const char *cmd, int32_t p
         return false;
     }
     if (vg_kafka_read_at(&c->props, c->cfg.topic_events, partition, next - 1,
-                         (int)vg_ctl_num(c, "--timeout-ms", 10000), buf, cap, len, err,
-                         sizeof(err))) {
+                         (int)vg_ctl_num(c, "--timeout-ms", 10000), buf, cap, len, record_ms,
+                         err, sizeof(err))) {
         fprintf(stderr, "vigilctl %s: reading the latest event back from Kafka: %s\n", cmd, err);
         return false;
     }
@@ -171,6 +172,7 @@ int vg_ctl_state(vg_ctl_t *c) {
     ProtobufCBinaryData kept = {0, NULL};
     uint8_t *event = NULL;
     size_t n_event = 0;
+    int64_t record_ms = -1;
     char *json;
     int rc_exit;
 
@@ -188,10 +190,12 @@ int vg_ctl_state(vg_ctl_t *c) {
     if (m && !m->last_event.len && m->last_event_next > 0 &&
         (event = malloc(VG_STATE_LAST_EVENT_MAX)) &&
         vg_ctl_read_last_event(c, "state", m->last_event_partition, m->last_event_next, event,
-                               VG_STATE_LAST_EVENT_MAX, &n_event)) {
+                               VG_STATE_LAST_EVENT_MAX, &n_event, &record_ms)) {
         kept = m->last_event;
         m->last_event.data = event;
         m->last_event.len = n_event;
+        if (!m->last_record_ms && record_ms > 0)
+            m->last_record_ms = record_ms;
     }
     if (m && m->last_event_sealed && m->last_event.len) {
         size_t n = m->last_event.len;
@@ -260,6 +264,7 @@ int vg_ctl_explain(vg_ctl_t *c) {
     vg_model_t *m = malloc(sizeof(*m));
     vg_state_t *st = malloc(sizeof(*st));
     size_t n_event = 0;
+    int64_t record_ms = -1;
     int rc_exit = 0;
 
     if (!customer || !m || !st) {
@@ -286,11 +291,13 @@ int vg_ctl_explain(vg_ctl_t *c) {
         } else if (!st->last_timer && !st->last_event_len && st->last_event_next > 0 &&
                    !vg_ctl_read_last_event(c, "explain", st->last_event_partition,
                                            st->last_event_next, st->last_event,
-                                           sizeof(st->last_event), &n_event)) {
+                                           sizeof(st->last_event), &n_event, &record_ms)) {
             rc_exit = 1;
         } else {
             if (!st->last_event_len && n_event)
                 st->last_event_len = (uint32_t)n_event, st->last_event_sealed = false;
+            if (!st->last_record_ms && record_ms > 0)
+                st->last_record_ms = record_ms;
             printf("customer   %s (tenant %s, key %s)\n", customer, tenant, key);
             if ((e = vg_explain(st, m, stdout))) {
                 fprintf(stderr, "vigilctl explain: %s\n",
