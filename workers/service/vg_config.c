@@ -113,9 +113,10 @@ static const vg_config_row_t vg_config_table[] = {
      "File of trigger signing keys, \"<key id> <hex secret>\" per line, the first signs "
      "(docs/triggers.md, \"Signatures\"). Empty: triggers and dead letters go unsigned, "
      "with a warning."},
-    {"state.cache_mb", VG_I(state_cache_mb), 0, 4096, "16", NULL,
+    {"state.cache_mb", VG_I(state_cache_mb), 0, 4096, "8", NULL,
      "States of the owned partitions kept between batches, in MiB, so Redis is read only on "
-     "a miss (every write is still a version compare-and-set); 0: read every state."},
+     "a miss (every write is still a version compare-and-set); 0: read every state. The "
+     "part of a worker's memory that grows with its customers, up to this bound."},
     {"state.ttl_s", VG_I(state_ttl_s), 60, 31536000, "604800", NULL,
      "Time to live of a customer's state after its last event (refreshed on write)."},
     {"pseudonym.key", VG_X(pseudonym_key), 0, 0, "", NULL,
