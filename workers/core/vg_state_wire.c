@@ -774,7 +774,7 @@ static bool vg_r_hashes(const vg_f_t *f, size_t *count, size_t from, vg_state_t 
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size) {
     const uint8_t *p = buf, *end = (const uint8_t *)buf + len, *at = p, *recent = NULL;
-    size_t n_hashes = 0, n_ages = 0;
+    size_t n_hashes = 0, at_hash = 0; /* the hashes counted, then placed */
     vg_r_count_t ages = {0};
     vg_f_t f;
     int r;
@@ -860,10 +860,10 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
         vg_r_recent_t rk = {0, from, st, {0}};
         bool aged = ages.n == n_hashes;
 
-        n_ages = 0;
+        at_hash = 0;
         for (p = recent; vg_r_field(&p, end, &f) > 0;) {
             if (f.num == 21)
-                vg_r_hashes(&f, &n_ages, from, st);
+                vg_r_hashes(&f, &at_hash, from, st);
             else if (f.num == 29 && aged)
                 vg_r_varints(&f, vg_r_age, &rk);
         }
