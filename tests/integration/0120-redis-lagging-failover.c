@@ -56,12 +56,21 @@ int main(int argc, char **argv) {
 
     if (vg_itest_init(&t, wait_mode ? "lag-wait" : "lag-nowait"))
         return VG_ITEST_SKIP;
+    /* Five distinct ports: a port handed back by the kernel may come again
+     * (a sentinel once got the master's, and never started). */
     mport = vg_itest_free_port();
     do
         rport = vg_itest_free_port();
     while (rport == mport);
-    for (int i = 0; i < 3; i++)
-        sport[i] = vg_itest_free_port();
+    for (int i = 0; i < 3; i++) {
+        bool taken;
+        do {
+            sport[i] = vg_itest_free_port();
+            taken = sport[i] == mport || sport[i] == rport;
+            for (int j = 0; j < i; j++)
+                taken = taken || sport[i] == sport[j];
+        } while (taken);
+    }
 
     snprintf(text, sizeof(text), "port %d\nbind 127.0.0.1\nsave \"\"\nappendonly no\n", mport);
     snprintf(conf, sizeof(conf), "%s/%s-master.conf", t.stack_dir, t.name);
