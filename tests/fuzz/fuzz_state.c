@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (vg_state_decode(&back, buf, len, NULL, 0) != VG_OK)
             abort();
     }
-    if (vg_state_decode_pb(&ref, data, size, NULL, NULL, 0) != VG_OK)
+    if (vg_state_decode_pb(&ref, data, size, NULL, 0) != VG_OK)
         return 0;
     if (mine != VG_OK)
         abort(); /* protobuf-c reads it: so must the codec by hand */

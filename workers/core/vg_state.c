@@ -47,18 +47,19 @@ static void vg_state_copy_str(char *dst, size_t cap, const char *src) {
     dst[n] = '\0';
 }
 
-vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
-                            ProtobufCAllocator *alloc, char *errstr, size_t errstr_size) {
+vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len, char *errstr,
+                            size_t errstr_size) {
     Vigil__V1__CustomerState *m;
 
     vg_state_init(st);
     if (len == 0)
         return VG_OK;
-    m = vigil__v1__customer_state__unpack(alloc, len, buf);
+    m = vigil__v1__customer_state__unpack(NULL, len, buf);
     if (!m) {
         vg_errstr_set(errstr, errstr_size, "stored state of %zu bytes is not a CustomerState", len);
         return VG_ERR_DECODE;
     }
+    vg_state_msg_event_place(m);
     st->version = m->version;
     for (size_t i = 0; i < m->n_applied && st->n_applied < VG_STATE_MAX_PARTITIONS; i++) {
         st->applied_partition[st->n_applied] = m->applied[i]->partition;
@@ -173,8 +174,7 @@ vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
         st->revenue_weight = m->descriptive->revenue_weight;
         st->churn_risk = m->descriptive->churn_risk;
     }
-    vg_state_event_from_applied(st, m->last_event_is_applied);
-    vigil__v1__customer_state__free_unpacked(m, alloc);
+    vigil__v1__customer_state__free_unpacked(m, NULL);
     return VG_OK;
 }
 
@@ -182,6 +182,13 @@ bool vg_state_event_is_applied(const vg_state_t *st) {
     return st->n_applied == 1 && st->last_event_next > 0 &&
            st->last_event_partition == st->applied_partition[0] &&
            st->last_event_next == st->applied_offset[0] + 1;
+}
+
+void vg_state_msg_event_place(Vigil__V1__CustomerState *m) {
+    if (m->last_event_is_applied && m->n_applied >= 1) {
+        m->last_event_partition = m->applied[0]->partition;
+        m->last_event_next = m->applied[0]->offset + 1;
+    }
 }
 
 void vg_state_event_from_applied(vg_state_t *st, bool is_applied) {

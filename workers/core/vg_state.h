@@ -177,11 +177,15 @@ size_t vg_state_encoded_max(void);
 bool vg_state_event_is_applied(const vg_state_t *st);
 void vg_state_event_from_applied(vg_state_t *st, bool is_applied);
 
+/* The same on an unpacked CustomerState (the reference decoder, and
+ * vigilctl state, which shows the message itself). */
+struct Vigil__V1__CustomerState;
+void vg_state_msg_event_place(struct Vigil__V1__CustomerState *m);
+
 /* The reference: the same through protobuf-c's generated code, which the
- * codec above must match (test_state, fuzz_state). alloc: protobuf-c's
- * temporary memory (NULL: malloc). */
-vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len,
-                            ProtobufCAllocator *alloc, char *errstr, size_t errstr_size);
+ * codec above must match (test_state, fuzz_state). */
+vg_err_t vg_state_decode_pb(vg_state_t *st, const void *buf, size_t len, char *errstr,
+                            size_t errstr_size);
 vg_err_t vg_state_encode_pb(const vg_state_t *st, uint8_t *buf, size_t cap, size_t *lenp);
 
 /* Last applied offset for partition, or -1 when none. */

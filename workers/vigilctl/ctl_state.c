@@ -184,12 +184,8 @@ int vg_ctl_state(vg_ctl_t *c) {
                                       key, sizeof(key), &r, &st)))
         return rc_exit;
     m = vigil__v1__customer_state__unpack(NULL, st.len, st.data);
-    /* Where the latest event is, when the state says "the applied record"
-     * rather than repeating it (vg_state_event_is_applied). */
-    if (m && m->last_event_is_applied && m->n_applied >= 1 && !m->last_event_next) {
-        m->last_event_partition = m->applied[0]->partition;
-        m->last_event_next = m->applied[0]->offset + 1;
-    }
+    if (m)
+        vg_state_msg_event_place(m);
     /* The latest event, read back from Kafka (shown in place of the bytes
      * older workers kept; the unpacked field is put back before it is
      * freed). */
