@@ -304,3 +304,202 @@ Test(event, attribute_key_required) {
     cr_expect_eq(decode_raw(buf, len, 0, err, sizeof(err), &ev), VG_ERR_INVALID);
     cr_expect(strstr(err, "\"attributes[0].key\": required but empty") != NULL, "%s", err);
 }
+
+/* --- the decoder by hand against protobuf-c (vg_event_wire.c) ------------ */
+
+#include "vg_gen.h"
+
+static unsigned same_accepted, same_refused;
+
+/* protobuf-c keeps unknown fields and writes them back; the decoder by
+ * hand skips them. Packed without them, or with them again (keep). */
+static void unknown_fields(vg_event_t *ev, size_t *keep, bool hide) {
+    size_t k = 0;
+
+    if (hide)
+        keep[k] = ev->base.n_unknown_fields, ev->base.n_unknown_fields = 0;
+    else
+        ev->base.n_unknown_fields = keep[k];
+    k++;
+    if (ev->descriptive) {
+        if (hide)
+            keep[k] = ev->descriptive->base.n_unknown_fields, ev->descriptive->base.n_unknown_fields = 0;
+        else
+            ev->descriptive->base.n_unknown_fields = keep[k];
+    }
+    k++;
+    for (size_t i = 0; i < ev->n_attributes; i++, k++) {
+        if (hide)
+            keep[k] = ev->attributes[i]->base.n_unknown_fields, ev->attributes[i]->base.n_unknown_fields = 0;
+        else
+            ev->attributes[i]->base.n_unknown_fields = keep[k];
+    }
+}
+
+/* Both decoders on the same bytes: the same verdict, the same error text,
+ * and for an accepted record the same event (protobuf-c's encoding of
+ * each, unknown fields left out). */
+static void same_decode(const uint8_t *buf, size_t len, const char *key, int64_t not_after) {
+    char e1[512] = "", e2[512] = "";
+    vg_event_t *a = NULL, *b = NULL;
+    size_t kl = key ? strlen(key) : 0;
+    vg_err_t ra = vg_event_decode(buf, len, key, kl, not_after, NULL, &a, e1, sizeof(e1));
+    vg_err_t rb = vg_event_decode_pb(buf, len, key, kl, not_after, NULL, &b, e2, sizeof(e2));
+
+    cr_assert_eq(ra, rb, "verdicts differ on %zu bytes: by hand %d (%s), protobuf-c %d (%s)", len,
+                 ra, e1, rb, e2);
+    if (ra) {
+        cr_assert_str_eq(e1, e2, "errors differ on %zu bytes", len);
+        same_refused++;
+        return;
+    }
+    static uint8_t pa[VG_EVENT_MAX_BYTES * 2], pb[VG_EVENT_MAX_BYTES * 2];
+    size_t keep[2 + VG_EVENT_MAX_ATTRIBUTES];
+    cr_assert_eq(a->base.n_unknown_fields, 0);
+    unknown_fields(b, keep, true);
+    size_t na = vigil__v1__interaction_event__get_packed_size(a);
+    size_t nb = vigil__v1__interaction_event__get_packed_size(b);
+    cr_assert_eq(na, nb, "decoded events differ in size on %zu bytes", len);
+    vigil__v1__interaction_event__pack(a, pa);
+    vigil__v1__interaction_event__pack(b, pb);
+    unknown_fields(b, keep, false);
+    cr_assert(memcmp(pa, pb, na) == 0, "decoded events differ on %zu bytes", len);
+    same_accepted++;
+    vg_event_free(a, NULL);
+    vg_event_free_pb(b, NULL);
+}
+
+static uint64_t rng_next(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* The generator's stream (malformed records included), each record as it
+ * is and mutated: bytes flipped, cut, a field of every wire type appended,
+ * the record twice (protobuf's concatenation: the last scalar wins,
+ * repeated fields add up, a message is merged). */
+Test(event, decoder_by_hand_matches_protobuf_c) {
+    vg_gen_conf_t conf;
+    vg_gen_record_t rec;
+    char err[256];
+    static uint8_t buf[2 * VG_EVENT_MAX_BYTES];
+    uint64_t rng = 0x9e3779b97f4a7c15ULL;
+
+    vg_gen_conf_init(&conf);
+    conf.events = 20000;
+    conf.malformed_rate = 0.02;
+    vg_gen_t *g = vg_gen_new(&conf, err, sizeof(err));
+    cr_assert_not_null(g, "%s", err);
+    same_accepted = same_refused = 0;
+    while (vg_gen_next(g, &rec)) {
+        size_t len = rec.len < VG_EVENT_MAX_BYTES ? rec.len : VG_EVENT_MAX_BYTES;
+        int64_t not_after = (rng_next(&rng) & 7) == 0 ? 1700000000000LL : 0;
+
+        same_decode(rec.payload, rec.len, rec.key, not_after);
+        same_decode(rec.payload, rec.len, NULL, 0);
+        if (!len)
+            continue;
+        /* flipped */
+        memcpy(buf, rec.payload, len);
+        for (int k = 1 + (int)(rng_next(&rng) % 3); k > 0; k--)
+            buf[rng_next(&rng) % len] ^= (uint8_t)(1u << (rng_next(&rng) % 8));
+        same_decode(buf, len, NULL, 0);
+        /* cut */
+        same_decode(rec.payload, rng_next(&rng) % len, NULL, 0);
+        /* twice */
+        memcpy(buf, rec.payload, len);
+        memcpy(buf + len, rec.payload, len);
+        same_decode(buf, 2 * len, rec.key, 0);
+        /* a field of any number 1..13 and wire type 0..7 appended */
+        memcpy(buf, rec.payload, len);
+        {
+            size_t n = len;
+            unsigned field = 1 + (unsigned)(rng_next(&rng) % 13), wire = (unsigned)(rng_next(&rng) % 8);
+            buf[n++] = (uint8_t)(field << 3 | wire);
+            for (int k = (int)(rng_next(&rng) % 12); k > 0; k--)
+                buf[n++] = (uint8_t)rng_next(&rng);
+            same_decode(buf, n, NULL, 0);
+        }
+    }
+    vg_gen_destroy(g);
+    cr_expect_gt(same_accepted, 20000u, "accepted %u", same_accepted);
+    cr_expect_gt(same_refused, 20000u, "refused %u", same_refused);
+}
+
+/* What the generator never writes, one case each. */
+Test(event, decoder_by_hand_matches_protobuf_c_on_the_edges) {
+    vg_tev_t t;
+    uint8_t base[1024], buf[4096], sub[256];
+    size_t bl = pack(vg_tev(&t, 1, 0, "payment", FAIL, FRUST, "service", GOLD, 0.3), base), n, sl;
+    static const uint8_t tails[][16] = {
+        {2, 0x4a, 0x01},                               /* signals packed: 1 */
+        {3, 0x4a, 0x01, 0x80},                         /* packed, unfinished */
+        {12, 0x4a, 0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+        {2, 0x49, 0x01},                               /* signals, wire 1: short */
+        {9, 0x49, 1, 2, 3, 4, 5, 6, 7, 8},             /* signals, wire 1 */
+        {5, 0x4d, 1, 2, 3, 4},                         /* signals, wire 5 */
+        {2, 0x20, 0x05},                               /* event time 5 */
+        {3, 0x22, 0x01, 0x05},                         /* event time, wire 2 */
+        {2, 0x0a, 0x00},                               /* event_id empty, last */
+        {2, 0x08, 0x01},                               /* event_id, wire 0 */
+        {2, 0x28, 0x7f},                               /* channel 127 */
+        {11, 0x28, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, /* channel -1 */
+        {2, 0x2a, 0x00},                               /* channel, wire 2 */
+        {2, 0x5a, 0x00},                               /* descriptive, empty */
+        {2, 0x58, 0x00},                               /* descriptive, wire 0 */
+        {2, 0x62, 0x00},                               /* attribute, empty */
+        {2, 0x52, 0x00},                               /* consent, empty */
+        {2, 0x50, 0x00},                               /* consent, wire 0 */
+        {2, 0x03, 0x00},                               /* field 0 wire 3 */
+        {3, 0x80, 0x00, 0x00},                         /* tag 0 in two bytes */
+        {6, 0xf8, 0xff, 0xff, 0xff, 0x0f, 0x00},       /* tag in 5 bytes */
+        {7, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, /* tag in 6 bytes */
+        {2, 0x6b, 0x00},                               /* field 13, group start */
+        {2, 0x6c, 0x00},                               /* field 13, group end */
+        {2, 0x6e, 0x00},                               /* wire 6 */
+        {3, 0x6a, 0x05, 0x00},                         /* length past the end */
+        {7, 0x6a, 0xff, 0xff, 0xff, 0xff, 0x0f},       /* length of 4 GiB */
+        {6, 0x6a, 0x80, 0x80, 0x80, 0x80, 0x80},       /* length unfinished */
+    };
+
+    same_accepted = same_refused = 0;
+    for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+        memcpy(buf, base, bl);
+        memcpy(buf + bl, tails[i] + 1, tails[i][0]);
+        same_decode(buf, bl + tails[i][0], "c1", 0);
+        same_decode(tails[i] + 1, tails[i][0], NULL, 0);
+    }
+    /* A Descriptive twice: the second's scalars, the first's segment
+     * unless the second has one. */
+    memcpy(buf, base, bl);
+    sl = append_str(sub, 0, 3, "gold-seg", 8);
+    n = append_str(buf, bl, 11, sub, sl);
+    sub[0] = 0x08, sub[1] = 0x02; /* value tier 2, no segment */
+    n = append_str(buf, n, 11, sub, 2);
+    same_decode(buf, n, "c1", 0);
+    sl = append_str(sub, 0, 3, "", 0);
+    n = append_str(buf, n, 11, sub, sl); /* an empty segment is a segment */
+    same_decode(buf, n, "c1", 0);
+    /* An attribute's key, then an empty one: the last is decoded. */
+    sl = append_str(sub, 0, 1, "k", 1);
+    sl = append_str(sub, sl, 1, "", 0);
+    n = append_str(buf, bl, 12, sub, sl);
+    same_decode(buf, n, "c1", 0);
+    /* The counts, one above each limit. */
+    n = bl;
+    for (int i = 0; i < 17; i++)
+        n = append_str(buf, n, 10, "p", 1);
+    same_decode(buf, n, "c1", 0);
+    n = bl;
+    sl = append_str(sub, 0, 1, "k", 1);
+    for (int i = 0; i < 33; i++)
+        n = append_str(buf, n, 12, sub, sl);
+    same_decode(buf, n, "c1", 0);
+    n = append_tag(buf, bl, 9, 17);
+    memset(buf + n, 1, 17);
+    same_decode(buf, n + 17, "c1", 0);
+    cr_expect_gt(same_accepted, 5u);
+    cr_expect_gt(same_refused, 20u);
+}

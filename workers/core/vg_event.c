@@ -78,9 +78,9 @@ static void vg_event_path(char *path, size_t size, const char *name, long idx, c
         snprintf(path, size, "%s[%ld]", name, idx);
 }
 
-/* A string field: text rules and length. The path is formatted only for
- * an error: this runs for every string of every event. */
-static vg_err_t vg_event_check_text(const char *name, long idx, const char *sub, const uint8_t *s,
+/* The path is formatted only for an error: this runs for every string of
+ * every event. */
+vg_err_t vg_event_check_text(const char *name, long idx, const char *sub, const uint8_t *s,
                                     size_t n, size_t max, char *errstr, size_t errstr_size) {
     char path[64];
     size_t bad = 0;
@@ -191,12 +191,13 @@ static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, c
     vg_err_t err;
     int rc;
 
-    bool has_key = false;
+    size_t key_len = 0; /* the last key's: it is the one decoded */
 
     while ((rc = vg_wire_next(&w, &f)) > 0) {
         if (f.type != 2 || (f.number != 1 && f.number != 2))
             continue;
-        has_key |= f.number == 1 && f.len > 0;
+        if (f.number == 1)
+            key_len = f.len;
         if ((err = vg_event_check_text("attributes", idx, f.number == 1 ? "key" : "value", f.data,
                                        f.len,
                                        f.number == 1 ? VG_EVENT_ATTR_KEY_MAX
@@ -206,7 +207,7 @@ static vg_err_t vg_event_check_attribute(long idx, const uint8_t *p, size_t n, c
     }
     if (rc < 0)
         return vg_wire_malformed("field \"attributes\"", errstr, errstr_size);
-    if (!has_key) {
+    if (key_len == 0) {
         vg_errstr_set(errstr, errstr_size, "field \"attributes[%ld].key\": required but empty",
                       idx);
         return VG_ERR_INVALID;
@@ -366,9 +367,9 @@ unsigned vg_event_normalise(vg_event_t *ev) {
     return n;
 }
 
-vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t key_len,
-                         int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
-                         char *errstr, size_t errstr_size) {
+vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t key_len,
+                            int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
+                            char *errstr, size_t errstr_size) {
     vg_event_t *ev;
     vg_err_t err;
 
@@ -405,7 +406,7 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
     return VG_OK;
 }
 
-void vg_event_free(vg_event_t *ev, ProtobufCAllocator *allocator) {
+void vg_event_free_pb(vg_event_t *ev, ProtobufCAllocator *allocator) {
     if (ev)
         vigil__v1__interaction_event__free_unpacked(ev, allocator);
 }

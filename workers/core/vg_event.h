@@ -33,9 +33,10 @@ typedef Vigil__V1__InteractionEvent vg_event_t;
 #define VG_EVENT_MIN_TIME_MS 946684800000LL /* 2000-01-01T00:00:00Z */
 #define VG_EVENT_MAX_FUTURE_MS_DEFAULT 86400000LL
 
-/* Decode buf into *evp and validate it. allocator may be NULL (malloc) or
- * an arena (see vg_arena). On success the caller frees with
- * vg_event_free(*evp, allocator). On error *evp is NULL and errstr says
+/* Decode buf into *evp and validate it, by the decoder written by hand
+ * (vg_event_wire.c). allocator may be NULL (malloc) or an arena (see
+ * vg_arena): the event, its arrays and its strings are one allocation of
+ * it. On success the caller frees with vg_event_free(*evp, allocator). On error *evp is NULL and errstr says
  * what is wrong and where (field name). key, when not NULL, must equal
  * the event's customer id (events are keyed by customer). not_after_ms,
  * when > 0, is the latest event time accepted (the record's broker
@@ -44,6 +45,16 @@ typedef Vigil__V1__InteractionEvent vg_event_t;
 vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t key_len,
                          int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
                          char *errstr, size_t errstr_size);
+
+/* The same by protobuf-c's generated code, then vg_event_check_wire(): the
+ * reference the decoder by hand must match (test_event, fuzz_event): the
+ * same records accepted, the same errors, the same events. Free with
+ * vg_event_free_pb(). */
+vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t key_len,
+                            int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
+                            char *errstr, size_t errstr_size);
+
+void vg_event_free_pb(vg_event_t *ev, ProtobufCAllocator *allocator);
 
 /* Check the encoded bytes: every string field valid UTF-8 without NUL or
  * control characters and within its limit, every repeated field within
@@ -61,6 +72,12 @@ vg_err_t vg_event_validate(const vg_event_t *ev, int64_t not_after_ms, char *err
  * UNSPECIFIED, as proto3 readers of an older schema should. Returns how
  * many were changed. */
 unsigned vg_event_normalise(vg_event_t *ev);
+
+/* One string field of n bytes at s: at most max bytes, and the text rules
+ * of vg_event_text_ok(). errstr names the field: name, name[idx] (idx >=
+ * 0) or name[idx].sub. For both decoders. */
+vg_err_t vg_event_check_text(const char *name, long idx, const char *sub, const uint8_t *s,
+                             size_t n, size_t max, char *errstr, size_t errstr_size);
 
 /* True when s (n bytes) is valid UTF-8 with no NUL and no control
  * character (C0, DEL, C1). *bad gets the offending byte offset. */

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vg_str.h"
+
 static const char *const vg_verdicts[VG_V__COUNT] = {
     [VG_V_NOT_ELIGIBLE] = "not_eligible", [VG_V_FIRE] = "fire",
     [VG_V_BELOW_THRESHOLD] = "below_threshold", [VG_V_STALE] = "stale_event",
@@ -19,15 +21,6 @@ static const char *const vg_ladder[] = {"", "coincidence", "pattern", "trend"};
 
 const char *vg_verdict_str(vg_verdict_t v) {
     return v >= 0 && v < VG_V__COUNT ? vg_verdicts[v] : "unknown";
-}
-
-/* Bounded copy, always terminated (a plain copy: snprintf's formatting
- * machinery was half the cost of scoring). */
-static void vg_copy(char *dst, size_t cap, const char *src) {
-    size_t n = src ? strnlen(src, cap - 1) : 0;
-
-    memcpy(dst, src ? src : "", n);
-    dst[n] = '\0';
 }
 
 /* --- transition ------------------------------------------------------------ */
@@ -56,7 +49,7 @@ static void vg_window_add(vg_state_window_t *w, const vg_event_t *ev, int64_t no
     }
     w->times_ms[w->n] = ev->event_time_ms;
     w->channels[w->n] = (int32_t)ev->channel;
-    vg_copy(w->event_ids[w->n], VG_STATE_EVID_MAX, ev->event_id);
+    vg_str_copy(w->event_ids[w->n], VG_STATE_EVID_MAX, ev->event_id);
     w->n++;
 }
 
@@ -70,7 +63,7 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
     /* Consent and descriptive data are the customer's latest word, late or not. */
     st->n_consents = 0;
     for (size_t i = 0; i < ev->n_consents && st->n_consents < VG_STATE_MAX_CONSENTS; i++)
-        vg_copy(st->consents[st->n_consents++], VG_STATE_PURPOSE_MAX, ev->consents[i]);
+        vg_str_copy(st->consents[st->n_consents++], VG_STATE_PURPOSE_MAX, ev->consents[i]);
     if (ev->descriptive) {
         st->value_tier = (int32_t)ev->descriptive->value_tier;
         st->tenure_months = ev->descriptive->tenure_months;
@@ -103,7 +96,7 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
         if (ss->progress < ms->n_steps && matched[ms->steps[ss->progress]]) {
             if (ss->progress == 0)
                 ss->start_ms = t;
-            vg_copy(ss->event_ids[ss->progress], VG_STATE_EVID_MAX, ev->event_id);
+            vg_str_copy(ss->event_ids[ss->progress], VG_STATE_EVID_MAX, ev->event_id);
             ss->channels[ss->progress] = (int32_t)ev->channel;
             if (++ss->progress == ms->n_steps) {
                 tr->seq_done |= 1u << q;
@@ -121,11 +114,11 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
         }
         if (!pa && matched[ma->start] && st->n_absences < VG_STATE_MAX_ABSENCES) {
             pa = &st->absences[st->n_absences++];
-            vg_copy(pa->name, sizeof(pa->name), ma->name);
+            vg_str_copy(pa->name, sizeof(pa->name), ma->name);
             pa->start_ms = t;
             pa->due_ms = t + ma->within_ms;
             pa->channel = (int32_t)ev->channel;
-            vg_copy(pa->event_id, sizeof(pa->event_id), ev->event_id);
+            vg_str_copy(pa->event_id, sizeof(pa->event_id), ev->event_id);
         }
     }
 }
@@ -162,8 +155,8 @@ void vg_score_describe(vg_score_t *s, const vg_state_t *st, const vg_model_t *m)
         vg_reason_t *r = &s->reasons[i];
         const vg_model_term_t *mt = &m->terms[r->term];
 
-        vg_copy(r->code, sizeof(r->code), mt->reason);
-        vg_copy(r->detail, sizeof(r->detail), mt->detail);
+        vg_str_copy(r->code, sizeof(r->code), mt->reason);
+        vg_str_copy(r->detail, sizeof(r->detail), mt->detail);
         if (mt->kind == VG_TERM_LEVEL && s->levels[mt->ref] > 0) {
             snprintf(r->code, sizeof(r->code), "%s_%s", mt->reason, vg_ladder[s->levels[mt->ref]]);
             snprintf(r->detail, sizeof(r->detail), "%u %s within %lld min (%s)",

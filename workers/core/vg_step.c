@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "vg_pseudo.h"
+#include "vg_str.h"
 #include "vigil/v1/trigger.pb-c.h"
 
 /* Lineage: the worst problem's window events (at most VG_STATE_WINDOW_MAX),
@@ -181,7 +182,7 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
     st->last_timer = false;
     if (!out->score.fire)
         return VG_OK;
-    snprintf(st->last_fired, sizeof(st->last_fired), "%s", out->score.intervention);
+    vg_str_copy(st->last_fired, sizeof(st->last_fired), out->score.intervention);
     st->last_fired_channel = out->score.channel;
 
     if ((err = vg_step_encode(st, ev->tenant, ev->customer_id, ev->event_id, ev->event_id,
@@ -256,7 +257,7 @@ vg_err_t vg_step_expire(vg_state_t *st, const char *tenant, const char *customer
                               (Vigil__V1__Channel)channel, due, m, NULL, ctx, out)))
         return err;
     vg_score_record_fire(st, out->score.intervention, out->score.channel, due);
-    snprintf(st->last_fired, sizeof(st->last_fired), "%s", out->score.intervention);
+    vg_str_copy(st->last_fired, sizeof(st->last_fired), out->score.intervention);
     st->last_fired_channel = out->score.channel;
     out->fired = true;
     if ((err = vg_state_add_decision(st, ctx->partition, ctx->offset, true, out->trigger,

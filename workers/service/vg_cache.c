@@ -1,6 +1,7 @@
 #include "vg_cache.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +11,9 @@
 /* One entry, its key and bytes in the same allocation. */
 typedef struct vg_centry_s {
     struct vg_centry_s *next;             /* hash chain */
-    struct vg_centry_s *lru_prev, *lru_next; /* lru_prev: more recently used */
+    struct vg_centry_s *lru_prev, *lru_next; /* lru_prev: put later */
     uint64_t hash, version;
+    bool used;                            /* read or rewritten since its last chance */
     size_t len, key_len;
     size_t cap;                           /* bytes room after the key */
     char key[];                           /* key NUL, then the bytes */
@@ -61,6 +63,7 @@ static void vg_cache_unlink_lru(vg_cache_t *c, vg_centry_t *e) {
 }
 
 static void vg_cache_push_mru(vg_cache_t *c, vg_centry_t *e) {
+    e->used = false;
     e->lru_prev = NULL;
     e->lru_next = c->mru;
     if (c->mru)
@@ -108,8 +111,7 @@ bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void 
         return false;
     }
     c->hits++;
-    vg_cache_unlink_lru(c, e);
-    vg_cache_push_mru(c, e);
+    e->used = true; /* no relinking: the entry's neighbours stay out of the CPU's cache */
     *version = e->version;
     *data = e->key + e->key_len + 1;
     *len = e->len;
@@ -132,8 +134,7 @@ void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *
         e->version = version;
         e->len = len;
         memcpy(e->key + key_len + 1, data, len);
-        vg_cache_unlink_lru(c, e);
-        vg_cache_push_mru(c, e);
+        e->used = true;
         return;
     }
     if (e)
@@ -142,6 +143,11 @@ void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *
         return;
     while (c->bytes + cost > c->max_bytes && c->lru) {
         vg_centry_t *old = c->lru;
+        if (old->used) { /* a second chance; each entry has one, so this ends */
+            vg_cache_unlink_lru(c, old);
+            vg_cache_push_mru(c, old);
+            continue;
+        }
         vg_cache_remove(c, vg_cache_find(c, old->key, old->hash));
         c->evictions++;
     }

@@ -12,8 +12,12 @@
  * (vg_cache_drop_partition), the keys of a batch whose store failed, all
  * of it after Redis was unreachable.
  *
- * Bounded by bytes (keys, states and bookkeeping), least recently used
- * out first. One thread owns it (the pipeline's).
+ * Bounded by bytes (keys, states and bookkeeping). What goes first is
+ * the oldest entry not used since it was put or last passed over (second
+ * chance, the CLOCK way to approximate least recently used): a hit only
+ * marks its entry, where a true LRU list would relink it and touch two
+ * other entries' memory on every event. One thread owns it (the
+ * pipeline's).
  */
 #ifndef VG_CACHE_H
 #define VG_CACHE_H
@@ -35,7 +39,7 @@ vg_cache_t *vg_cache_new(size_t max_bytes);
 void vg_cache_destroy(vg_cache_t *c);
 
 /* The entry of key: true with *version, *data and *len (valid until the
- * next vg_cache_put or drop), and it becomes the most recently used. */
+ * next vg_cache_put or drop), and it is marked used. */
 bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void **data,
                   size_t *len);
 

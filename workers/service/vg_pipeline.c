@@ -21,6 +21,7 @@
 #include "vg_cache.h"
 #include "vg_redis.h"
 #include "vg_step.h"
+#include "vg_str.h"
 #include "vg_time.h"
 
 #define VG_TIMER_GROUPS_MAX 256   /* customers woken by deadlines per batch */
@@ -883,8 +884,8 @@ static int vg_pipeline_identify(vg_pipeline_t *p, vg_group_t *grp, vg_state_t *s
 
     if (grp->first >= 0) {
         const vg_event_t *ev = p->b->events[grp->first];
-        snprintf(grp->tenant, sizeof(grp->tenant), "%s", ev->tenant);
-        snprintf(grp->customer, sizeof(grp->customer), "%s", ev->customer_id);
+        vg_str_copy(grp->tenant, sizeof(grp->tenant), ev->tenant);
+        vg_str_copy(grp->customer, sizeof(grp->customer), ev->customer_id);
         return 0;
     }
     if (!p->b->loaded[grp - p->b->groups].found) {
@@ -1118,6 +1119,11 @@ static vg_err_t vg_pipeline_stage_decode(vg_pipeline_t *p) {
         not_after = m->timestamp_ms > 0 ? m->timestamp_ms + p->cfg.event_max_future_ms : 0;
         err = vg_event_decode(m->payload, m->len, m->key, m->key_len, not_after, alloc,
                               &p->b->events[i], why, sizeof(why));
+        if (err == VG_ERR_NOMEM) {
+            /* Not the record's fault: the batch fails and is read again. */
+            vg_errstr_set(p->b->errstr, sizeof(p->b->errstr), "%s", why);
+            return err;
+        }
         if (err) {
             p->b->wm_at[i] = part->wm;
             if (vg_pipeline_dead_letter(p, m, err == VG_ERR_DECODE ? "decode" : "validate", why)) {
