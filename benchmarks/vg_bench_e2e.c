@@ -16,7 +16,10 @@
  *     prints the peers' line (benchmarks/peers/python/README.md):
  *       PEER name=passthrough mode=at_least_once events=N seconds=S eps=E triggers=N
  *     (seconds: from the first record polled to the answer to the last
- *     commit).
+ *     commit). With --lineage each record produced is an
+ *     InterventionTrigger whose lineage names its input record: the I/O
+ *     floor of event-to-trigger latency, timed by the latency reader below
+ *     like any contestant.
  *
  *   vg_bench_e2e latency --bootstrap B --events-topic E --triggers-topic T
  *                --rate R --events N [--warmup-ms W] [--seed S] [--customers C]
@@ -132,6 +135,7 @@ typedef struct vg_bench_s {
     vg_kafka_props_t props;
     vg_log_t *log;
     uint64_t expect;   /* passthrough: records to consume */
+    bool lineage;      /* passthrough: each output a trigger naming its record */
     uint64_t events;   /* latency: records to produce */
     double rate;       /* latency: events/s */
     int warmup_ms;     /* latency: not sampled */
@@ -211,13 +215,24 @@ static int vg_bench_passthrough(vg_bench_t *b) {
         if (!t_first)
             t_first = vg_bench_now_us();
         for (size_t i = 0; i < n; i++) {
-            /* One small record per input: where it came from. */
-            uint8_t val[12];
-            size_t k;
-            memcpy(val, &msgs[i].partition, 4);
-            memcpy(val + 4, &msgs[i].offset, 8);
+            /* One small record per input: where it came from (with
+             * --lineage, as the trigger the latency reader times). */
+            uint8_t val[64];
+            size_t k, len = 12;
+            if (b->lineage) {
+                Vigil__V1__InterventionTrigger tr = VIGIL__V1__INTERVENTION_TRIGGER__INIT;
+                Vigil__V1__Lineage lin = VIGIL__V1__LINEAGE__INIT;
+                lin.source_partition = msgs[i].partition;
+                lin.source_offset = msgs[i].offset;
+                tr.lineage = &lin;
+                tr.intervention = "passthrough";
+                len = vigil__v1__intervention_trigger__pack(&tr, val);
+            } else {
+                memcpy(val, &msgs[i].partition, 4);
+                memcpy(val + 4, &msgs[i].offset, 8);
+            }
             if (vg_kafka_producer_send(p, b->out_topic, msgs[i].key, msgs[i].key_len, val,
-                                       sizeof(val), NULL, 0))
+                                       len, NULL, 0))
                 vg_bench_die("passthrough produce", b->out_topic);
             for (k = 0; k < n_commit; k++)
                 if (commit[k].partition == msgs[i].partition)
@@ -1203,7 +1218,7 @@ static int vg_bench_audit(vg_bench_t *b) {
 static void vg_bench_usage(const char *argv0) {
     fprintf(stderr,
             "usage: %s passthrough --bootstrap B --events-topic T --out-topic O --group G\n"
-            "                      --expect N [--timeout-s S]\n"
+            "                      --expect N [--lineage] [--timeout-s S]\n"
             "       %s latency --bootstrap B --events-topic E --triggers-topic T --rate R\n"
             "                  --events N [--warmup-ms W] [--seed S] [--customers C]\n"
             "                  [--trouble-rate X] [--samples FILE] [--drain-ms D] [--timeout-s S]\n"
@@ -1305,6 +1320,8 @@ int main(int argc, char **argv) {
             b.group = vg_bench_str(argc, argv, &i);
         else if (!strcmp(a, "--samples"))
             b.samples_path = vg_bench_str(argc, argv, &i);
+        else if (!strcmp(a, "--lineage"))
+            b.lineage = true;
         else if (!strcmp(a, "--expect"))
             b.expect = (uint64_t)vg_bench_num(argc, argv, &i, 1);
         else if (!strcmp(a, "--events"))

@@ -31,7 +31,7 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->next = vg_batch_calloc(max, sizeof(*b->next), &ok);
     b->htab = vg_batch_calloc(b->hcap, sizeof(*b->htab), &ok);
     b->groups = vg_batch_calloc(max_groups, sizeof(*b->groups), &ok);
-    b->states = vg_batch_calloc(max_groups, sizeof(*b->states), &ok);
+    b->state = vg_batch_calloc(1, sizeof(*b->state), &ok);
     b->loaded_due = vg_batch_calloc(max_groups, sizeof(*b->loaded_due), &ok);
     b->recs = vg_batch_calloc(max, sizeof(*b->recs), &ok);
     b->rec_of = vg_batch_calloc(max, sizeof(*b->rec_of), &ok);
@@ -64,7 +64,7 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->next);
     free(b->htab);
     free(b->groups);
-    free(b->states);
+    free(b->state);
     free(b->loaded_due);
     free(b->recs);
     free(b->rec_of);
@@ -95,6 +95,8 @@ void vg_batch_reset(vg_batch_t *b) {
     b->n_parts = 0;
     b->n_outs = 0;
     b->out_len = 0;
+    b->n_writes = 0;
+    b->enc_used = 0;
     b->errstr[0] = '\0';
 }
 

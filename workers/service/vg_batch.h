@@ -72,16 +72,18 @@ typedef struct vg_batch_s {
     vg_step_record_t *recs;   /* the records per partition, for vg_step_customer */
     uint32_t *rec_of;         /* record i's place among its partition's */
     uint32_t *mine;           /* one customer's records, scratch */
-    vg_state_t *states;       /* per group */
+    vg_state_t *state;        /* the customer being applied: one, reused, so that it stays
+                                 in the CPU's cache (a state is tens of kilobytes) */
     int64_t *loaded_due;      /* per group: its deadline index entry as loaded (0: none) */
     vg_redis_state_t *loaded;
     vg_redis_state_t *loaded_miss; /* from Redis, for the groups the cache missed */
     uint32_t *miss;           /* those groups */
     const char **keys;
     vg_redis_write_t *writes;
+    size_t n_writes;          /* the changed states, encoded as they are applied */
     size_t *enc_off;
     uint8_t *enc_buf;
-    size_t enc_cap;
+    size_t enc_cap, enc_used;
     vg_out_t *outs;
     size_t n_outs;
     uint8_t *out_buf;

@@ -1201,9 +1201,10 @@ static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
     return VG_OK;
 }
 
-/* The loaded state of group g, decoded; an unreadable one starts afresh. */
+/* The loaded state of group g, decoded into the batch's state; an
+ * unreadable one starts afresh. */
 static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
-    vg_state_t *st = &p->b->states[g];
+    vg_state_t *st = p->b->state;
     char why[256];
 
     /* Unknown (-1) unless a stored state says: its index entry may be
@@ -1251,8 +1252,11 @@ static void vg_pipeline_decode_state(vg_pipeline_t *p, size_t g) {
     p->b->loaded_due[g] = vg_state_index_due(st); /* the script keeps them equal */
 }
 
+static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, size_t *used);
+
 /* Apply each customer's events and deadlines in order (vg_step_customer,
- * the same code the oracle runs); collect triggers. */
+ * the same code the oracle runs); collect triggers; encode each changed
+ * state for the store at once, while it is still in the CPU's cache. */
 static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     vg_err_t err;
 
@@ -1270,11 +1274,11 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
         bool changed = false;
 
         vg_pipeline_decode_state(p, g);
-        if (vg_pipeline_identify(p, grp, &p->b->states[g]))
+        if (vg_pipeline_identify(p, grp, p->b->state))
             continue;
         for (int32_t i = grp->first; i >= 0; i = p->b->next[i])
             p->b->mine[n_mine++] = p->b->rec_of[i];
-        err = vg_step_customer(&p->b->states[g], grp->tenant, grp->customer, &sb, p->b->mine, n_mine,
+        err = vg_step_customer(p->b->state, grp->tenant, grp->customer, &sb, p->b->mine, n_mine,
                                &p->model, &p->step, vg_pipeline_sink, &sink, &changed);
         grp->dirty |= changed;
         if (err) {
@@ -1282,6 +1286,9 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
                           err == VG_ERR_NOMEM ? "out of memory" : "dead-letter produce failed");
             return err;
         }
+        if (grp->dirty &&
+            (err = vg_pipeline_encode_state(p, g, p->b->n_writes++, &p->b->enc_used)))
+            return err;
     }
     return VG_OK;
 }
@@ -1380,9 +1387,10 @@ static void vg_pipeline_behind(vg_pipeline_t *p) {
     }
 }
 
-/* Encode group g's state into p->b->writes[w] (its CAS and index entry). */
+/* Encode group g's state (the batch's state, just applied) into
+ * p->b->writes[w] (its CAS and index entry). */
 static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, size_t *used) {
-    vg_state_t *st = &p->b->states[g];
+    vg_state_t *st = p->b->state;
     vg_redis_write_t *wr = &p->b->writes[w];
     size_t len = 0;
     vg_err_t err;
@@ -1453,12 +1461,9 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
 /* Store the changed states, each with its version CAS and its entry in the
  * partition's deadline index, before the Kafka commit (DESIGN rule 3). */
 static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
-    size_t used = 0, n_writes = 0, conflict = 0;
+    size_t n_writes = p->b->n_writes, conflict = 0;
     vg_err_t err;
 
-    for (size_t g = 0; g < p->b->n_groups; g++)
-        if (p->b->groups[g].dirty && (err = vg_pipeline_encode_state(p, g, n_writes++, &used)))
-            return err;
     for (size_t w = 0; w < n_writes; w++)
         p->b->writes[w].data = p->b->enc_buf + p->b->enc_off[w];
     /* Every partition's applied marker, in the same call as its states:
