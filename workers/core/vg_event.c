@@ -367,13 +367,7 @@ unsigned vg_event_normalise(vg_event_t *ev) {
     return n;
 }
 
-vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t key_len,
-                            int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
-                            char *errstr, size_t errstr_size) {
-    vg_event_t *ev;
-    vg_err_t err;
-
-    *evp = NULL;
+vg_err_t vg_event_check_record(const void *buf, size_t len, char *errstr, size_t errstr_size) {
     if (!buf || len == 0) {
         vg_errstr_set(errstr, errstr_size, "empty payload");
         return VG_ERR_DECODE;
@@ -383,6 +377,34 @@ vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t
                       VG_EVENT_MAX_BYTES);
         return VG_ERR_INVALID;
     }
+    return VG_OK;
+}
+
+vg_err_t vg_event_finish(vg_event_t *ev, const void *key, size_t key_len, int64_t not_after_ms,
+                         char *errstr, size_t errstr_size) {
+    vg_err_t err;
+
+    if ((err = vg_event_validate(ev, not_after_ms, errstr, errstr_size)))
+        return err;
+    if (key && (key_len != strlen(ev->customer_id) || memcmp(key, ev->customer_id, key_len))) {
+        vg_errstr_set(errstr, errstr_size,
+                      "record key does not match field \"customer_id\" (events must be keyed by "
+                      "customer)");
+        return VG_ERR_INVALID;
+    }
+    vg_event_normalise(ev);
+    return VG_OK;
+}
+
+vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t key_len,
+                            int64_t not_after_ms, ProtobufCAllocator *allocator, vg_event_t **evp,
+                            char *errstr, size_t errstr_size) {
+    vg_event_t *ev;
+    vg_err_t err;
+
+    *evp = NULL;
+    if ((err = vg_event_check_record(buf, len, errstr, errstr_size)))
+        return err;
     ev = vigil__v1__interaction_event__unpack(allocator, len, buf);
     if (!ev) {
         vg_errstr_set(errstr, errstr_size,
@@ -390,18 +412,10 @@ vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t
         return VG_ERR_DECODE;
     }
     if ((err = vg_event_check_wire(buf, len, errstr, errstr_size)) ||
-        (err = vg_event_validate(ev, not_after_ms, errstr, errstr_size))) {
+        (err = vg_event_finish(ev, key, key_len, not_after_ms, errstr, errstr_size))) {
         vigil__v1__interaction_event__free_unpacked(ev, allocator);
         return err;
     }
-    if (key && (key_len != strlen(ev->customer_id) || memcmp(key, ev->customer_id, key_len))) {
-        vg_errstr_set(errstr, errstr_size,
-                      "record key does not match field \"customer_id\" (events must be keyed by "
-                      "customer)");
-        vigil__v1__interaction_event__free_unpacked(ev, allocator);
-        return VG_ERR_INVALID;
-    }
-    vg_event_normalise(ev);
     *evp = ev;
     return VG_OK;
 }

@@ -56,6 +56,13 @@ vg_err_t vg_event_decode_pb(const void *buf, size_t len, const void *key, size_t
 
 void vg_event_free_pb(vg_event_t *ev, ProtobufCAllocator *allocator);
 
+/* What both decoders do before and after the bytes: a record's size
+ * (empty, or above VG_EVENT_MAX_BYTES), then vg_event_validate(), the key
+ * against customer_id and vg_event_normalise(). */
+vg_err_t vg_event_check_record(const void *buf, size_t len, char *errstr, size_t errstr_size);
+vg_err_t vg_event_finish(vg_event_t *ev, const void *key, size_t key_len, int64_t not_after_ms,
+                         char *errstr, size_t errstr_size);
+
 /* Check the encoded bytes: every string field valid UTF-8 without NUL or
  * control characters and within its limit, every repeated field within
  * its count (the record's total size is vg_event_decode's). protobuf-c

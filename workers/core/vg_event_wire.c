@@ -352,15 +352,8 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
     vg_err_t err;
 
     *evp = NULL;
-    if (!buf || len == 0) {
-        vg_errstr_set(errstr, errstr_size, "empty payload");
-        return VG_ERR_DECODE;
-    }
-    if (len > VG_EVENT_MAX_BYTES) {
-        vg_errstr_set(errstr, errstr_size, "record value of %zu bytes, larger than %d", len,
-                      VG_EVENT_MAX_BYTES);
-        return VG_ERR_INVALID;
-    }
+    if ((err = vg_event_check_record(buf, len, errstr, errstr_size)))
+        return err;
     memset(&s, 0, offsetof(vg_ev_scan_t, errstr));
     s.errstr = errstr;
     s.errstr_size = errstr_size;
@@ -375,18 +368,10 @@ vg_err_t vg_event_decode(const void *buf, size_t len, const void *key, size_t ke
         vg_errstr_set(errstr, errstr_size, "out of memory decoding an event of %zu bytes", len);
         return VG_ERR_NOMEM;
     }
-    if ((err = vg_event_validate(ev, not_after_ms, errstr, errstr_size))) {
+    if ((err = vg_event_finish(ev, key, key_len, not_after_ms, errstr, errstr_size))) {
         vg_event_free(ev, allocator);
         return err;
     }
-    if (key && (key_len != strlen(ev->customer_id) || memcmp(key, ev->customer_id, key_len))) {
-        vg_errstr_set(errstr, errstr_size,
-                      "record key does not match field \"customer_id\" (events must be keyed by "
-                      "customer)");
-        vg_event_free(ev, allocator);
-        return VG_ERR_INVALID;
-    }
-    vg_event_normalise(ev);
     *evp = ev;
     return VG_OK;
 }

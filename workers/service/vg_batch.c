@@ -127,6 +127,7 @@ int32_t vg_batch_group(vg_batch_t *b, const char *key) {
 
 vg_part_t *vg_batch_part(vg_batch_t *b, const vg_kafka_msg_t *m, const char *prefix) {
     vg_part_t *part;
+    int n;
 
     for (size_t i = 0; i < b->n_parts; i++)
         if (b->parts[i].partition == m->partition && strcmp(b->parts[i].topic, m->topic) == 0)
@@ -142,6 +143,9 @@ vg_part_t *vg_batch_part(vg_batch_t *b, const vg_kafka_msg_t *m, const char *pre
     part->quiet_below = 0;
     vg_keys_due(part->due_key, sizeof(part->due_key), prefix, m->topic, m->partition);
     vg_keys_mark(part->mark_key, sizeof(part->mark_key), prefix, m->topic, m->partition);
+    n = vg_keys_state(part->state_head, sizeof(part->state_head), prefix, m->topic, m->partition,
+                      "");
+    part->state_head_len = n > 0 ? (size_t)n : 0;
     return part;
 }
 

@@ -44,6 +44,8 @@ typedef struct vg_part_s {
     size_t first_rec, n_recs; /* its records in recs */
     char due_key[VG_KEYS_MAX]; /* its deadline index (vg_keys_due) */
     char mark_key[VG_KEYS_MAX]; /* its applied marker (vg_keys_mark) */
+    char state_head[VG_KEYS_MAX]; /* its customers' keys before the pseudonym */
+    size_t state_head_len;    /* 0: too long for a key (vg_keys_state fails too) */
     int64_t quiet_below;      /* rebuilding its state: nothing is published for offsets below */
 } vg_part_t;
 

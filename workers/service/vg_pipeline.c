@@ -1072,7 +1072,14 @@ static void vg_pipeline_add_to_group(vg_pipeline_t *p, size_t i) {
     int32_t g;
 
     vg_pseudo_id(p->pseudo, p->b->events[i]->tenant, p->b->events[i]->customer_id, pseudo);
-    vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, part->topic, part->partition, pseudo);
+    /* vg_keys_state, with the partition's part made once per batch. */
+    if (part->state_head_len && part->state_head_len + VG_PSEUDO_LEN <= sizeof(key)) {
+        memcpy(key, part->state_head, part->state_head_len);
+        memcpy(key + part->state_head_len, pseudo, VG_PSEUDO_LEN);
+    } else {
+        vg_keys_state(key, sizeof(key), p->cfg.redis_key_prefix, part->topic, part->partition,
+                      pseudo);
+    }
     g = vg_batch_group(p->b, key);
     if (p->b->groups[g].last >= 0) {
         p->b->next[p->b->groups[g].last] = (int32_t)i;
