@@ -503,3 +503,61 @@ Test(event, decoder_by_hand_matches_protobuf_c_on_the_edges) {
     cr_expect_gt(same_accepted, 5u);
     cr_expect_gt(same_refused, 20u);
 }
+
+/* The text rules, byte by byte as written in docs/triggers.md: the
+ * reference the eight-bytes-at-a-time path of vg_event_text_ok must
+ * match (both decoders share it, so their comparison cannot see it). */
+static int text_reference(const uint8_t *s, size_t n, size_t *bad) {
+    for (size_t i = 0; i < n;) {
+        uint32_t cp;
+        size_t len;
+        *bad = i;
+        if (s[i] < 0x80)
+            cp = s[i], len = 1;
+        else if (s[i] >= 0xc2 && s[i] <= 0xdf)
+            cp = s[i] & 0x1f, len = 2;
+        else if (s[i] >= 0xe0 && s[i] <= 0xef)
+            cp = s[i] & 0x0f, len = 3;
+        else if (s[i] >= 0xf0 && s[i] <= 0xf4)
+            cp = s[i] & 0x07, len = 4;
+        else
+            return 0;
+        if (n - i < len)
+            return 0;
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff) || cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return 0;
+        i += len;
+    }
+    return 1;
+}
+
+Test(event, text_rules_match_the_byte_by_byte_reference) {
+    static const uint8_t alphabet[] = {'a', 'Z', '0', ' ', '~', 0x7f, 0x1f, 0x00, 0x0a, 0xc2,
+                                       0x80, 0x9f, 0xa0, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xed,
+                                       0xa0, 0xf0, 0x9f, 0x98, 0x80, 0xf4, 0x90, 0xff, 0xc0};
+    uint8_t s[48];
+    uint64_t rng = 42;
+    unsigned ok = 0;
+
+    for (int t = 0; t < 200000; t++) {
+        size_t n = rng_next(&rng) % sizeof(s), b1 = 0, b2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t r = rng_next(&rng);
+            /* Mostly printable ASCII, so the fast path runs and stops
+             * at the odd byte anywhere in a word. */
+            s[i] = (r & 7) ? (uint8_t)(0x20 + (r >> 8) % 95) : alphabet[(r >> 8) % sizeof(alphabet)];
+        }
+        int want = text_reference(s, n, &b1), got = vg_event_text_ok(s, n, &b2);
+        cr_assert_eq(got, want, "case %d (%zu bytes)", t, n);
+        if (!want)
+            cr_assert_eq(b2, b1, "case %d: bad byte at %zu, not %zu", t, b2, b1);
+        ok += (unsigned)want;
+    }
+    cr_expect_gt(ok, 10000u);
+}

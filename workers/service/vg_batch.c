@@ -101,26 +101,29 @@ void vg_batch_reset(vg_batch_t *b) {
 }
 
 int32_t vg_batch_group(vg_batch_t *b, const char *key) {
-    size_t mask = b->hcap - 1, i = (size_t)vg_hash_str(key) & mask, n;
+    size_t n = strlen(key), mask = b->hcap - 1;
+    uint64_t h = vg_hash_mem(key, n);
 
-    for (;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
         int32_t g = b->htab[i];
         if (g == 0) {
             vg_group_t *grp;
             if (b->n_groups == b->max_groups)
                 return -1;
             grp = &b->groups[b->n_groups];
-            n = strlen(key);
             if (n >= sizeof(grp->key))
                 n = sizeof(grp->key) - 1;
             memcpy(grp->key, key, n); /* once per customer per batch: no printf */
             grp->key[n] = '\0';
+            grp->hash = h;
             grp->first = grp->last = -1;
             grp->dirty = false;
             b->htab[i] = (int32_t)++b->n_groups;
             return (int32_t)b->n_groups - 1;
         }
-        if (strcmp(b->groups[g - 1].key, key) == 0)
+        /* Keys share their first ~30 bytes (prefix, topic, partition):
+         * the hash first. */
+        if (b->groups[g - 1].hash == h && strcmp(b->groups[g - 1].key, key) == 0)
             return g - 1;
     }
 }

@@ -28,6 +28,7 @@
 /* One customer of the batch. */
 typedef struct vg_group_s {
     char key[VG_KEYS_MAX];    /* Redis key (vg_keys_state) */
+    uint64_t hash;            /* vg_hash_mem of key */
     int32_t first, last;      /* record indexes, linked by next[]; -1: woken by a deadline */
     int32_t part;             /* index into parts of its partition */
     bool dirty;

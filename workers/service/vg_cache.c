@@ -106,7 +106,7 @@ bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void 
 
     if (!c)
         return false;
-    if (!(e = *vg_cache_find(c, key, vg_hash_str(key)))) {
+    if (!(e = *vg_cache_find(c, key, vg_hash_mem(key, strlen(key))))) {
         c->misses++;
         return false;
     }
@@ -125,8 +125,8 @@ void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *
 
     if (!c)
         return;
-    h = vg_hash_str(key);
     key_len = strlen(key);
+    h = vg_hash_mem(key, key_len);
     cost = vg_cache_cost(key_len, len + len / 4);
     if ((e = *(pp = vg_cache_find(c, key, h))) && len <= e->cap) {
         /* The customer's next state, most often: in place, no allocation
@@ -176,7 +176,7 @@ void vg_cache_drop(vg_cache_t *c, const char *key) {
 
     if (!c)
         return;
-    h = vg_hash_str(key);
+    h = vg_hash_mem(key, strlen(key));
     if (*(pp = vg_cache_find(c, key, h)))
         vg_cache_remove(c, pp);
 }
