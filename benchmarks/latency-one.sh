@@ -80,5 +80,9 @@ nb = dd('vigil_batches_total') or 1
 out = 'batches %d, mean size %.1f; ms per batch:' % (nb, dd('vigil_batch_size_sum') / nb)
 for st in ('decode', 'redis_load', 'score', 'redis_store', 'commit'):
     out += ' %s %.3f' % (st, dd('vigil_stage_duration_seconds_sum{stage="%s"}' % st) / nb * 1000)
+nt = dd('vigil_transactions_total{outcome="committed"}')
+if nt:
+    out += '; %d transactions, %.1f ms of commit stage each' % (
+        nt, dd('vigil_stage_duration_seconds_sum{stage="commit"}') / nt * 1000)
 print(out)
 PY

@@ -12,7 +12,13 @@
  * max ~100 ms in both modes (before the worker looked its output topics up
  * at start, the first trigger waited ~0.6 s for that lookup).
  *
- *   0030-deadline-latency [exactly_once|at_least_once] [max_ms]
+ * Arguments after those are more worker settings. With
+ * delivery.commit_interval_ms=5000 in exactly_once, the deadlines are
+ * still visible within max_ms only because a worker that keeps up commits
+ * early (delivery.commit_min_interval_ms): the background traffic never
+ * leaves the worker idle long enough to commit for that reason.
+ *
+ *   0030-deadline-latency [exactly_once|at_least_once] [max_ms] [name=value ...]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -76,7 +82,7 @@ int main(int argc, char **argv) {
     vg_itest_t t;
     char path[1200], model_set[1300], err[512], customer[64];
     char mode_set[64];
-    const char *sets[] = {mode_set, model_set, NULL};
+    const char *sets[8] = {mode_set, model_set, NULL};
     const char *text = vg_model_default_text();
     const char *from = "within: 10m }", *at;
     long long late[N_CHECKOUTS * 2], fire[N_CHECKOUTS * 2], t0, n = 0, end, started = 0;
@@ -90,6 +96,9 @@ int main(int argc, char **argv) {
     int failures = 0, rc;
 
     long long max_ms = argc > 2 ? atoll(argv[2]) : 1000;
+
+    for (int i = 3, k = 2; i < argc && k < 7; i++)
+        sets[k++] = argv[i];
 
     snprintf(mode_set, sizeof(mode_set), "delivery.mode=%s", argc > 1 ? argv[1] : "exactly_once");
     if (vg_itest_init(&t, "deadline"))

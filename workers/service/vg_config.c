@@ -54,6 +54,11 @@ static const vg_config_row_t vg_config_table[] = {
     {"delivery.commit_interval_ms", VG_I(commit_interval_ms), 0, 60000, "100", NULL,
      "exactly_once: one Kafka transaction spans the batches of this interval (0: one per "
      "batch); it commits sooner when no record is waiting, and before partitions move."},
+    {"delivery.commit_min_interval_ms", VG_I(commit_min_interval_ms), 0, 60000, "10", NULL,
+     "exactly_once: a worker that keeps up (its last batch took every record that had "
+     "arrived) commits its transaction once it has been open this long and twice as long as "
+     "its recent commits took, instead of waiting out delivery.commit_interval_ms (at or "
+     "above it: never early)."},
     {"delivery.txn_timeout_ms", VG_I(txn_timeout_ms), 1000, 900000, "30000", NULL,
      "Timeout of a transaction commit or abort call."},
     {"redis.mode", VG_E(redis_mode), 0, 2, "standalone", "standalone|sentinel|cluster",

@@ -41,6 +41,7 @@ typedef struct vg_config_s {
     int64_t batch_max_wait_ms;
     int64_t txn_timeout_ms;
     int64_t commit_interval_ms;
+    int64_t commit_min_interval_ms;
     int redis_mode;                /* vg_redis_mode_t: standalone, sentinel, cluster */
     char redis_cluster_nodes[1024];
     char redis_host[256];

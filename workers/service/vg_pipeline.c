@@ -100,6 +100,7 @@ struct vg_pipeline_s {
     vg_txn_part_t txn[VG_TXN_PARTS_MAX];
     size_t n_txn;
     uint64_t txn_start_us;
+    uint64_t commit_us; /* how long a commit takes: a moving average */
     bool txn_open, rewind_needed;
     int64_t kafka_stall_ms, kafka_reported_ms; /* a Kafka outage: since, last report */
 
@@ -1574,10 +1575,12 @@ static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t er
     vg_kafka_offset_t offs[VG_TXN_PARTS_MAX];
     static char md[VG_TXN_PARTS_MAX][32];
     const char *mdp[VG_TXN_PARTS_MAX];
+    uint64_t started, took;
     vg_err_t err;
 
     if (!p->txn_open)
         return VG_OK;
+    started = vg_now_us();
     vg_pipeline_positions(p->txn, p->n_txn, offs, md, mdp);
     err = vg_kafka_producer_commit_md(p->producer, offs, mdp, p->n_txn,
                                       vg_kafka_consumer_group_metadata(p->consumer),
@@ -1587,16 +1590,40 @@ static vg_err_t vg_pipeline_commit_txn(vg_pipeline_t *p, char *errstr, size_t er
         return err;
     }
     atomic_fetch_add(&p->stats.txn_committed, 1);
+    took = vg_now_us() - started;
+    p->commit_us = p->commit_us ? (3 * p->commit_us + took) / 4 : took;
     p->txn_open = false;
     p->n_txn = 0;
     vg_pipeline_kafka_ok(p);
     return VG_OK;
 }
 
-/* Commit the positions: in exactly_once, the transaction when its
- * interval is over (delivery.commit_interval_ms; the next batches join it
- * otherwise); in at_least_once, after a flush, batch by batch, without
- * waiting for the coordinator's answer. */
+/* exactly_once: whether the open transaction commits after this batch.
+ * It does when it has been open delivery.commit_interval_ms. It does
+ * sooner when the worker keeps up, its batch having taken every record
+ * that had arrived: then the time a commit blocks the pipeline is time it
+ * would have waited for records anyway, and a trigger need not wait out
+ * the interval to become visible. Never before
+ * delivery.commit_min_interval_ms, nor before twice the recent commits'
+ * duration, so that at most a third of the time goes to commits; under a
+ * backlog (full batches) the interval alone decides. */
+static bool vg_pipeline_txn_due(const vg_pipeline_t *p) {
+    uint64_t open_us = vg_now_us() - p->txn_start_us;
+    uint64_t early_us = (uint64_t)p->cfg.commit_min_interval_ms * 1000u;
+
+    if (open_us >= (uint64_t)p->cfg.commit_interval_ms * 1000u)
+        return true;
+    if (p->b->n >= p->b->max)
+        return false; /* more is waiting: the interval decides */
+    if (early_us < 2 * p->commit_us)
+        early_us = 2 * p->commit_us;
+    return open_us >= early_us;
+}
+
+/* Commit the positions: in exactly_once, the transaction when it is due
+ * (vg_pipeline_txn_due; the next batches join it otherwise); in
+ * at_least_once, after a flush, batch by batch, without waiting for the
+ * coordinator's answer. */
 static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     vg_kafka_offset_t offs[VG_BATCH_PARTS_MAX];
     char md[VG_BATCH_PARTS_MAX][32];
@@ -1607,7 +1634,7 @@ static vg_err_t vg_pipeline_stage_commit(vg_pipeline_t *p) {
     if (p->cfg.delivery == VG_DELIVERY_EXACTLY_ONCE) {
         if ((err = vg_pipeline_note_positions(p)))
             return err;
-        if (vg_now_us() - p->txn_start_us < (uint64_t)p->cfg.commit_interval_ms * 1000u)
+        if (!vg_pipeline_txn_due(p))
             return VG_OK;
         return vg_pipeline_commit_txn(p, p->b->errstr, sizeof(p->b->errstr));
     }
