@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vg_cache.h"
+#include "vg_hash.h"
 #include "vg_keys.h"
 
 static void key_of(char *out, int partition, int customer) {
@@ -137,4 +138,47 @@ Test(cache, rewrite_in_place_or_anew) {
     cr_expect_eq(after.entries, 0);
     cr_expect_eq(after.bytes, 0, "every byte accounted is given back");
     vg_cache_destroy(c);
+}
+
+/* The calls that take the key's length and hash (a batch's groups have
+ * them) find what the plain calls keep, and the other way round; asking
+ * for the memory ahead changes nothing, on a present, absent or no key,
+ * and on no cache. */
+Test(cache, hashed_calls_and_prefetch_agree_with_plain_calls) {
+    vg_cache_t *c = vg_cache_new(1 << 20);
+    char k[VG_KEYS_MAX];
+    const void *d = NULL;
+    size_t n = 0;
+    uint64_t v = 0;
+
+    for (int i = 0; i < 2000; i++) {
+        uint64_t h;
+        key_of(k, i % 4, i);
+        h = vg_hash_mem(k, strlen(k));
+        vg_cache_prefetch_bucket(c, h);
+        vg_cache_prefetch_entry(c, h);
+        if (i % 2)
+            vg_cache_put_h(c, k, strlen(k), h, (uint64_t)i, &i, sizeof(i));
+        else
+            vg_cache_put(c, k, (uint64_t)i, &i, sizeof(i));
+    }
+    for (int i = 0; i < 2000; i++) {
+        uint64_t h;
+        key_of(k, i % 4, i);
+        h = vg_hash_mem(k, strlen(k));
+        vg_cache_prefetch_bucket(c, h);
+        vg_cache_prefetch_entry(c, h);
+        cr_assert(i % 2 ? vg_cache_get(c, k, &v, &d, &n) : vg_cache_get_h(c, k, h, &v, &d, &n),
+                  "key %d", i);
+        cr_assert_eq(v, (uint64_t)i);
+        cr_assert_eq(n, sizeof(i));
+        cr_assert_eq(memcmp(d, &i, sizeof(i)), 0);
+    }
+    key_of(k, 0, 123456);
+    cr_assert_not(vg_cache_get_h(c, k, vg_hash_mem(k, strlen(k)), &v, &d, &n));
+    vg_cache_destroy(c);
+    vg_cache_prefetch_bucket(NULL, 1);
+    vg_cache_prefetch_entry(NULL, 1);
+    cr_assert_not(vg_cache_get_h(NULL, k, 1, &v, &d, &n));
+    vg_cache_put_h(NULL, k, strlen(k), 1, 1, "x", 1);
 }

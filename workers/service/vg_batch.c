@@ -42,6 +42,7 @@ vg_batch_t *vg_batch_new(size_t max, size_t max_groups) {
     b->keys = vg_batch_calloc(max_groups, sizeof(*b->keys), &ok);
     b->writes = vg_batch_calloc(max_groups, sizeof(*b->writes), &ok);
     b->enc_off = vg_batch_calloc(max_groups, sizeof(*b->enc_off), &ok);
+    b->write_group = vg_batch_calloc(max_groups, sizeof(*b->write_group), &ok);
     /* A record fires at most one trigger, and so does each deadline
      * resolution and replay; bounded by records + woken customers x ring. */
     b->outs = vg_batch_calloc(max + max_groups * (VG_STATE_MAX_DECISIONS + 2), sizeof(*b->outs),
@@ -75,6 +76,7 @@ void vg_batch_destroy(vg_batch_t *b) {
     free(b->keys);
     free(b->writes);
     free(b->enc_off);
+    free(b->write_group);
     free(b->enc_buf);
     free(b->outs);
     free(b->out_buf);
@@ -116,6 +118,7 @@ int32_t vg_batch_group(vg_batch_t *b, const char *key) {
             memcpy(grp->key, key, n); /* once per customer per batch: no printf */
             grp->key[n] = '\0';
             grp->hash = h;
+            grp->key_len = n;
             grp->first = grp->last = -1;
             grp->dirty = false;
             b->htab[i] = (int32_t)++b->n_groups;

@@ -29,6 +29,7 @@
 typedef struct vg_group_s {
     char key[VG_KEYS_MAX];    /* Redis key (vg_keys_state) */
     uint64_t hash;            /* vg_hash_mem of key */
+    size_t key_len;
     int32_t first, last;      /* record indexes, linked by next[]; -1: woken by a deadline */
     int32_t part;             /* index into parts of its partition */
     bool dirty;
@@ -85,6 +86,7 @@ typedef struct vg_batch_s {
     vg_redis_write_t *writes;
     size_t n_writes;          /* the changed states, encoded as they are applied */
     size_t *enc_off;
+    uint32_t *write_group;    /* the group of each write */
     uint8_t *enc_buf;
     size_t enc_cap, enc_used;
     vg_out_t *outs;

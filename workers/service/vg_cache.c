@@ -100,13 +100,35 @@ void vg_cache_destroy(vg_cache_t *c) {
     free(c);
 }
 
+void vg_cache_prefetch_bucket(const vg_cache_t *c, uint64_t hash) {
+    if (c)
+        __builtin_prefetch(&c->buckets[hash & (c->n_buckets - 1)]);
+}
+
+void vg_cache_prefetch_entry(const vg_cache_t *c, uint64_t hash) {
+    const vg_centry_t *e;
+
+    if (c && (e = c->buckets[hash & (c->n_buckets - 1)])) {
+        /* The chain link and hash, then the key (an entry starts where
+         * malloc put it, so its key may reach a third line). */
+        __builtin_prefetch(e);
+        __builtin_prefetch((const char *)e + 64);
+        __builtin_prefetch((const char *)e + 127);
+    }
+}
+
 bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void **data,
                   size_t *len) {
+    return vg_cache_get_h(c, key, vg_hash_mem(key, strlen(key)), version, data, len);
+}
+
+bool vg_cache_get_h(vg_cache_t *c, const char *key, uint64_t hash, uint64_t *version,
+                    const void **data, size_t *len) {
     vg_centry_t *e;
 
     if (!c)
         return false;
-    if (!(e = *vg_cache_find(c, key, vg_hash_mem(key, strlen(key))))) {
+    if (!(e = *vg_cache_find(c, key, hash))) {
         c->misses++;
         return false;
     }
@@ -119,14 +141,18 @@ bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void 
 }
 
 void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *data, size_t len) {
-    uint64_t h;
-    size_t key_len, cost;
+    size_t key_len = strlen(key);
+
+    vg_cache_put_h(c, key, key_len, vg_hash_mem(key, key_len), version, data, len);
+}
+
+void vg_cache_put_h(vg_cache_t *c, const char *key, size_t key_len, uint64_t h,
+                    uint64_t version, const void *data, size_t len) {
+    size_t cost;
     vg_centry_t **pp, *e;
 
     if (!c)
         return;
-    key_len = strlen(key);
-    h = vg_hash_mem(key, key_len);
     cost = vg_cache_cost(key_len, len + len / 4);
     if ((e = *(pp = vg_cache_find(c, key, h))) && len <= e->cap) {
         /* The customer's next state, most often: in place, no allocation

@@ -47,6 +47,21 @@ bool vg_cache_get(vg_cache_t *c, const char *key, uint64_t *version, const void 
  * than a tenth of the cache is not kept. */
 void vg_cache_put(vg_cache_t *c, const char *key, uint64_t version, const void *data, size_t len);
 
+/* The same, for a caller that has key's length and vg_hash_mem(key,
+ * key_len) at hand already (a batch's groups have both). */
+bool vg_cache_get_h(vg_cache_t *c, const char *key, uint64_t hash, uint64_t *version,
+                    const void **data, size_t *len);
+void vg_cache_put_h(vg_cache_t *c, const char *key, size_t key_len, uint64_t hash,
+                    uint64_t version, const void *data, size_t len);
+
+/* Ask the CPU for what a lookup of the key of this hash will read, ahead
+ * of it: a batch looks up hundreds of customers whose entries are rarely
+ * in the CPU's cache, and the lookups' memory reads then overlap instead
+ * of following one another. Two steps, a few lookups apart: the bucket,
+ * then (the bucket having arrived) the entry its chain starts with. */
+void vg_cache_prefetch_bucket(const vg_cache_t *c, uint64_t hash);
+void vg_cache_prefetch_entry(const vg_cache_t *c, uint64_t hash);
+
 void vg_cache_drop(vg_cache_t *c, const char *key);
 
 /* Drop every key of one events partition: the keys whose hash tag is

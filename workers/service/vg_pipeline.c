@@ -1184,14 +1184,26 @@ static vg_err_t vg_pipeline_stage_due(vg_pipeline_t *p) {
     return VG_OK;
 }
 
+/* How many lookups ahead the cache's memory is asked for
+ * (vg_cache_prefetch_bucket; the entry at half of it). */
+#define VG_PREFETCH_AHEAD 8
+
 /* Load every customer's state in one round trip. */
 static vg_err_t vg_pipeline_stage_load(vg_pipeline_t *p) {
-    size_t n_miss = 0;
+    const vg_group_t *groups = p->b->groups;
+    size_t n_miss = 0, n = p->b->n_groups;
 
-    for (size_t g = 0; g < p->b->n_groups; g++) {
+    for (size_t g = 0; g < n && g < VG_PREFETCH_AHEAD; g++)
+        vg_cache_prefetch_bucket(p->cache, groups[g].hash);
+    for (size_t g = 0; g < n; g++) {
         vg_redis_state_t *l = &p->b->loaded[g];
+        if (g + VG_PREFETCH_AHEAD < n)
+            vg_cache_prefetch_bucket(p->cache, groups[g + VG_PREFETCH_AHEAD].hash);
+        if (g + VG_PREFETCH_AHEAD / 2 < n)
+            vg_cache_prefetch_entry(p->cache, groups[g + VG_PREFETCH_AHEAD / 2].hash);
         memset(l, 0, sizeof(*l));
-        if (vg_cache_get(p->cache, p->b->groups[g].key, &l->version, &l->data, &l->len)) {
+        if (vg_cache_get_h(p->cache, groups[g].key, groups[g].hash, &l->version, &l->data,
+                           &l->len)) {
             l->found = true;
             continue;
         }
@@ -1271,6 +1283,13 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     vg_batch_index_records(p->b);
     for (size_t g = 0; g < p->b->n_groups; g++) {
         vg_group_t *grp = &p->b->groups[g];
+        if (g + 1 < p->b->n_groups && p->b->loaded[g + 1].found) {
+            /* The next customer's stored state, most often in the cache
+             * and not in the CPU's: on its way while this one is applied. */
+            const char *next = p->b->loaded[g + 1].data;
+            for (size_t off = 0; off < p->b->loaded[g + 1].len; off += 64)
+                __builtin_prefetch(next + off);
+        }
         const vg_part_t *gp = &p->b->parts[grp->part];
         const vg_txn_part_t *tp = p->txn_open ? vg_pipeline_txn_part(p, gp->topic, gp->partition)
                                               : NULL;
@@ -1458,6 +1477,7 @@ static vg_err_t vg_pipeline_encode_state(vg_pipeline_t *p, size_t g, size_t w, s
         return err;
     }
     p->b->enc_off[w] = *used;
+    p->b->write_group[w] = (uint32_t)g;
     wr->key = p->b->groups[g].key;
     wr->expect_version = st->version;
     wr->len = len;
@@ -1491,9 +1511,15 @@ static vg_err_t vg_pipeline_stage_store(vg_pipeline_t *p) {
         for (size_t g = 0; g < p->b->n_groups; g++)
             vg_cache_drop(p->cache, p->b->groups[g].key);
     else
-        for (size_t w = 0; w < n_writes; w++)
-            vg_cache_put(p->cache, p->b->writes[w].key, p->b->writes[w].expect_version + 1,
-                         p->b->writes[w].data, p->b->writes[w].len);
+        for (size_t w = 0; w < n_writes; w++) {
+            const vg_group_t *grp = &p->b->groups[p->b->write_group[w]];
+            if (w + VG_PREFETCH_AHEAD / 2 < n_writes)
+                vg_cache_prefetch_entry(
+                    p->cache, p->b->groups[p->b->write_group[w + VG_PREFETCH_AHEAD / 2]].hash);
+            vg_cache_put_h(p->cache, grp->key, grp->key_len, grp->hash,
+                           p->b->writes[w].expect_version + 1, p->b->writes[w].data,
+                           p->b->writes[w].len);
+        }
     if (err == VG_ERR_BEHIND)
         return err;
     if (err == VG_ERR_CONFLICT) {
