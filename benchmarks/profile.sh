@@ -66,6 +66,7 @@ until awk -v c="$(consumed)" -v n="$EVENTS" 'BEGIN{exit !(c >= n)}'; do
   sleep 0.5
 done
 C1=$(ticks); N1=$(consumed); S1=$(date +%s.%N)
+curl -s "localhost:$PORT/metrics" >"$WORK/metrics.txt"
 kill -INT $R; wait $R || true
 kill $W; wait $W || true
 HZ=$(getconf CLK_TCK)
@@ -74,6 +75,10 @@ awk -v c0="$C0" -v c1="$C1" -v n0="$N0" -v n1="$N1" -v s0="$S0" -v s1="$S1" -v h
   n = n1 - n0; printf "commit %s, %s, %d events over %d customers\n", rev, mode, n, cust;
   printf "events/s %.0f; worker CPU %.2f us/event (%.2f s of CPU)\n",
          n / (s1 - s0), (c1 - c0) / hz / n * 1e6, (c1 - c0) / hz }' | tee "$OUT/summary.txt"
+awk '/^vigil_batches_total /{b=$2} /^vigil_batch_size_sum /{s=$2}
+     /^vigil_transactions_total\{outcome="committed"\}/{t=$2}
+     END{printf "batches %d (mean size %.0f), transactions committed %d\n", b, b ? s / b : 0, t}' \
+  "$WORK/metrics.txt" | tee -a "$OUT/summary.txt"
 perf report -i "$WORK/perf.data" --no-children --sort dso,comm --stdio -g none 2>/dev/null |
   grep -v '^#' | grep -v '^$' | awk 'NR <= 40' >"$OUT/by-dso.txt"
 perf report -i "$WORK/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null |
