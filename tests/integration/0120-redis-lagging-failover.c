@@ -86,9 +86,13 @@ int main(int argc, char **argv) {
     replica = vg_itest_spawn_redis(t.stack_dir, "lag-replica-data", conf, false, log);
     for (int i = 0; i < 3; i++) {
         char name[32];
+        /* down-after 3 s, not 1: a sentinel that could not PING the
+         * promoted replica within 1 s of the switch (a loaded machine: a
+         * sanitizer build) took it for down and failed over again, to the
+         * old master just back and empty (a CI run, 2026-11-27). */
         snprintf(text, sizeof(text),
                  "port %d\nbind 127.0.0.1\nsentinel monitor lag 127.0.0.1 %d 2\n"
-                 "sentinel down-after-milliseconds lag 1000\n"
+                 "sentinel down-after-milliseconds lag 3000\n"
                  "sentinel failover-timeout lag 5000\n",
                  sport[i], mport);
         snprintf(conf, sizeof(conf), "%s/%s-sentinel-%d.conf", t.stack_dir, t.name, i);
