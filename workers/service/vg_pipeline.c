@@ -1283,13 +1283,6 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
     vg_batch_index_records(p->b);
     for (size_t g = 0; g < p->b->n_groups; g++) {
         vg_group_t *grp = &p->b->groups[g];
-        if (g + 1 < p->b->n_groups && p->b->loaded[g + 1].found) {
-            /* The next customer's stored state, most often in the cache
-             * and not in the CPU's: on its way while this one is applied. */
-            const char *next = p->b->loaded[g + 1].data;
-            for (size_t off = 0; off < p->b->loaded[g + 1].len; off += 64)
-                __builtin_prefetch(next + off);
-        }
         const vg_part_t *gp = &p->b->parts[grp->part];
         const vg_txn_part_t *tp = p->txn_open ? vg_pipeline_txn_part(p, gp->topic, gp->partition)
                                               : NULL;
@@ -1300,6 +1293,13 @@ static vg_err_t vg_pipeline_stage_apply(vg_pipeline_t *p) {
         size_t n_mine = 0;
         bool changed = false;
 
+        if (g + 1 < p->b->n_groups && p->b->loaded[g + 1].found) {
+            /* The next customer's stored state, most often in the cache
+             * and not in the CPU's: on its way while this one is applied. */
+            const char *next = p->b->loaded[g + 1].data;
+            for (size_t off = 0; off < p->b->loaded[g + 1].len; off += 64)
+                __builtin_prefetch(next + off);
+        }
         vg_pipeline_decode_state(p, g);
         if (vg_pipeline_identify(p, grp, p->b->state))
             continue;
