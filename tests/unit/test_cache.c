@@ -140,6 +140,17 @@ Test(cache, rewrite_in_place_or_anew) {
     vg_cache_destroy(c);
 }
 
+/* Customer i's key (partition i % 4) and its hash, its memory asked for. */
+static uint64_t key_prefetched(vg_cache_t *c, char *k, int i) {
+    uint64_t h;
+
+    key_of(k, i % 4, i);
+    h = vg_hash_mem(k, strlen(k));
+    vg_cache_prefetch_bucket(c, h);
+    vg_cache_prefetch_entry(c, h);
+    return h;
+}
+
 /* The calls that take the key's length and hash (a batch's groups have
  * them) find what the plain calls keep, and the other way round; asking
  * for the memory ahead changes nothing, on a present, absent or no key,
@@ -152,22 +163,14 @@ Test(cache, hashed_calls_and_prefetch_agree_with_plain_calls) {
     uint64_t v = 0;
 
     for (int i = 0; i < 2000; i++) {
-        uint64_t h;
-        key_of(k, i % 4, i);
-        h = vg_hash_mem(k, strlen(k));
-        vg_cache_prefetch_bucket(c, h);
-        vg_cache_prefetch_entry(c, h);
+        uint64_t h = key_prefetched(c, k, i);
         if (i % 2)
             vg_cache_put_h(c, k, strlen(k), h, (uint64_t)i, &i, sizeof(i));
         else
             vg_cache_put(c, k, (uint64_t)i, &i, sizeof(i));
     }
     for (int i = 0; i < 2000; i++) {
-        uint64_t h;
-        key_of(k, i % 4, i);
-        h = vg_hash_mem(k, strlen(k));
-        vg_cache_prefetch_bucket(c, h);
-        vg_cache_prefetch_entry(c, h);
+        uint64_t h = key_prefetched(c, k, i);
         cr_assert(i % 2 ? vg_cache_get(c, k, &v, &d, &n) : vg_cache_get_h(c, k, h, &v, &d, &n),
                   "key %d", i);
         cr_assert_eq(v, (uint64_t)i);
