@@ -32,8 +32,8 @@ if [[ "${VIGIL_TEST_SANITIZE:-1}" != 0 && $# -eq 0 ]]; then
         -DVIGIL_BENCHMARKS=OFF >/dev/null
   cmake --build "$SAN_DIR" -j2
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-    ctest --test-dir "$SAN_DIR" --output-on-failure -j1 -L 'unit|integration|contract' || rc=$?
-  [[ $rc -eq 0 ]] || echo "[test] sanitizer pass FAILED" >&2
+    ctest --test-dir "$SAN_DIR" --output-on-failure -j1 -L 'unit|integration|contract' ||
+    { rc=1; echo "[test] sanitizer pass FAILED" >&2; }
 fi
 
 # Then the input parsers under libFuzzer (clang, ASan+UBSan): event decode,
@@ -48,8 +48,8 @@ if [[ "${VIGIL_TEST_FUZZ:-1}" != 0 && $# -eq 0 ]]; then
           -DVIGIL_UBSAN=ON -DVIGIL_BENCHMARKS=OFF -DVIGIL_FUZZ_SECONDS="${VIGIL_FUZZ_SECONDS:-60}" \
           >/dev/null
     cmake --build "$FUZZ_DIR" -j2 --target fuzz_event fuzz_state fuzz_model fuzz_json fuzz_config
-    ctest --test-dir "$FUZZ_DIR" --output-on-failure -j1 -L fuzz || rc=$?
-    [[ $rc -eq 0 ]] || echo "[test] fuzz pass FAILED (artifacts in $FUZZ_DIR/fuzz/artifacts)" >&2
+    ctest --test-dir "$FUZZ_DIR" --output-on-failure -j1 -L fuzz ||
+      { rc=1; echo "[test] fuzz pass FAILED (artifacts in $FUZZ_DIR/fuzz/artifacts)" >&2; }
   else
     echo "[test] fuzz pass SKIPPED: no clang (ops/setup.sh installs it)" >&2
   fi
