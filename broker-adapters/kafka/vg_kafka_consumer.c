@@ -53,12 +53,17 @@ static void vg_kafka_consumer_reap(vg_kafka_consumer_t *c, int timeout_ms) {
 
     while (c->commit_q && c->commits_pending > 0) {
         int64_t left = until - (int64_t)(vg_time_mono_us() / 1000);
-        rd_kafka_event_t *ev = rd_kafka_queue_poll(c->commit_q, left > 0 ? (int)left : 0);
+        /* In slices: a drain deadline set while it waits ends it. */
+        int slice = vg_kafka_clamp(c->deadline_ms, left <= 0 ? 0 : left > 250 ? 250 : (int)left);
+        rd_kafka_event_t *ev = rd_kafka_queue_poll(c->commit_q, slice);
         rd_kafka_resp_err_t err;
         const rd_kafka_topic_partition_list_t *done;
 
-        if (!ev)
+        if (!ev) {
+            if (slice > 0 && left > slice)
+                continue;
             break;
+        }
         if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT) {
             rd_kafka_event_destroy(ev);
             continue;
@@ -395,6 +400,46 @@ void vg_kafka_consumer_release(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, siz
     }
 }
 
+rd_kafka_resp_err_t vg_kafka_read_within(const _Atomic int64_t *deadline_ms, int timeout_ms,
+                                         vg_kafka_read_fn *fn, void *arg) {
+    int64_t until = (int64_t)(vg_time_mono_us() / 1000) + (timeout_ms > 0 ? timeout_ms : 0);
+    rd_kafka_resp_err_t err;
+
+    for (;;) {
+        int64_t start = (int64_t)(vg_time_mono_us() / 1000), left = until - start;
+        int slice = vg_kafka_clamp(deadline_ms, left < VG_KAFKA_READ_SLICE_MS
+                                                    ? (left > 0 ? (int)left : 0)
+                                                    : VG_KAFKA_READ_SLICE_MS);
+
+        err = fn(arg, slice);
+        if (err != RD_KAFKA_RESP_ERR__TIMED_OUT && err != RD_KAFKA_RESP_ERR__TRANSPORT)
+            return err;
+        /* An early "no broker" is an answer, not a wait to repeat. */
+        if ((int64_t)(vg_time_mono_us() / 1000) - start < slice - 10)
+            return err;
+        if (vg_kafka_clamp(deadline_ms, 1) == 0 || (int64_t)(vg_time_mono_us() / 1000) >= until)
+            return err;
+    }
+}
+
+typedef struct vg_kafka_committed_read_s {
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *list;
+} vg_kafka_committed_read_t;
+
+static rd_kafka_resp_err_t vg_kafka_committed_try(void *arg, int timeout_ms) {
+    vg_kafka_committed_read_t *r = arg;
+    return rd_kafka_committed(r->rk, r->list, timeout_ms);
+}
+
+/* rd_kafka_committed() of l, ended by the drain deadline within a slice. */
+static rd_kafka_resp_err_t vg_kafka_consumer_committed_within(vg_kafka_consumer_t *c,
+                                                              rd_kafka_topic_partition_list_t *l,
+                                                              int timeout_ms) {
+    vg_kafka_committed_read_t r = {c->rk, l};
+    return vg_kafka_read_within(c->deadline_ms, timeout_ms, vg_kafka_committed_try, &r);
+}
+
 rd_kafka_topic_partition_list_t *vg_kafka_list_md(const vg_kafka_offset_t *offs,
                                                   const char *const *metadata, size_t n) {
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
@@ -428,8 +473,7 @@ vg_err_t vg_kafka_consumer_committed_md(vg_kafka_consumer_t *c, const char *topi
                                         char *metadata, size_t metadata_size) {
     vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    rd_kafka_resp_err_t err =
-        rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, timeout_ms));
+    rd_kafka_resp_err_t err = vg_kafka_consumer_committed_within(c, l, timeout_ms);
 
     if (!err)
         err = l->elems[0].err;
@@ -558,21 +602,42 @@ vg_err_t vg_kafka_consumer_seek(vg_kafka_consumer_t *c, const char *topic, int32
     return ret;
 }
 
+typedef struct vg_kafka_time_read_s {
+    rd_kafka_t *rk;
+    rd_kafka_topic_partition_list_t *list; /* one partition */
+    int64_t ts_ms;
+    const char *topic;
+    int32_t partition;
+    int64_t *low, *high;
+} vg_kafka_time_read_t;
+
+static rd_kafka_resp_err_t vg_kafka_offsets_for_times_try(void *arg, int timeout_ms) {
+    vg_kafka_time_read_t *r = arg;
+    r->list->elems[0].offset = r->ts_ms; /* answered in place */
+    return rd_kafka_offsets_for_times(r->rk, r->list, timeout_ms);
+}
+
+static rd_kafka_resp_err_t vg_kafka_watermarks_try(void *arg, int timeout_ms) {
+    vg_kafka_time_read_t *r = arg;
+    return rd_kafka_query_watermark_offsets(r->rk, r->topic, r->partition, r->low, r->high,
+                                            timeout_ms);
+}
+
 vg_err_t vg_kafka_consumer_offset_for_time(vg_kafka_consumer_t *c, const char *topic,
                                            int32_t partition, int64_t ts_ms, int64_t *offset,
                                            int64_t *low) {
     vg_kafka_offset_t o = {topic, partition, ts_ms};
-    rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    int timeout = vg_kafka_clamp(c->deadline_ms, 10000);
-    rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(c->rk, l, timeout);
     int64_t hi = -1;
+    vg_kafka_time_read_t r = {c->rk, vg_kafka_list(&o, 1), ts_ms, topic, partition, low, &hi};
+    rd_kafka_resp_err_t err =
+        vg_kafka_read_within(c->deadline_ms, 10000, vg_kafka_offsets_for_times_try, &r);
 
-    *offset = l->elems[0].offset;
+    *offset = r.list->elems[0].offset;
     if (!err)
-        err = l->elems[0].err;
-    rd_kafka_topic_partition_list_destroy(l);
+        err = r.list->elems[0].err;
+    rd_kafka_topic_partition_list_destroy(r.list);
     if (!err)
-        err = rd_kafka_query_watermark_offsets(c->rk, topic, partition, low, &hi, timeout);
+        err = vg_kafka_read_within(c->deadline_ms, 10000, vg_kafka_watermarks_try, &r);
     if (err) {
         VG_WARN(c->log, "kafka", "offset for time %lld of %s [%d]: %s", (long long)ts_ms, topic,
                 partition, rd_kafka_err2str(err));
@@ -588,7 +653,7 @@ vg_err_t vg_kafka_consumer_rewind_to_committed(vg_kafka_consumer_t *c, const cha
                                                int32_t partition) {
     vg_kafka_offset_t o = {topic, partition, RD_KAFKA_OFFSET_INVALID};
     rd_kafka_topic_partition_list_t *l = vg_kafka_list(&o, 1);
-    rd_kafka_resp_err_t err = rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, 10000));
+    rd_kafka_resp_err_t err = vg_kafka_consumer_committed_within(c, l, 10000);
     int64_t off = l->elems[0].offset;
 
     rd_kafka_topic_partition_list_destroy(l);
@@ -614,7 +679,7 @@ vg_err_t vg_kafka_consumer_rewind_all(vg_kafka_consumer_t *c) {
         rd_kafka_topic_partition_list_destroy(l);
         return VG_OK;
     }
-    err = rd_kafka_committed(c->rk, l, vg_kafka_clamp(c->deadline_ms, 10000));
+    err = vg_kafka_consumer_committed_within(c, l, 10000);
     if (err) {
         VG_WARN(c->log, "kafka", "committed offsets: %s", rd_kafka_err2str(err));
         rd_kafka_topic_partition_list_destroy(l);

@@ -23,6 +23,21 @@ static inline int vg_kafka_clamp(const _Atomic int64_t *deadline_ms, int timeout
     return left <= 0 ? 0 : left < timeout_ms ? (int)left : timeout_ms;
 }
 
+/* One try of a blocking read that may be asked again (metadata, committed
+ * offsets, offsets for times), waiting at most timeout_ms. */
+typedef rd_kafka_resp_err_t vg_kafka_read_fn(void *arg, int timeout_ms);
+
+/* The longest single wait of vg_kafka_read_within(). */
+#define VG_KAFKA_READ_SLICE_MS 1000
+
+/* fn, in tries of at most VG_KAFKA_READ_SLICE_MS, asked again while a try
+ * times out (or finds no broker) after its whole slice, until timeout_ms
+ * or the drain deadline passes. vg_kafka_clamp() alone sees only a
+ * deadline set before the call; a SIGTERM that arrives during a 10 s read
+ * of a dead broker must end it within one slice. */
+rd_kafka_resp_err_t vg_kafka_read_within(const _Atomic int64_t *deadline_ms, int timeout_ms,
+                                         vg_kafka_read_fn *fn, void *arg);
+
 /* A partition list of offs, each with its commit metadata (metadata may be
  * NULL, or have NULL entries). Caller destroys it. */
 rd_kafka_topic_partition_list_t *vg_kafka_list_md(const vg_kafka_offset_t *offs,

@@ -53,6 +53,10 @@ void vg_kafka_mock_fail_requests(vg_kafka_mock_t *m, int api_key, size_t cnt, in
                                           (rd_kafka_resp_err_t)err);
 }
 
+void vg_kafka_mock_set_rtt(vg_kafka_mock_t *m, int32_t broker_id, int rtt_ms) {
+    rd_kafka_mock_broker_set_rtt(m->mcluster, broker_id, rtt_ms);
+}
+
 void vg_kafka_mock_destroy(vg_kafka_mock_t *m) {
     if (!m)
         return;

@@ -25,6 +25,10 @@ vg_err_t vg_kafka_mock_create_topic(vg_kafka_mock_t *m, const char *topic, int p
  * Kafka protocol error code). */
 void vg_kafka_mock_fail_requests(vg_kafka_mock_t *m, int api_key, size_t cnt, int err);
 
+/* Fault injection: every answer of broker broker_id (1..brokers) comes
+ * rtt_ms late (0: on time again). A slow broker, as seen by a client. */
+void vg_kafka_mock_set_rtt(vg_kafka_mock_t *m, int32_t broker_id, int rtt_ms);
+
 void vg_kafka_mock_destroy(vg_kafka_mock_t *m);
 
 #endif

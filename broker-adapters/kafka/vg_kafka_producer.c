@@ -786,6 +786,16 @@ static vg_kafka_problem_t vg_kafka_producer_topic_health(const rd_kafka_metadata
     return worst;
 }
 
+typedef struct vg_kafka_metadata_read_s {
+    rd_kafka_t *rk;
+    const struct rd_kafka_metadata **md;
+} vg_kafka_metadata_read_t;
+
+static rd_kafka_resp_err_t vg_kafka_metadata_try(void *arg, int timeout_ms) {
+    vg_kafka_metadata_read_t *r = arg;
+    return rd_kafka_metadata(r->rk, 0, NULL, r->md, timeout_ms);
+}
+
 void vg_kafka_producer_diagnose(vg_kafka_producer_t *p) {
     int64_t now = (int64_t)(vg_time_mono_us() / 1000), since, wall = vg_time_wall_ms();
     vg_kafka_problem_t found = VG_KAFKA_PROBLEM_NONE, pr;
@@ -809,7 +819,11 @@ void vg_kafka_producer_diagnose(vg_kafka_producer_t *p) {
     internal[0] = rd_kafka_topic_new(p->rk, "__consumer_offsets", NULL);
     if (p->transactional)
         internal[1] = rd_kafka_topic_new(p->rk, "__transaction_state", NULL);
-    err = rd_kafka_metadata(p->rk, 0, NULL, &md, vg_kafka_clamp(p->deadline_ms, 5000));
+    {
+        /* In slices: a SIGTERM during this read of a dead broker ends it. */
+        vg_kafka_metadata_read_t r = {p->rk, &md};
+        err = vg_kafka_read_within(p->deadline_ms, 5000, vg_kafka_metadata_try, &r);
+    }
     for (int i = 0; !err && md && i < md->topic_cnt; i++) {
         /* A topic it may not describe (an internal one, with ACLs) or
          * that does not exist says nothing. */

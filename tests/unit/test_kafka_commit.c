@@ -7,12 +7,16 @@
  * committed offset; the next commit must land.
  */
 #include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "vg_kafka_consumer.h"
 #include "vg_kafka_mock.h"
 #include "vg_kafka_producer.h"
+#include "vg_time.h"
 
 #define TOPIC "commit-test"
 #define OFFSET_COMMIT 8             /* Kafka API key */
@@ -101,4 +105,39 @@ Test(kafka_commit, failed_commit_reported_once_then_next_lands, .init = setup,
     cr_assert_eq(vg_kafka_consumer_commit_wait(consumer, 10000, err, sizeof(err)), VG_OK, "%s",
                  err);
     cr_assert_eq(committed(), 5);
+}
+
+/* A SIGTERM that arrives while a read waits on a broker that does not
+ * answer: the drain deadline it sets must end the read within one slice,
+ * not at the read's own timeout (a chaos run once saw a 5 s metadata read
+ * of a dead broker overrun the drain). */
+static _Atomic int64_t drain_deadline_ms;
+
+static void *sigterm_later(void *arg) {
+    struct timespec ts = {0, 300 * 1000 * 1000};
+    (void)arg;
+    nanosleep(&ts, NULL); /* the moment the signal comes, not a wait for a condition */
+    atomic_store(&drain_deadline_ms, (int64_t)(vg_time_mono_us() / 1000));
+    return NULL;
+}
+
+Test(kafka_commit, a_drain_deadline_set_during_a_read_ends_it, .init = setup, .fini = teardown) {
+    pthread_t t;
+    int64_t off = -2, start, took;
+    char md[64];
+    vg_err_t err;
+
+    atomic_store(&drain_deadline_ms, 0);
+    vg_kafka_consumer_set_deadline(consumer, &drain_deadline_ms);
+    vg_kafka_mock_set_rtt(mock, 1, 30000);
+    cr_assert_eq(pthread_create(&t, NULL, sigterm_later, NULL), 0);
+    start = (int64_t)(vg_time_mono_us() / 1000);
+    err = vg_kafka_consumer_committed_md(consumer, TOPIC, 0, 10000, &off, md, sizeof(md));
+    took = (int64_t)(vg_time_mono_us() / 1000) - start;
+    pthread_join(t, NULL);
+    vg_kafka_mock_set_rtt(mock, 1, 0);
+    cr_assert_eq(err, VG_ERR_KAFKA, "a broker 30 s late cannot answer");
+    /* 300 ms to the signal, then at most one 1000 ms slice. */
+    cr_assert_lt(took, 2000, "the read ended %lld ms after it began (its timeout: 10000 ms)",
+                 (long long)took);
 }
