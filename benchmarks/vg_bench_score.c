@@ -12,6 +12,16 @@
  *           pipeline resets it every batch). Every worker pays it for every
  *           record, so score/decode says what the model costs relative to
  *           the cheapest thing the worker cannot avoid.
+ *   state   the state codec, as the worker runs it for each customer of
+ *           each batch: vg_state_decode() of the state it loaded, then
+ *           vg_state_encode() of the state it stores. The stored states
+ *           are taken, untimed, from a scoring pass cut into batches of
+ *           500 events: at its end, each batch encodes every customer it
+ *           touched, after trimming the decision ring below the batch (as
+ *           vg_step_customer does, the committed decisions are gone). The
+ *           timed loop decodes each of these in turn and encodes it again;
+ *           its time is divided by the events, so it adds to score.
+ *           (The worker also seals the ring's triggers; not here.)
  *
  * Input: vg_gen (seed 7, 2000 customers, 50000 events, default trouble
  * rate, no malformed records), event time from the wall clock, each
@@ -37,15 +47,18 @@
  * Output, on stdout, exactly one line:
  *   BENCH score events=... customers=... reps=... ns_per_event=...
  *         decode_ns_per_event=... ratio_vs_decode=... allocs=... frees=...
- *         fired=...
- * (allocs, frees and fired are totals over the reps.) Details (spread
+ *         fired=... state_ns_per_event=... states=... state_bytes=...
+ * (allocs, frees and fired are totals over the reps; states is the
+ * decode+encode round trips per rep, state_bytes their mean length.) Details (spread
  * over the reps, allocations of fired vs other events, decode and
  * pseudonymisation costs) go to stderr.
  *
  * --score-only runs only the scoring loops, without the allocation
- * counter, for a profiler (perf record --call-graph dwarf ...).
+ * counter, for a profiler (perf record --call-graph dwarf ...);
+ * --state-only the same for the state codec loop.
  *
- *   vg_bench_score [--events N] [--customers C] [--seed S] [--reps R] [--score-only]
+ *   vg_bench_score [--events N] [--customers C] [--seed S] [--reps R]
+ *                  [--score-only | --state-only]
  */
 #include <execinfo.h>
 #include <inttypes.h>
@@ -266,6 +279,82 @@ static void vg_bench_prepare(vg_bench_input_t *in, uint64_t events, uint32_t cus
     vg_gen_destroy(gen);
 }
 
+/* The states a worker would load and store over the run: for each batch
+ * of VG_BENCH_BATCH events, each customer it touched, encoded as the batch
+ * left it. */
+typedef struct vg_bench_stored_s {
+    size_t n;
+    uint8_t *buf; /* the encodings, back to back */
+    size_t *off, *len;
+    size_t bytes;
+} vg_bench_stored_t;
+
+/* One untimed scoring pass over states (re-initialised here), cut into
+ * batches, encoding at each batch's end the states it touched. A
+ * customer's decisions from earlier batches are trimmed when the batch
+ * first meets it, as vg_step_customer() trims below the batch (they are
+ * committed). */
+static void vg_bench_prepare_stored(const vg_bench_input_t *in, vg_state_t *states,
+                                    const vg_model_t *model, vg_step_result_t *res,
+                                    vg_bench_stored_t *out) {
+    size_t cap = 1 << 22, max = vg_state_encoded_max(), n_groups = 0, groups_cap = 1024;
+    uint32_t *touched = calloc(in->n_customers, sizeof(*touched)); /* batch number + 1 */
+    uint32_t *batch = calloc(VG_BENCH_BATCH, sizeof(*batch));
+    int64_t floor[VG_BENCH_PARTITIONS];
+
+    memset(out, 0, sizeof(*out));
+    out->buf = malloc(cap);
+    out->off = calloc(groups_cap, sizeof(*out->off));
+    out->len = calloc(groups_cap, sizeof(*out->len));
+    if (!touched || !batch || !out->buf || !out->off || !out->len)
+        vg_bench_die("prepare states", "out of memory");
+    for (size_t c = 0; c < in->n_customers; c++)
+        vg_state_init(&states[c]);
+    for (size_t first = 0; first < in->n; first += VG_BENCH_BATCH) {
+        size_t last = first + VG_BENCH_BATCH < in->n ? first + VG_BENCH_BATCH : in->n, n_batch = 0;
+        uint32_t mark = (uint32_t)(first / VG_BENCH_BATCH) + 1;
+
+        for (int k = 0; k < VG_BENCH_PARTITIONS; k++)
+            floor[k] = INT64_MAX;
+        for (size_t i = first; i < last; i++)
+            if (in->ctx[i].offset < floor[in->ctx[i].partition])
+                floor[in->ctx[i].partition] = in->ctx[i].offset;
+        for (size_t i = first; i < last; i++) {
+            uint32_t c = in->customer[i];
+            if (touched[c] != mark) {
+                touched[c] = mark;
+                batch[n_batch++] = c;
+                vg_state_trim_decisions(&states[c], in->ctx[i].partition,
+                                        floor[in->ctx[i].partition]);
+            }
+            if (vg_step_apply(&states[c], in->events[i], model, &in->ctx[i], res))
+                vg_bench_die("prepare states", "an event failed to score");
+        }
+        for (size_t b = 0; b < n_batch; b++) {
+            size_t len = 0;
+            if (n_groups == groups_cap) {
+                groups_cap *= 2;
+                out->off = realloc(out->off, groups_cap * sizeof(*out->off));
+                out->len = realloc(out->len, groups_cap * sizeof(*out->len));
+            }
+            while (out->bytes + max > cap) {
+                cap *= 2;
+                out->buf = realloc(out->buf, cap);
+            }
+            if (!out->off || !out->len || !out->buf)
+                vg_bench_die("prepare states", "out of memory");
+            if (vg_state_encode(&states[batch[b]], out->buf + out->bytes, max, &len))
+                vg_bench_die("vg_state_encode", "failed");
+            out->off[n_groups] = out->bytes;
+            out->len[n_groups++] = len;
+            out->bytes += len;
+        }
+    }
+    out->n = n_groups;
+    free(touched);
+    free(batch);
+}
+
 static void vg_bench_input_free(vg_bench_input_t *in) {
     vg_arena_destroy(in->events_arena);
     free(in->payload_buf);
@@ -345,6 +434,26 @@ static uint64_t vg_bench_decode_rep(const vg_bench_input_t *in, vg_arena_t *aren
     return t1 - t0;
 }
 
+/* One state repetition: decode each stored state and encode it again;
+ * returns elapsed ns. */
+static uint64_t vg_bench_state_rep(const vg_bench_stored_t *sv, vg_state_t *st, uint8_t *buf,
+                                   uint64_t *failures, int count_allocs) {
+    char err[256];
+    size_t len;
+    uint64_t t0, t1;
+
+    vg_bench_counting = count_allocs;
+    t0 = vg_bench_now_ns();
+    for (size_t g = 0; g < sv->n; g++) {
+        if (vg_state_decode(st, sv->buf + sv->off[g], sv->len[g], err, sizeof(err)) ||
+            vg_state_encode(st, buf, vg_state_encoded_max(), &len) || len != sv->len[g])
+            (*failures)++;
+    }
+    t1 = vg_bench_now_ns();
+    vg_bench_counting = 0;
+    return t1 - t0;
+}
+
 /* Per-event cost of pseudonymising the customer id (the pipeline does it
  * for every record to name the Redis key); not part of the BENCH line. */
 static uint64_t vg_bench_pseudo_rep(const vg_bench_input_t *in, const vg_pseudo_t *ps,
@@ -391,19 +500,22 @@ static uint64_t vg_bench_arg(int argc, char **argv, int *i, const char *name) {
 int main(int argc, char **argv) {
     uint64_t events = 50000, seed = 7;
     uint32_t customers = 2000; /* keeps event time at ~20 ms/record: see vg_gen.h */
-    int reps = 21, score_only = 0;
+    int reps = 21, score_only = 0, state_only = 0;
     vg_bench_input_t in;
     vg_model_t model;
-    vg_state_t *states;
+    vg_state_t *states, *scratch;
+    vg_bench_stored_t stored;
+    uint8_t *state_buf;
     vg_step_result_t *res;
     vg_arena_t *arena;
     vg_pseudo_t *ps;
     vg_bench_tally_t tally;
     uint64_t score_ns[VG_BENCH_REPS_MAX], decode_ns[VG_BENCH_REPS_MAX],
-        pseudo_ns[VG_BENCH_REPS_MAX];
+        pseudo_ns[VG_BENCH_REPS_MAX], state_ns[VG_BENCH_REPS_MAX];
     uint64_t score_allocs = 0, score_frees = 0, decode_allocs = 0, pseudo_allocs = 0,
-             decode_failures = 0, allocs_fired = 0, allocs_quiet = 0;
-    double score_med, decode_med, pseudo_med, encode_ns, encode_bytes;
+             decode_failures = 0, allocs_fired = 0, allocs_quiet = 0, state_allocs = 0,
+             state_failures = 0;
+    double score_med, decode_med, pseudo_med, state_med, encode_ns, encode_bytes;
     int counter_ok;
     char err[256];
     static const char pseudo_key[] = "benchmark-pseudonym-key-0123456789";
@@ -417,11 +529,14 @@ int main(int argc, char **argv) {
             seed = vg_bench_arg(argc, argv, &i, "--seed");
         else if (!strcmp(argv[i], "--score-only"))
             score_only = 1; /* for a profiler: nothing but scoring loops */
+        else if (!strcmp(argv[i], "--state-only"))
+            state_only = 1; /* for a profiler: nothing but state codec loops */
         else if (!strcmp(argv[i], "--reps"))
             reps = (int)vg_bench_arg(argc, argv, &i, "--reps");
         else {
             fprintf(stderr,
-                    "usage: %s [--events N] [--customers C] [--seed S] [--reps R (<= %d)] [--score-only]\n",
+                    "usage: %s [--events N] [--customers C] [--seed S] [--reps R (<= %d)] "
+                    "[--score-only | --state-only]\n",
                     argv[0], VG_BENCH_REPS_MAX);
             return 2;
         }
@@ -433,11 +548,14 @@ int main(int argc, char **argv) {
     vg_bench_prepare(&in, events, customers, seed);
     vg_model_default(&model);
     states = calloc(in.n_customers, sizeof(*states));
+    scratch = malloc(sizeof(*scratch));
+    state_buf = malloc(vg_state_encoded_max());
     res = calloc(1, sizeof(*res));
     arena = vg_arena_new(256 * 1024);
     ps = vg_pseudo_new(pseudo_key, strlen(pseudo_key), err, sizeof(err));
-    if (!states || !res || !arena || !ps)
+    if (!states || !scratch || !state_buf || !res || !arena || !ps)
         vg_bench_die("setup", ps ? "out of memory" : err);
+    vg_bench_prepare_stored(&in, states, &model, res, &stored);
 
     if (score_only) {
         for (int r = 0; r < reps; r++)
@@ -446,12 +564,20 @@ int main(int argc, char **argv) {
                vg_bench_median(score_ns, reps) / (double)in.n);
         return 0;
     }
+    if (state_only) {
+        for (int r = 0; r < reps; r++)
+            state_ns[r] = vg_bench_state_rep(&stored, scratch, state_buf, &state_failures, 0);
+        printf("BENCH state-only events=%zu states=%zu reps=%d ns_per_event=%.1f\n", in.n,
+               stored.n, reps, vg_bench_median(state_ns, reps) / (double)in.n);
+        return state_failures ? 1 : 0;
+    }
 
     /* Warm-up, untimed: caches, page faults, the arena's chunks, OpenSSL's
      * lazily fetched algorithms. */
     vg_bench_score_rep(&in, states, &model, res, &tally, 0);
     vg_bench_decode_rep(&in, arena, &decode_failures, 0);
     vg_bench_pseudo_rep(&in, ps, 0);
+    vg_bench_state_rep(&stored, scratch, state_buf, &state_failures, 0);
     decode_failures = 0;
 
     /* Interleave the loops, so that a slow spell of the machine (2 shared
@@ -469,9 +595,14 @@ int main(int argc, char **argv) {
         vg_bench_allocs = 0;
         pseudo_ns[r] = vg_bench_pseudo_rep(&in, ps, 1);
         pseudo_allocs += vg_bench_allocs;
+        vg_bench_allocs = 0;
+        state_ns[r] = vg_bench_state_rep(&stored, scratch, state_buf, &state_failures, 1);
+        state_allocs += vg_bench_allocs;
     }
     if (decode_failures || tally.errors)
         vg_bench_die("timed loops", "an event failed to decode or to score");
+    if (state_failures)
+        vg_bench_die("timed loops", "a state did not decode and encode back to its length");
 
     /* What a batch's store stage starts with: encoding the states it
      * changed (here: every customer, as left by the last repetition). */
@@ -494,6 +625,7 @@ int main(int argc, char **argv) {
     score_med = vg_bench_median(score_ns, reps) / (double)in.n; /* sorts score_ns */
     decode_med = vg_bench_median(decode_ns, reps) / (double)in.n;
     pseudo_med = vg_bench_median(pseudo_ns, reps) / (double)in.n;
+    state_med = vg_bench_median(state_ns, reps) / (double)in.n;
     fprintf(stderr,
             "# score: %zu events, %zu customers, %d reps; per rep: %" PRIu64 " fired, %" PRIu64
             " suppressed, %" PRIu64 " ring evictions\n"
@@ -507,6 +639,8 @@ int main(int argc, char **argv) {
             "record)\n"
             "# state encode (vg_state_encode) ns/state %.0f, %.0f bytes/state (single pass); "
             "sizeof(vg_state_t) %zu bytes in memory\n"
+            "# state codec (decode + encode): %zu round trips per rep (%.2f per event), "
+            "ns/round trip %.0f, %.0f bytes/state, allocations per round trip %.4f\n"
             "# build: %s\n",
             in.n, in.n_customers, reps, tally.fired, tally.suppressed, tally.evicted,
             (double)score_ns[0] / (double)in.n, score_med, (double)score_ns[reps - 1] / (double)in.n,
@@ -514,7 +648,9 @@ int main(int argc, char **argv) {
             tally.fired ? (double)allocs_fired / ((double)tally.fired * reps) : 0.0, allocs_quiet,
             (double)decode_allocs / ((double)in.n * reps),
             (double)pseudo_allocs / ((double)in.n * reps), pseudo_med, encode_ns, encode_bytes,
-            sizeof(vg_state_t), VG_BENCH_BUILD_TYPE);
+            sizeof(vg_state_t), stored.n, (double)stored.n / (double)in.n,
+            state_med * (double)in.n / (double)stored.n, (double)stored.bytes / (double)stored.n,
+            (double)state_allocs / ((double)stored.n * reps), VG_BENCH_BUILD_TYPE);
     /* Name the first allocation sites of the scoring loop, if any. */
     for (int t = 0; t < vg_bench_n_traces; t++) {
         fprintf(stderr, "# allocation site %d in the scoring loop:\n", t + 1);
@@ -523,15 +659,21 @@ int main(int argc, char **argv) {
     fflush(stderr);
     printf("BENCH score events=%zu customers=%zu reps=%d ns_per_event=%.1f "
            "decode_ns_per_event=%.1f ratio_vs_decode=%.2f allocs=%" PRId64 " frees=%" PRId64
-           " fired=%" PRIu64 "\n",
+           " fired=%" PRIu64 " state_ns_per_event=%.1f states=%zu state_bytes=%.0f\n",
            in.n, in.n_customers, reps, score_med, decode_med, score_med / decode_med,
            counter_ok ? (int64_t)score_allocs : -1, counter_ok ? (int64_t)score_frees : -1,
-           tally.fired * (uint64_t)reps);
+           tally.fired * (uint64_t)reps, state_med, stored.n,
+           (double)stored.bytes / (double)stored.n);
     fflush(stdout);
 
     vg_pseudo_destroy(ps);
     vg_arena_destroy(arena);
     free(res);
+    free(stored.buf);
+    free(stored.off);
+    free(stored.len);
+    free(state_buf);
+    free(scratch);
     free(states);
     vg_bench_input_free(&in);
     return 0;
