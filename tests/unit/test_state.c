@@ -317,6 +317,29 @@ Test(state, codec_by_hand_matches_protobuf_c) {
     }
 }
 
+/* The encoder needs exactly the room of its bytes: in a buffer of that
+ * size it writes them, in any smaller one it writes nothing usable and
+ * says VG_ERR_OVERFLOW (never a cut state). The states are small and
+ * large (multi-byte lengths of nested messages), the caps all of them up
+ * to the length for small states and a spread for large ones. */
+Test(state, encode_needs_exactly_its_length) {
+    static uint8_t exact[1 << 16];
+
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0, m = 0, step;
+        rnd_state(&a);
+        cr_assert_eq(vg_state_encode(&a, buf, sizeof(buf), &n), VG_OK);
+        cr_assert_eq(vg_state_encode(&a, exact, n, &m), VG_OK, "round %d: cap %zu", round, n);
+        cr_assert_eq(m, n);
+        cr_assert_arr_eq(exact, buf, n, "round %d: the bytes differ at the exact cap", round);
+        step = n > 2000 ? n / 500 : 1;
+        for (size_t cap = 0; cap < n; cap += step)
+            cr_assert_eq(vg_state_encode(&a, exact, cap, &m), VG_ERR_OVERFLOW,
+                         "round %d: %zu bytes in a cap of %zu", round, n, cap);
+        cr_assert_eq(vg_state_encode(&a, exact, n - 1, &m), VG_ERR_OVERFLOW, "round %d", round);
+    }
+}
+
 /* What another encoder may write: repeated scalars unpacked, fields out of
  * order or twice (the last wins; for a message met twice, protobuf-c keeps
  * the later one's numbers, zeros included), unknown fields. */

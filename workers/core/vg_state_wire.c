@@ -31,62 +31,75 @@ typedef struct vg_w_s {
     bool full;
 } vg_w_t;
 
-static void vg_w_bytes(vg_w_t *w, const void *data, size_t n) {
+/* Room for n more bytes. Once short, the writer stays full and writes
+ * nothing more (the encoding is refused as a whole). */
+static inline bool vg_w_room(vg_w_t *w, size_t n) {
     if (w->full || (size_t)(w->end - w->p) < n) {
         w->full = true;
-        return;
+        return false;
     }
+    return true;
+}
+
+static inline void vg_w_bytes(vg_w_t *w, const void *data, size_t n) {
+    if (!vg_w_room(w, n))
+        return;
     memcpy(w->p, data, n);
     w->p += n;
 }
 
-static void vg_w_varint(vg_w_t *w, uint64_t v) {
-    uint8_t tmp[10];
-    size_t n = 0;
-
-    while (v >= 0x80) {
-        tmp[n++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    tmp[n++] = (uint8_t)v;
-    vg_w_bytes(w, tmp, n);
+/* The length of v as a varint, 1 to 10 bytes. */
+static inline size_t vg_w_varint_len(uint64_t v) {
+    return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
-static void vg_w_tag(vg_w_t *w, uint32_t field, uint32_t wire) {
+/* Written in place, its length known first: no staging copy, one bounds
+ * check (most varints here are tags and small counts, of one byte). */
+static inline void vg_w_varint(vg_w_t *w, uint64_t v) {
+    if (!vg_w_room(w, vg_w_varint_len(v)))
+        return;
+    while (v >= 0x80) {
+        *w->p++ = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    *w->p++ = (uint8_t)v;
+}
+
+static inline void vg_w_tag(vg_w_t *w, uint32_t field, uint32_t wire) {
     vg_w_varint(w, (uint64_t)field << 3 | wire);
 }
 
 /* int32 and enums: a negative value is its 64-bit two's complement. */
-static uint64_t vg_w_i32(int32_t v) { return (uint64_t)(int64_t)v; }
+static inline uint64_t vg_w_i32(int32_t v) { return (uint64_t)(int64_t)v; }
 
-static void vg_w_u64_field(vg_w_t *w, uint32_t field, uint64_t v) {
+static inline void vg_w_u64_field(vg_w_t *w, uint32_t field, uint64_t v) {
     if (!v)
         return;
     vg_w_tag(w, field, 0);
     vg_w_varint(w, v);
 }
 
-static void vg_w_i32_field(vg_w_t *w, uint32_t field, int32_t v) {
+static inline void vg_w_i32_field(vg_w_t *w, uint32_t field, int32_t v) {
     vg_w_u64_field(w, field, vg_w_i32(v));
 }
 
-static void vg_w_bool_field(vg_w_t *w, uint32_t field, bool v) {
+static inline void vg_w_bool_field(vg_w_t *w, uint32_t field, bool v) {
     vg_w_u64_field(w, field, v ? 1 : 0);
 }
 
-static void vg_w_len_field(vg_w_t *w, uint32_t field, const void *data, size_t n) {
+static inline void vg_w_len_field(vg_w_t *w, uint32_t field, const void *data, size_t n) {
     vg_w_tag(w, field, 2);
     vg_w_varint(w, n);
     vg_w_bytes(w, data, n);
 }
 
 /* A proto3 string: left out when empty. */
-static void vg_w_str_field(vg_w_t *w, uint32_t field, const char *s) {
+static inline void vg_w_str_field(vg_w_t *w, uint32_t field, const char *s) {
     if (s[0])
         vg_w_len_field(w, field, s, strlen(s));
 }
 
-static void vg_w_double_field(vg_w_t *w, uint32_t field, double v) {
+static inline void vg_w_double_field(vg_w_t *w, uint32_t field, double v) {
     uint8_t b[8];
 
     if (v == 0)
@@ -99,35 +112,36 @@ static void vg_w_double_field(vg_w_t *w, uint32_t field, double v) {
 /* A length-delimited field whose length is known only once its content is
  * written: the content goes one byte after the tag, and moves up when its
  * length needs a longer varint. vg_w_open() returns where it starts. */
-static uint8_t *vg_w_open(vg_w_t *w, uint32_t field) {
+static inline uint8_t *vg_w_open(vg_w_t *w, uint32_t field) {
     vg_w_tag(w, field, 2);
     vg_w_bytes(w, "", 1);
     return w->p;
 }
 
 static void vg_w_close(vg_w_t *w, uint8_t *start) {
-    size_t n, extra = 0;
-    uint8_t len[10];
-    vg_w_t lw = {len, len + sizeof(len), false};
+    size_t n, extra;
 
     if (w->full)
         return;
     n = (size_t)(w->p - start);
-    vg_w_varint(&lw, n);
-    extra = (size_t)(lw.p - len) - 1;
-    if (extra) {
-        if ((size_t)(w->end - w->p) < extra) {
-            w->full = true;
-            return;
-        }
-        memmove(start + extra, start, n);
-        w->p += extra;
+    if (n < 0x80) { /* the byte kept for it is enough: most messages here */
+        start[-1] = (uint8_t)n;
+        return;
     }
-    memcpy(start - 1, len, extra + 1);
+    extra = vg_w_varint_len(n) - 1;
+    if ((size_t)(w->end - w->p) < extra) {
+        w->full = true;
+        return;
+    }
+    memmove(start + extra, start, n);
+    w->p += extra;
+    for (uint8_t *q = start - 1; n >= 0x80; n >>= 7)
+        *q++ = (uint8_t)(n | 0x80);
+    start[extra - 1] = (uint8_t)n;
 }
 
 /* Packed repeated varints of n values (left out when n is 0). */
-static void vg_w_packed_i64(vg_w_t *w, uint32_t field, const int64_t *v, uint32_t n) {
+static inline void vg_w_packed_i64(vg_w_t *w, uint32_t field, const int64_t *v, uint32_t n) {
     uint8_t *at;
 
     if (!n)
@@ -138,7 +152,7 @@ static void vg_w_packed_i64(vg_w_t *w, uint32_t field, const int64_t *v, uint32_
     vg_w_close(w, at);
 }
 
-static void vg_w_packed_i32(vg_w_t *w, uint32_t field, const int32_t *v, uint32_t n) {
+static inline void vg_w_packed_i32(vg_w_t *w, uint32_t field, const int32_t *v, uint32_t n) {
     uint8_t *at;
 
     if (!n)
@@ -779,8 +793,15 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
     }
     if (n_hashes) {
         size_t from = n_hashes > VG_STATE_RECENT_MAX ? n_hashes - VG_STATE_RECENT_MAX : 0;
-        vg_r_recent_t rk = {0, from, st, {0}};
+        /* ages is not cleared: when aged, the second pass writes each of
+         * its n_recent entries (it counts as the first did), and
+         * otherwise none is read. */
+        vg_r_recent_t rk;
         bool aged = ages.n == n_hashes;
+
+        rk.i = 0;
+        rk.from = from;
+        rk.st = st;
 
         at_hash = 0;
         for (p = recent; vg_r_field(&p, end, &f) > 0;) {
