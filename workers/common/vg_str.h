@@ -1,5 +1,5 @@
 /*
- * vg_str.h - the bounded string copy of the hot path.
+ * vg_str.h - the bounded string copy and the name comparison of the hot path.
  */
 #ifndef VG_STR_H
 #define VG_STR_H
@@ -15,6 +15,13 @@ static inline void vg_str_copy(char *dst, size_t cap, const char *src) {
 
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
+}
+
+/* strcmp(a, b) == 0, the first bytes compared inline: where names are
+ * looked up per event, most candidates differ there, and the call into
+ * strcmp cost more than the comparison. */
+static inline int vg_str_eq(const char *a, const char *b) {
+    return a[0] == b[0] && (a[0] == '\0' || strcmp(a + 1, b + 1) == 0);
 }
 
 #endif

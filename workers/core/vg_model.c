@@ -9,6 +9,7 @@
 
 #include "vg_event.h"
 #include "vg_names.h"
+#include "vg_str.h"
 #include "vg_model_default.h" /* generated: vg_model_default_yaml[] */
 
 /* --- a small checked view over libyaml's document tree ----------------- */
@@ -886,14 +887,14 @@ bool vg_match_event(const vg_match_t *mt, const void *evp) {
     if (mt->n_event_types) {
         any = false;
         for (uint32_t i = 0; i < mt->n_event_types && !any; i++)
-            any = strcmp(mt->event_types[i], ev->event_type) == 0;
+            any = vg_str_eq(mt->event_types[i], ev->event_type);
         if (!any)
             return false;
     }
     if (mt->n_error_codes) {
         any = false;
         for (uint32_t i = 0; i < mt->n_error_codes && !any; i++)
-            any = ev->error_code && strcmp(mt->error_codes[i], ev->error_code) == 0;
+            any = ev->error_code && vg_str_eq(mt->error_codes[i], ev->error_code);
         if (!any)
             return false;
     }

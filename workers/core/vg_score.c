@@ -127,7 +127,7 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
 
 static const vg_state_window_t *vg_find_window(const vg_state_t *st, const char *name) {
     for (uint32_t i = 0; i < st->n_troubles; i++)
-        if (strcmp(st->troubles[i].kind, name) == 0)
+        if (vg_str_eq(st->troubles[i].kind, name))
             return &st->troubles[i];
     return NULL;
 }
@@ -172,18 +172,40 @@ void vg_score_describe(vg_score_t *s, const vg_state_t *st, const vg_model_t *m)
 
 static bool vg_has_consent(const vg_state_t *st, const char *purpose) {
     for (uint32_t i = 0; i < st->n_consents; i++)
-        if (strcmp(st->consents[i], purpose) == 0)
+        if (vg_str_eq(st->consents[i], purpose))
             return true;
     return false;
 }
 
+/* Whether the event matches the model's signals, each matched at most
+ * once per decision: terms and eligibility rules ask about the same few
+ * signals again and again. */
+typedef struct vg_signal_memo_s {
+    const vg_model_t *m;
+    const vg_event_t *ev;
+    uint32_t known, hit; /* bit per signal */
+} vg_signal_memo_t;
+
+_Static_assert(VG_MODEL_MAX_SIGNALS <= 32, "a bit per signal");
+
+static bool vg_signal_matches(vg_signal_memo_t *sm, int signal) {
+    uint32_t bit = 1u << signal;
+
+    if (!(sm->known & bit)) {
+        sm->known |= bit;
+        if (vg_match_event(&sm->m->signals[signal].match, sm->ev))
+            sm->hit |= bit;
+    }
+    return (sm->hit & bit) != 0;
+}
+
 /* Does eligibility rule e hold now, caused by this event or deadline? */
 static bool vg_eligible(const vg_model_elig_t *e, const vg_model_t *m, const vg_event_t *ev,
-                        const vg_transition_t *tr, const vg_score_t *s) {
+                        const vg_transition_t *tr, const vg_score_t *s, vg_signal_memo_t *sm) {
     bool fresh = false;
 
     if (e->signal >= 0) {
-        if (!ev || !vg_match_event(&m->signals[e->signal].match, ev))
+        if (!ev || !vg_signal_matches(sm, e->signal))
             return false;
         fresh = true;
     }
@@ -216,7 +238,7 @@ static bool vg_last_fire_within(const vg_state_t *st, const char *iv, int32_t ch
                                 bool any_channel, int64_t now, int64_t span) {
     for (uint32_t i = 0; i < st->n_ledgers; i++) {
         const vg_state_ledger_t *l = &st->ledgers[i];
-        if (strcmp(l->intervention, iv) || (!any_channel && l->channel != channel) || !l->n)
+        if (!vg_str_eq(l->intervention, iv) || (!any_channel && l->channel != channel) || !l->n)
             continue;
         if (now - l->fired_ms[l->n - 1] < span)
             return true;
@@ -229,7 +251,7 @@ static uint32_t vg_fires_within(const vg_state_t *st, const char *iv, int64_t no
 
     for (uint32_t i = 0; i < st->n_ledgers; i++) {
         const vg_state_ledger_t *l = &st->ledgers[i];
-        if (strcmp(l->intervention, iv))
+        if (!vg_str_eq(l->intervention, iv))
             continue;
         for (uint32_t j = 0; j < l->n; j++)
             n += now - l->fired_ms[j] < span;
@@ -239,6 +261,9 @@ static uint32_t vg_fires_within(const vg_state_t *st, const char *iv, int64_t no
 
 void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
                       const vg_transition_t *tr, int64_t now, int64_t record_ms, vg_score_t *s) {
+    /* The state's window of each model window, looked up by name once. */
+    const vg_state_window_t *sws[VG_MODEL_MAX_WINDOWS];
+    vg_signal_memo_t sm = {m, ev, 0, 0};
     double best = -1.0;
 
     memset(s, 0, sizeof(*s));
@@ -250,7 +275,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
      * to the most recent trouble. */
     for (uint32_t w = 0; w < m->n_windows; w++) {
         const vg_model_window_t *mw = &m->windows[w];
-        const vg_state_window_t *sw = vg_find_window(st, mw->name);
+        const vg_state_window_t *sw = sws[w] = vg_find_window(st, mw->name);
         uint32_t n = 0;
         for (uint32_t i = 0; sw && i < sw->n; i++)
             n += sw->times_ms[i] > now - mw->within_ms && sw->times_ms[i] <= now;
@@ -277,7 +302,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
             v = s->counts[mt->ref];
             break;
         case VG_TERM_CHANNELS: {
-            const vg_state_window_t *sw = vg_find_window(st, m->windows[mt->ref].name);
+            const vg_state_window_t *sw = sws[mt->ref];
             uint32_t seen = 0;
             for (uint32_t i = 0; sw && i < sw->n; i++)
                 if (sw->times_ms[i] > now - m->windows[mt->ref].within_ms &&
@@ -287,7 +312,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
             break;
         }
         case VG_TERM_SIGNAL:
-            if (ev && !tr->late && vg_match_event(&m->signals[mt->ref].match, ev)) {
+            if (ev && !tr->late && vg_signal_matches(&sm, mt->ref)) {
                 v = 1.0;
                 if (mt->open_mask) {
                     /* Only while one of the named problems is open. */
@@ -296,7 +321,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
                         const vg_state_window_t *sw;
                         if (!(mt->open_mask & (1u << w)))
                             continue;
-                        sw = vg_find_window(st, m->windows[w].name);
+                        sw = sws[w];
                         if (sw && sw->n && sw->times_ms[sw->n - 1] > now - mt->open_ms)
                             v = 1.0;
                     }
@@ -341,7 +366,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
         bool elig = false;
 
         for (uint32_t e = 0; e < iv->n_eligible && !elig; e++)
-            elig = vg_eligible(&iv->eligible[e], m, ev, tr, s);
+            elig = vg_eligible(&iv->eligible[e], m, ev, tr, s, &sm);
         if (!elig)
             continue; /* VG_V_NOT_ELIGIBLE */
         if (iv->channel_mask && (ch < 0 || ch >= 32 || !(iv->channel_mask & (1u << ch))))

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "vg_hash.h"
+#include "vg_str.h"
 #include "vigil/v1/state.pb-c.h"
 
 void vg_state_init(vg_state_t *st) {
@@ -440,7 +441,7 @@ vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {
     vg_state_sequence_t *q;
 
     for (uint32_t i = 0; i < st->n_sequences; i++)
-        if (strcmp(st->sequences[i].name, name) == 0)
+        if (vg_str_eq(st->sequences[i].name, name))
             return &st->sequences[i];
     /* A sequence the model no longer has loses its slot first. */
     q = st->n_sequences < VG_STATE_MAX_SEQUENCES ? &st->sequences[st->n_sequences++]
@@ -453,7 +454,7 @@ vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name) {
 
 vg_state_absence_t *vg_state_absence(vg_state_t *st, const char *name) {
     for (uint32_t i = 0; i < st->n_absences; i++)
-        if (strcmp(st->absences[i].name, name) == 0)
+        if (vg_str_eq(st->absences[i].name, name))
             return &st->absences[i];
     return NULL;
 }
@@ -511,7 +512,7 @@ vg_state_window_t *vg_state_window(vg_state_t *st, const char *kind) {
 
     for (i = 0; i < st->n_troubles; i++) {
         w = &st->troubles[i];
-        if (strncmp(w->kind, kind, sizeof(w->kind) - 1) == 0)
+        if (w->kind[0] == kind[0] && strncmp(w->kind, kind, sizeof(w->kind) - 1) == 0)
             return w;
         {
             int64_t t = w->n ? w->times_ms[w->n - 1] : INT64_MIN;
@@ -535,7 +536,7 @@ vg_state_ledger_t *vg_state_ledger(vg_state_t *st, const char *intervention, int
 
     for (i = 0; i < st->n_ledgers; i++) {
         l = &st->ledgers[i];
-        if (l->channel == channel &&
+        if (l->channel == channel && l->intervention[0] == intervention[0] &&
             strncmp(l->intervention, intervention, sizeof(l->intervention) - 1) == 0)
             return l;
         {
