@@ -30,7 +30,9 @@ done
 
 PACKAGES=(
   build-essential cmake pkg-config
-  librdkafka-dev libhiredis-dev libprotobuf-c-dev protobuf-c-compiler
+  libprotobuf-c-dev protobuf-c-compiler
+  # librdkafka 2.8's build (ops/deps/librdkafka.sh): its codecs, static in.
+  libzstd-dev liblz4-dev zlib1g-dev dpkg-dev
   libssl-dev libcriterion-dev libjansson-dev libyaml-dev libmicrohttpd-dev
   redis-server redis-tools
   openjdk-17-jre-headless maven
@@ -130,6 +132,12 @@ fi
 bash "$(dirname "${BASH_SOURCE[0]}")/deps/hiredis.sh" \
   "${VIGIL_CACHE:-$HOME/.cache/vigil}/hiredis-1.2.0-6" $( ((FORCE)) && echo --force) \
   || die "hiredis: ops/deps/hiredis.sh failed"
+
+# --- librdkafka 2.8 from Debian 13's source package ---------------------------
+# Into the cache, where CMakeLists.txt looks first (ops/deps/librdkafka.sh).
+bash "$(dirname "${BASH_SOURCE[0]}")/deps/librdkafka.sh" \
+  "${VIGIL_CACHE:-$HOME/.cache/vigil}/librdkafka-2.8.0-1" $( ((FORCE)) && echo --force) \
+  || die "librdkafka: ops/deps/librdkafka.sh failed"
 
 # --- Valkey 8 from bookworm-backports ------------------------------------------
 # Into the cache, for the Valkey pass of ops/test.sh (ops/deps/valkey.sh).

@@ -229,9 +229,8 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
         {"fetch.wait.max.ms", "50"},
         /* Small requests go out at once: with Nagle's algorithm a fetch
          * or offset commit request waits for the previous one's ACK
-         * (docs/decisions.md, "No Nagle for the consumer"). The producer
-         * keeps librdkafka's default: turning it off there made absence
-         * deadlines fire later (test 0030). */
+         * (docs/decisions.md, "No Nagle for the consumer"; the producer
+         * turns it off too). */
         {"socket.nagle.disable", "true"},
         /* librdkafka's prefetch queue and fetch responses, not the batch,
          * are most of a worker's memory while it catches up on a backlog
@@ -240,6 +239,11 @@ vg_kafka_consumer_t *vg_kafka_consumer_new(const vg_kafka_props_t *props, const 
          * high-water mark (docs/decisions.md). */
         {"queued.max.messages.kbytes", "4096"},
         {"fetch.max.bytes", "1048576"},
+        /* A partition whose prefetch is over that bound is fetched again
+         * after this long (librdkafka >= 2.1; 1000 ms by default). 4 MB
+         * last a worker ~0.1 s at full speed: a 1 s pause would leave it
+         * idle most of the time while it catches up. */
+        {"fetch.queue.backoff.ms", "20"},
     };
     vg_kafka_consumer_t *c;
     rd_kafka_conf_t *conf;
@@ -304,10 +308,11 @@ static long long vg_kafka_now_ms(void) {
 }
 
 /* One message at a time with rd_kafka_consumer_poll(), not
- * rd_kafka_consume_batch_queue(): in librdkafka 2.0.x the batch API can
- * skip or misroute messages when a rebalance, seek, pause or resume
- * happens during the call (v2.0.0 "Known Issues"; fixed in 2.1.0), and
- * Vigil seeks (rewind) and rebalances routinely. A message held in the
+ * rd_kafka_consume_batch_queue(): in librdkafka 2.0.x the batch API
+ * skipped or misrouted messages when a rebalance, seek, pause or resume
+ * happened during the call, and 2.1 to 2.8 still say it is not safe then
+ * ("Poor Consumer batch API messaging guarantees"). Vigil seeks (rewind)
+ * and rebalances routinely. A message held in the
  * batch of a partition revoked meanwhile is dropped: its new owner starts
  * from the committed offset. */
 size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
