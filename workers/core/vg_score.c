@@ -1,6 +1,7 @@
 #include "vg_score.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -15,6 +16,9 @@ static const char *const vg_verdicts[VG_V__COUNT] = {
 };
 
 _Static_assert(VG_STATE_SEQ_STEPS == VG_MODEL_MAX_SEQ_STEPS, "sequence steps");
+_Static_assert(offsetof(vg_score_t, verdicts) ==
+                   offsetof(vg_score_t, reasons) + sizeof(((vg_score_t *)0)->reasons),
+               "vg_score_compute clears all of vg_score_t but its reasons");
 _Static_assert(VG_STATE_NAME_MAX == VG_MODEL_NAME_MAX, "names");
 
 static const char *const vg_ladder[] = {"", "coincidence", "pattern", "trend"};
@@ -266,7 +270,11 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
     vg_signal_memo_t sm = {m, ev, 0, 0};
     double best = -1.0;
 
-    memset(s, 0, sizeof(*s));
+    /* All but the reasons, which are written as they are added (nothing
+     * past n_reasons is read): clearing their 1.5 KB for every event was
+     * a quarter of the decision's time. */
+    memset(s, 0, offsetof(vg_score_t, reasons));
+    memset(&s->verdicts, 0, sizeof(*s) - offsetof(vg_score_t, verdicts));
     s->now_ms = now;
     s->winner = -1;
     s->channel = ev ? (int32_t)ev->channel : 0;
