@@ -15,6 +15,18 @@ enum { VG_TEXT_OK = 0, VG_TEXT_UTF8, VG_TEXT_NUL, VG_TEXT_CONTROL };
 
 #define VG_EVENT_HIGH 0x8080808080808080ULL
 
+/* Eight printable ASCII bytes at p, checked at once: no high bit; each
+ * byte + 0x60 reaches 0x80 (>= 0x20); none + 1 reaches it (not 0x7f).
+ * Without high bits no addition carries across bytes. */
+static inline bool vg_event_printable8(const uint8_t *p) {
+    uint64_t w;
+
+    memcpy(&w, p, 8);
+    return !(w & VG_EVENT_HIGH) &&
+           ((w + 0x6060606060606060ULL) & VG_EVENT_HIGH) == VG_EVENT_HIGH &&
+           !((w + 0x0101010101010101ULL) & VG_EVENT_HIGH);
+}
+
 static int vg_event_text_check(const uint8_t *s, size_t n, size_t *bad) {
     size_t i = 0;
 
@@ -24,17 +36,15 @@ static int vg_event_text_check(const uint8_t *s, size_t n, size_t *bad) {
         uint8_t lo = 0x80, hi = 0xbf;
 
         if (n - i >= 8) {
-            /* Eight printable ASCII bytes at once: no high bit; each
-             * byte + 0x60 reaches 0x80 (>= 0x20); none + 1 reaches it
-             * (not 0x7f). Without high bits no addition carries across
-             * bytes. */
-            uint64_t w;
-            memcpy(&w, s + i, 8);
-            if (!(w & VG_EVENT_HIGH) && ((w + 0x6060606060606060ULL) & VG_EVENT_HIGH) == VG_EVENT_HIGH &&
-                !((w + 0x0101010101010101ULL) & VG_EVENT_HIGH)) {
+            if (vg_event_printable8(s + i)) {
                 i += 8;
                 continue;
             }
+        } else if (n >= 8 && vg_event_printable8(s + n - 8)) {
+            /* The last few bytes, in the word that ends the text: when
+             * all eight are printable ASCII, so is the rest from i (the
+             * bytes before i were checked already). */
+            return VG_TEXT_OK;
         }
         c = s[i];
 

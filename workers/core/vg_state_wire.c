@@ -53,10 +53,10 @@ static inline size_t vg_w_varint_len(uint64_t v) {
     return 1 + (size_t)(63 - __builtin_clzll(v | 1)) / 7;
 }
 
-/* Written in place, its length known first: no staging copy, one bounds
- * check (most varints here are tags and small counts, of one byte). */
+/* Written in place: no staging copy, and one bounds check while the
+ * longest varint fits (its exact length is counted only near the end). */
 static inline void vg_w_varint(vg_w_t *w, uint64_t v) {
-    if (!vg_w_room(w, vg_w_varint_len(v)))
+    if ((w->full || (size_t)(w->end - w->p) < 10) && !vg_w_room(w, vg_w_varint_len(v)))
         return;
     while (v >= 0x80) {
         *w->p++ = (uint8_t)(v | 0x80);

@@ -36,6 +36,22 @@ static inline bool vg_r_varint(const uint8_t **p, const uint8_t *end, unsigned m
         *out = *(*p)++;
         return true;
     }
+    if (max <= 10 && (size_t)(end - *p) >= max) {
+        /* All max bytes are there: no bounds check per byte (times and
+         * offsets take six or more). As below, a varint that does not
+         * end within max bytes consumes them. */
+        const uint8_t *q = *p;
+        for (unsigned i = 0; i < max; i++) {
+            v |= (uint64_t)(q[i] & 0x7f) << (7 * i);
+            if (!(q[i] & 0x80)) {
+                *p = q + i + 1;
+                *out = v;
+                return true;
+            }
+        }
+        *p = q + max;
+        return false;
+    }
     for (unsigned i = 0; i < max && *p < end; i++) {
         uint8_t b = *(*p)++;
         if (shift < 64)
