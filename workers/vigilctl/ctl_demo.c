@@ -71,7 +71,8 @@ int vg_ctl_demo(vg_ctl_t *c) {
         }
         vg_config_set(&c->cfg, "kafka.bootstrap.servers", vg_kafka_mock_bootstrap(mock),
                       "embedded", NULL, 0);
-        /* librdkafka 2.0.2's mock cluster keeps no transactional offsets. */
+        /* librdkafka 2.0.2's mock cluster kept no transactional offsets;
+         * the demo stays at_least_once (docs/decisions.md). */
         c->cfg.delivery = VG_DELIVERY_AT_LEAST_ONCE;
     }
     vg_ctl_props(c);
