@@ -55,7 +55,7 @@ static inline size_t vg_w_varint_len(uint64_t v) {
 
 /* Written in place: no staging copy, and one bounds check while the
  * longest varint fits (its exact length is counted only near the end). */
-static inline void vg_w_varint(vg_w_t *w, uint64_t v) {
+static void vg_w_varint_long(vg_w_t *w, uint64_t v) {
     if ((w->full || (size_t)(w->end - w->p) < 10) && !vg_w_room(w, vg_w_varint_len(v)))
         return;
     while (v >= 0x80) {
@@ -63,6 +63,15 @@ static inline void vg_w_varint(vg_w_t *w, uint64_t v) {
         v >>= 7;
     }
     *w->p++ = (uint8_t)v;
+}
+
+/* Most varints here are tags and small counts, of one byte, and most tags
+ * are constants: that case is a store where it is written. */
+static inline void vg_w_varint(vg_w_t *w, uint64_t v) {
+    if (v < 0x80 && !w->full && w->p < w->end)
+        *w->p++ = (uint8_t)v;
+    else
+        vg_w_varint_long(w, v);
 }
 
 static inline void vg_w_tag(vg_w_t *w, uint32_t field, uint32_t wire) {
