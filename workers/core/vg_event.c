@@ -47,7 +47,10 @@ static int vg_event_text_check(const uint8_t *s, size_t n, size_t *bad) {
             return VG_TEXT_OK;
         }
         c = s[i];
-
+        if (c >= 0x20 && c < 0x7f) {
+            i++; /* printable ASCII: most bytes of a text shorter than a word */
+            continue;
+        }
         *bad = i;
         if (c < 0x80) {
             if (c == 0)

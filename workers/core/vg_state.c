@@ -406,16 +406,22 @@ int64_t vg_state_index_due(const vg_state_t *st) {
 uint64_t vg_state_event_hash(const char *event_id) { return vg_hash_str(event_id); }
 
 bool vg_state_seen_event(const vg_state_t *st, const char *event_id) {
-    uint64_t h = vg_state_event_hash(event_id);
+    return vg_state_seen_hash(st, vg_state_event_hash(event_id));
+}
 
+bool vg_state_seen_hash(const vg_state_t *st, uint64_t hash) {
     for (uint32_t i = 0; i < st->n_recent; i++)
-        if (st->recent[i] == h)
+        if (st->recent[i] == hash)
             return true;
     return false;
 }
 
 void vg_state_remember_event(vg_state_t *st, const char *event_id, int64_t event_ms,
                              int64_t since_ms) {
+    vg_state_remember_hash(st, vg_state_event_hash(event_id), event_ms, since_ms);
+}
+
+void vg_state_remember_hash(vg_state_t *st, uint64_t hash, int64_t event_ms, int64_t since_ms) {
     uint32_t n = 0;
 
     for (uint32_t i = 0; i < st->n_recent; i++) {
@@ -433,7 +439,7 @@ void vg_state_remember_event(vg_state_t *st, const char *event_id, int64_t event
                 sizeof(st->recent_ms[0]) * (VG_STATE_RECENT_MAX - 1));
         st->n_recent--;
     }
-    st->recent[st->n_recent] = vg_state_event_hash(event_id);
+    st->recent[st->n_recent] = hash;
     st->recent_ms[st->n_recent++] = event_ms;
 }
 

@@ -221,6 +221,11 @@ bool vg_state_seen_event(const vg_state_t *st, const char *event_id);
 void vg_state_remember_event(vg_state_t *st, const char *event_id, int64_t event_ms,
                              int64_t since_ms);
 
+/* The two above by the event id's hash (vg_state_event_hash), for a
+ * caller that asks both about one event and hashes it once. */
+bool vg_state_seen_hash(const vg_state_t *st, uint64_t hash);
+void vg_state_remember_hash(vg_state_t *st, uint64_t hash, int64_t event_ms, int64_t since_ms);
+
 /* Find or create the progress of sequence name. */
 vg_state_sequence_t *vg_state_sequence(vg_state_t *st, const char *name);
 

@@ -141,6 +141,7 @@ static void vg_step_reset(vg_step_result_t *out) {
 vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m,
                        const vg_step_ctx_t *ctx, vg_step_result_t *out) {
     int64_t applied = vg_state_applied(st, ctx->partition);
+    uint64_t id_hash;
     vg_err_t err;
 
     vg_step_reset(out);
@@ -157,7 +158,8 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
         return VG_OK;
     }
 
-    if (vg_state_seen_event(st, ev->event_id)) {
+    id_hash = vg_state_event_hash(ev->event_id); /* asked twice below: hashed once */
+    if (vg_state_seen_hash(st, id_hash)) {
         /* The same event again at a new offset: applied once already (its
          * decision, if any, was published with the same trigger id).
          * Only the offset moves on. */
@@ -166,8 +168,7 @@ vg_err_t vg_step_apply(vg_state_t *st, const vg_event_t *ev, const vg_model_t *m
         return VG_OK;
     }
     vg_score_transition(st, ev, m, &out->tr);
-    vg_state_remember_event(st, ev->event_id, ev->event_time_ms,
-                            st->last_event_ms - m->lateness_ms);
+    vg_state_remember_hash(st, id_hash, ev->event_time_ms, st->last_event_ms - m->lateness_ms);
     vg_score_compute(st, ev, m, &out->tr, st->last_event_ms, ctx->record_ms, &out->score);
     vg_state_set_applied(st, ctx->partition, ctx->offset);
     /* For explain (the event's bytes are the caller's to add). */
