@@ -379,6 +379,25 @@ Test(state, decoder_reads_any_valid_encoding) {
 }
 
 /* What is not wire format is refused by both. */
+/* Number 0 in a tag of two bytes passes protobuf-c's tag check (it looks
+ * at the first byte): an unknown field, skipped by both, of any wire
+ * type. */
+Test(state, field_zero_in_a_long_tag_is_unknown) {
+    static const uint8_t ok[][4] = {
+        {0x82, 0x00, 0x00},       /* number 0, wire 2, empty */
+        {0x80, 0x00, 0x05},       /* number 0, wire 0 */
+        {0x82, 0x00, 0x01, 0x41}, /* number 0, wire 2, one byte */
+    };
+    static const size_t len[] = {3, 3, 4};
+    static vg_state_t x;
+
+    for (size_t i = 0; i < sizeof(len) / sizeof(len[0]); i++) {
+        cr_expect_eq(vg_state_decode_pb(&x, ok[i], len[i], NULL, 0), VG_OK, "case %zu: protobuf-c",
+                     i);
+        cr_expect_eq(vg_state_decode(&x, ok[i], len[i], NULL, 0), VG_OK, "case %zu: by hand", i);
+    }
+}
+
 Test(state, decoder_refuses_what_protobuf_c_refuses) {
     static const uint8_t bad[][6] = {
         {0x08},                   /* a varint cut short */

@@ -716,6 +716,15 @@ static bool vg_r_hashes(const vg_f_t *f, size_t *count, size_t from, vg_state_t 
     return true;
 }
 
+/* The wire type each top-level field must have, by number; -1: any (the
+ * bools, read by vg_r_bool, and number 0, which only a tag of several
+ * bytes can name and which is skipped as unknown). Fields 21 and 29 are
+ * read apart; numbers beyond the table are unknown, of any wire type. */
+static const int8_t vg_state_field_wire[31] = {
+    [0] = -1, [2] = 2,   [3] = 2,   [5] = 2,   [6] = 2,   [9] = 2,  [10] = 2, [11] = 2,
+    [12] = 2, [13] = 2,  [14] = 2,  [19] = 2,  [17] = -1, [22] = -1, [26] = -1, [30] = -1,
+};
+
 vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errstr,
                          size_t errstr_size) {
     const uint8_t *p = buf, *end = (const uint8_t *)buf + len, *at = p, *recent = NULL;
@@ -727,30 +736,18 @@ vg_err_t vg_state_decode(vg_state_t *st, const void *buf, size_t len, char *errs
 
     vg_state_init(st);
     while (ok && (r = vg_r_field(&p, end, &f)) > 0) {
-        uint32_t wire = f.num >= 1 && f.num <= 29 ? 0 : f.wire;
         const uint8_t *tag = at;
 
         at = p;
-        if ((f.num == 21 || f.num == 29) && !recent)
-            recent = tag; /* the second pass starts there */
-        switch (f.num) {
-        case 2: case 3: case 5: case 6: case 9: case 10: case 11: case 12: case 13: case 14:
-        case 19:
-            wire = 2;
-            break;
-        case 21:
-            ok = vg_r_hashes(&f, &n_hashes, 0, NULL);
+        if (f.num == 21 || f.num == 29) {
+            if (!recent)
+                recent = tag; /* the second pass starts there */
+            ok = f.num == 21 ? vg_r_hashes(&f, &n_hashes, 0, NULL)
+                             : vg_r_varints(&f, vg_r_count, &ages);
             continue;
-        case 17: case 22: case 26: case 30: /* bools: any wire type (vg_r_bool) */
-            wire = f.wire;
-            break;
-        case 29:
-            ok = vg_r_varints(&f, vg_r_count, &ages);
-            continue;
-        default:
-            break;
         }
-        if (f.wire != wire) {
+        if (f.num < sizeof(vg_state_field_wire) && vg_state_field_wire[f.num] >= 0 &&
+            f.wire != (uint32_t)vg_state_field_wire[f.num]) {
             ok = false;
             break;
         }
