@@ -61,7 +61,7 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
                          vg_transition_t *tr) {
     int64_t t = ev->event_time_ms;
     int64_t now = t > st->last_event_ms ? t : st->last_event_ms;
-    bool matched[VG_MODEL_MAX_SIGNALS];
+    uint32_t hit = 0; /* bit per model signal the event matches */
 
     memset(tr, 0, sizeof(*tr));
     /* Consent and descriptive data are the customer's latest word, late or not. */
@@ -83,11 +83,13 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
     }
     st->last_event_ms = now;
     for (uint32_t s = 0; s < m->n_signals; s++)
-        matched[s] = vg_match_event(&m->signals[s].match, ev);
+        hit |= (uint32_t)vg_match_event(&m->signals[s].match, ev) << s;
+    tr->signals_known = m->n_signals < 32 ? (1u << m->n_signals) - 1 : UINT32_MAX;
+    tr->signals_hit = hit;
 
     for (uint32_t w = 0; w < m->n_windows; w++) {
         const vg_model_window_t *mw = &m->windows[w];
-        if (!matched[mw->signal])
+        if (!(hit >> mw->signal & 1u))
             continue;
         vg_window_add(vg_state_window(st, mw->name), ev, now, mw->within_ms);
         tr->window_hit |= 1u << w;
@@ -97,7 +99,7 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
         vg_state_sequence_t *ss = vg_state_sequence(st, ms->name);
         if (ss->progress > 0 && t - ss->start_ms > ms->within_ms)
             ss->progress = 0; /* too slow: start over */
-        if (ss->progress < ms->n_steps && matched[ms->steps[ss->progress]]) {
+        if (ss->progress < ms->n_steps && (hit >> ms->steps[ss->progress] & 1u)) {
             if (ss->progress == 0)
                 ss->start_ms = t;
             vg_str_copy(ss->event_ids[ss->progress], VG_STATE_EVID_MAX, ev->event_id);
@@ -111,12 +113,12 @@ void vg_score_transition(vg_state_t *st, const vg_event_t *ev, const vg_model_t 
     for (uint32_t a = 0; a < m->n_absences; a++) {
         const vg_model_absence_t *ma = &m->absences[a];
         vg_state_absence_t *pa = vg_state_absence(st, ma->name);
-        if (pa && matched[ma->expect] && t >= pa->start_ms) {
+        if (pa && (hit >> ma->expect & 1u) && t >= pa->start_ms) {
             /* The expected event came: nothing to do, forget the deadline. */
             *pa = st->absences[--st->n_absences];
             pa = NULL;
         }
-        if (!pa && matched[ma->start] && st->n_absences < VG_STATE_MAX_ABSENCES) {
+        if (!pa && (hit >> ma->start & 1u) && st->n_absences < VG_STATE_MAX_ABSENCES) {
             pa = &st->absences[st->n_absences++];
             vg_str_copy(pa->name, sizeof(pa->name), ma->name);
             pa->start_ms = t;
@@ -182,8 +184,8 @@ static bool vg_has_consent(const vg_state_t *st, const char *purpose) {
 }
 
 /* Whether the event matches the model's signals, each matched at most
- * once per decision: terms and eligibility rules ask about the same few
- * signals again and again. */
+ * once per event: the transition matched them all already, and terms and
+ * eligibility rules ask about the same few again and again. */
 typedef struct vg_signal_memo_s {
     const vg_model_t *m;
     const vg_event_t *ev;
@@ -267,7 +269,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
                       const vg_transition_t *tr, int64_t now, int64_t record_ms, vg_score_t *s) {
     /* The state's window of each model window, looked up by name once. */
     const vg_state_window_t *sws[VG_MODEL_MAX_WINDOWS];
-    vg_signal_memo_t sm = {m, ev, 0, 0};
+    vg_signal_memo_t sm = {m, ev, tr->signals_known, tr->signals_hit};
     double best = -1.0;
 
     /* All but the reasons, which are written as they are added (nothing

@@ -31,6 +31,11 @@ typedef struct vg_transition_s {
     uint32_t seq_done;      /* bit per model sequence: completed by this event */
     uint32_t absence_fired; /* bit per model absence: deadline passed (expire) */
     bool late;              /* older than the model's lateness: not counted */
+    /* Which model signals the event matched (bit per signal), for the
+     * decision that follows: valid for the signals in signals_known, all
+     * of them after vg_score_transition() (unless late). In a zeroed
+     * struct none are known, and vg_score_compute() matches them itself. */
+    uint32_t signals_known, signals_hit;
 } vg_transition_t;
 
 typedef struct vg_reason_s {
