@@ -206,8 +206,9 @@ static bool vg_signal_matches(vg_signal_memo_t *sm, int signal) {
 }
 
 /* Does eligibility rule e hold now, caused by this event or deadline? */
-static bool vg_eligible(const vg_model_elig_t *e, const vg_model_t *m, const vg_event_t *ev,
-                        const vg_transition_t *tr, const vg_score_t *s, vg_signal_memo_t *sm) {
+/* at_level[l]: bit per model window at ladder level l or above. */
+static bool vg_eligible(const vg_model_elig_t *e, const vg_event_t *ev, const vg_transition_t *tr,
+                        const uint32_t at_level[4], vg_signal_memo_t *sm) {
     bool fresh = false;
 
     if (e->signal >= 0) {
@@ -226,16 +227,12 @@ static bool vg_eligible(const vg_model_elig_t *e, const vg_model_t *m, const vg_
         fresh = true;
     }
     if (e->level_mask) {
-        bool any = false;
-        for (uint32_t w = 0; w < m->n_windows; w++) {
-            if (!(e->level_mask & (1u << w)) || s->levels[w] < e->min_level)
-                continue;
-            any = true;
-            if (tr->window_hit & (1u << w))
-                fresh = true;
-        }
-        if (!any)
+        /* Levels stop at 3: a higher minimum is met by no window. */
+        uint32_t open = e->min_level < 4 ? e->level_mask & at_level[e->min_level] : 0;
+        if (!open)
             return false;
+        if (open & tr->window_hit)
+            fresh = true;
     }
     return fresh;
 }
@@ -270,6 +267,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
     /* The state's window of each model window, looked up by name once. */
     const vg_state_window_t *sws[VG_MODEL_MAX_WINDOWS];
     vg_signal_memo_t sm = {m, ev, tr->signals_known, tr->signals_hit};
+    uint32_t at_level[4] = {0}; /* bit per window at ladder level l or above */
     double best = -1.0;
 
     /* All but the reasons, which are written as they are added (nothing
@@ -291,6 +289,8 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
             n += sw->times_ms[i] > now - mw->within_ms && sw->times_ms[i] <= now;
         s->counts[w] = n;
         s->levels[w] = n >= mw->trend_at ? 3 : n >= mw->pattern_at ? 2 : n >= 1 ? 1 : 0;
+        for (uint32_t l = 0; l <= s->levels[w]; l++)
+            at_level[l] |= 1u << w;
         if (s->levels[w] > s->level ||
             (s->levels[w] == s->level && s->levels[w] > 0 && s->worst &&
              sw->times_ms[sw->n - 1] > s->worst->times_ms[s->worst->n - 1])) {
@@ -376,7 +376,7 @@ void vg_score_compute(const vg_state_t *st, const vg_event_t *ev, const vg_model
         bool elig = false;
 
         for (uint32_t e = 0; e < iv->n_eligible && !elig; e++)
-            elig = vg_eligible(&iv->eligible[e], m, ev, tr, s, &sm);
+            elig = vg_eligible(&iv->eligible[e], ev, tr, at_level, &sm);
         if (!elig)
             continue; /* VG_V_NOT_ELIGIBLE */
         if (iv->channel_mask && (ch < 0 || ch >= 32 || !(iv->channel_mask & (1u << ch))))
