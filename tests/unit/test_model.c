@@ -233,3 +233,40 @@ Test(pseudo, hmac_matches_openssl_and_seal_round_trips) {
         vg_pseudo_destroy(p);
     }
 }
+
+/* The memo answers what vg_pseudo_id answers: for pairs met again, for
+ * pairs that share a slot (more pairs than slots), for ("ab","c") against
+ * ("a","bc"), and for a pair too long to be kept. */
+Test(pseudo, memo_answers_as_the_hmac_does) {
+    char err[256], got[VG_PSEUDO_LEN], want[VG_PSEUDO_LEN], cust[200];
+    vg_pseudo_t *p = vg_pseudo_new("0123456789abcdef", 16, err, sizeof(err));
+    vg_pseudo_memo_t *m = vg_pseudo_memo_new();
+
+    cr_assert_not_null(p, "%s", err);
+    cr_assert_not_null(m);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < VG_PSEUDO_MEMO_SLOTS + 5000; i += 7) {
+            snprintf(cust, sizeof(cust), "customer-%d", i);
+            vg_pseudo_id_memo(p, m, i % 3 ? "acme" : "", cust, got);
+            vg_pseudo_id(p, i % 3 ? "acme" : "", cust, want);
+            cr_assert_str_eq(got, want, "round %d, customer %d", round, i);
+        }
+    }
+    vg_pseudo_id_memo(p, m, "ab", "c", got);
+    vg_pseudo_id_memo(p, m, "a", "bc", want);
+    cr_expect_str_neq(got, want);
+    vg_pseudo_id(p, "a", "bc", got);
+    cr_expect_str_eq(got, want);
+    memset(cust, 'x', sizeof(cust) - 1);
+    cust[sizeof(cust) - 1] = '\0';
+    for (int round = 0; round < 2; round++) {
+        vg_pseudo_id_memo(p, m, "acme", cust, got);
+        vg_pseudo_id(p, "acme", cust, want);
+        cr_expect_str_eq(got, want, "a pair longer than a slot");
+    }
+    vg_pseudo_id_memo(p, NULL, "acme", "customer-1", got);
+    vg_pseudo_id(p, "acme", "customer-1", want);
+    cr_expect_str_eq(got, want, "no memo");
+    vg_pseudo_memo_destroy(m);
+    vg_pseudo_destroy(p);
+}

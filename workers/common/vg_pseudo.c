@@ -2,6 +2,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED 1
 
 #include "vg_pseudo.h"
+#include "vg_hash.h"
 #include "vg_hmac.h"
 
 /* SHA-256 through OpenSSL's low-level interface: a context on the stack,
@@ -107,6 +108,59 @@ void vg_pseudo_id(const vg_pseudo_t *p, const char *tenant, const char *customer
     SHA256_Update(&c, customer_id ? customer_id : "", cl);
     vg_hmac_end(&p->id_mac, &c, mac);
     vg_pseudo_hex(mac, 16, out, VG_PSEUDO_LEN);
+}
+
+typedef struct vg_pseudo_memo_slot_s {
+    uint64_t hash;   /* of ids[0..len); 0 with len 0: empty */
+    uint8_t len;
+    char ids[VG_PSEUDO_MEMO_IDS];
+    char out[VG_PSEUDO_LEN];
+} vg_pseudo_memo_slot_t;
+
+struct vg_pseudo_memo_s {
+    vg_pseudo_memo_slot_t slot[VG_PSEUDO_MEMO_SLOTS];
+};
+
+vg_pseudo_memo_t *vg_pseudo_memo_new(void) { return calloc(1, sizeof(vg_pseudo_memo_t)); }
+
+void vg_pseudo_memo_destroy(vg_pseudo_memo_t *m) {
+    if (!m)
+        return;
+    /* Customer ids in clear: wiped as the key is. */
+    OPENSSL_cleanse(m, sizeof(*m));
+    free(m);
+}
+
+void vg_pseudo_id_memo(const vg_pseudo_t *p, vg_pseudo_memo_t *m, const char *tenant,
+                       const char *customer_id, char out[VG_PSEUDO_LEN]) {
+    char ids[VG_PSEUDO_MEMO_IDS];
+    size_t tl, cl, n;
+    uint64_t h;
+    vg_pseudo_memo_slot_t *s;
+
+    tenant = tenant ? tenant : "";
+    customer_id = customer_id ? customer_id : "";
+    tl = strlen(tenant);
+    cl = strlen(customer_id);
+    n = tl + 1 + cl;
+    if (!m || n > sizeof(ids)) {
+        vg_pseudo_id(p, tenant, customer_id, out);
+        return;
+    }
+    memcpy(ids, tenant, tl);
+    ids[tl] = '\0';
+    memcpy(ids + tl + 1, customer_id, cl);
+    h = vg_hash_mem(ids, n);
+    s = &m->slot[h & (VG_PSEUDO_MEMO_SLOTS - 1)];
+    if (s->hash == h && s->len == n && !memcmp(s->ids, ids, n)) {
+        memcpy(out, s->out, VG_PSEUDO_LEN);
+        return;
+    }
+    vg_pseudo_id(p, tenant, customer_id, out);
+    s->hash = h;
+    s->len = (uint8_t)n;
+    memcpy(s->ids, ids, n);
+    memcpy(s->out, out, VG_PSEUDO_LEN);
 }
 
 void vg_pseudo_sha256(const void *data, size_t len, unsigned char out[32]) {

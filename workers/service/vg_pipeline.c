@@ -90,6 +90,7 @@ struct vg_pipeline_s {
     vg_redis_t *redis;
     vg_cache_t *cache;        /* the owned partitions' states (NULL: state.cache_mb 0) */
     vg_pseudo_t *pseudo;
+    vg_pseudo_memo_t *pseudo_memo; /* this thread's recent pseudonyms (NULL: none) */
     _Atomic bool stop;
     /* Set with stop: when the drain must be done by (monotonic ms; 0 not
      * stopping). Every Kafka wait gives up at it (vg_kafka_producer_set_deadline). */
@@ -334,6 +335,7 @@ vg_pipeline_t *vg_pipeline_new(const vg_config_t *cfg, const vg_model_t *model, 
                                     errstr_size);
     if (!p->pseudo)
         goto fail;
+    p->pseudo_memo = vg_pseudo_memo_new(); /* without it, every record pays the HMAC */
     if (!p->cfg.pseudonym_key[0])
         VG_WARN(log, "config", "pseudonym.key not set: using the development key; "
                                "pseudonyms are not secret");
@@ -402,6 +404,7 @@ void vg_pipeline_destroy(vg_pipeline_t *p) {
     vg_kafka_producer_destroy(p->producer);
     vg_redis_destroy(p->redis);
     vg_pseudo_destroy(p->pseudo);
+    vg_pseudo_memo_destroy(p->pseudo_memo);
     vg_cache_destroy(p->cache);
     vg_sign_keys_destroy(p->signer);
     if (p->signer_pending)
@@ -1072,7 +1075,8 @@ static void vg_pipeline_add_to_group(vg_pipeline_t *p, size_t i) {
     char key[VG_KEYS_MAX], pseudo[VG_PSEUDO_LEN];
     int32_t g;
 
-    vg_pseudo_id(p->pseudo, p->b->events[i]->tenant, p->b->events[i]->customer_id, pseudo);
+    vg_pseudo_id_memo(p->pseudo, p->pseudo_memo, p->b->events[i]->tenant,
+                      p->b->events[i]->customer_id, pseudo);
     /* vg_keys_state, with the partition's part made once per batch. */
     if (part->state_head_len && part->state_head_len + VG_PSEUDO_LEN <= sizeof(key)) {
         memcpy(key, part->state_head, part->state_head_len);
