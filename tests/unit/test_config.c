@@ -25,7 +25,7 @@ Test(config, defaults) {
 
     vg_config_defaults(&c);
     cr_expect_str_eq(c.topic_events, "vigil.events");
-    cr_expect_eq(c.batch_max_events, 500);
+    cr_expect_eq(c.batch_max_events, 1000);
     cr_expect_eq(c.delivery, VG_DELIVERY_EXACTLY_ONCE);
     cr_expect_eq(c.redis_port, 6379);
 }

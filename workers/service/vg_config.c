@@ -46,7 +46,7 @@ static const vg_config_row_t vg_config_table[] = {
      "exactly_once: Kafka transactions + Redis version CAS; at_least_once: cheaper, duplicates only as repeats of a trigger id."},
     {"delivery.transactional_id_prefix", VG_S(transactional_id_prefix), 0, 0, "vigil", NULL,
      "Prefix of the transactional.id (prefix-worker.id) in exactly_once mode."},
-    {"batch.max_events", VG_I(batch_max_events), 1, VG_CONFIG_BATCH_MAX, "500", NULL,
+    {"batch.max_events", VG_I(batch_max_events), 1, VG_CONFIG_BATCH_MAX, "1000", NULL,
      "Most events processed in one batch (one Redis round trip each way, one transaction)."},
     {"batch.max_wait_ms", VG_I(batch_max_wait_ms), 1, 10000, "50", NULL,
      "Longest wait for the first record of a batch; then what has arrived (up to "
