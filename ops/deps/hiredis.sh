@@ -13,6 +13,8 @@
 # Needs apt-get, dpkg-source (dpkg-dev), make, a C compiler, libssl-dev and
 # the network to deb.debian.org. A second run does nothing.
 set -euo pipefail
+# shellcheck source=debian13-source.sh
+source "$(dirname "${BASH_SOURCE[0]}")/debian13-source.sh"
 
 HIREDIS_DEB_VERSION=1.2.0-6
 [[ $# -ge 1 ]] || { sed -n '11s/^#   //p' "${BASH_SOURCE[0]}" >&2; exit 2; }
@@ -24,29 +26,13 @@ if [[ "$FORCE" != --force && "$(cat "$PREFIX/.complete" 2>/dev/null)" == "$HIRED
   say "$HIREDIS_DEB_VERSION already in $PREFIX (skipped)"
   exit 0
 fi
-for c in apt-get dpkg-source make cc; do
-  command -v "$c" >/dev/null || die "$c not found (build-essential, dpkg-dev)"
+for c in make cc; do
+  command -v "$c" >/dev/null || die "$c not found (build-essential)"
 done
 t0=$SECONDS
 work="$(mktemp -d "${TMPDIR:-/tmp}/vigil-hiredis.XXXXXX")"
 trap 'rm -rf -- "$work"' EXIT
-mkdir -p "$work/lists/partial"
-cat >"$work/trixie.sources" <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: trixie
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-apt_src=(-o Dir::Etc::SourceList="$work/trixie.sources" -o Dir::Etc::SourceParts=/dev/null
-         -o Dir::State::Lists="$work/lists" -o APT::Sandbox::User=root)
-say "apt-get source hiredis=$HIREDIS_DEB_VERSION (Debian 13)"
-(cd "$work" && apt-get "${apt_src[@]}" update && \
-   apt-get "${apt_src[@]}" source --download-only "hiredis=$HIREDIS_DEB_VERSION") \
-  >"$work/apt.log" 2>&1 \
-  || { tail -n 20 "$work/apt.log" >&2; die "apt-get source failed (network to deb.debian.org?)"; }
-(cd "$work" && dpkg-source -x "hiredis_$HIREDIS_DEB_VERSION.dsc" src) >>"$work/apt.log" 2>&1 \
-  || { tail -n 20 "$work/apt.log" >&2; die "dpkg-source -x failed"; }
+deb_source_unpack hiredis hiredis "$HIREDIS_DEB_VERSION" "$work"
 rm -rf -- "$PREFIX"
 make -C "$work/src" -j"$(nproc)" USE_SSL=1 PREFIX="$PREFIX" install >"$work/make.log" 2>&1 \
   || { tail -n 30 "$work/make.log" >&2; die "build failed (libssl-dev installed?)"; }
