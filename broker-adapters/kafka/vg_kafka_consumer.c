@@ -312,9 +312,9 @@ static long long vg_kafka_now_ms(void) {
  * skipped or misrouted messages when a rebalance, seek, pause or resume
  * happened during the call, and 2.1 to 2.8 still say it is not safe then
  * ("Poor Consumer batch API messaging guarantees"). Vigil seeks (rewind)
- * and rebalances routinely. A message held in the
- * batch of a partition revoked meanwhile is dropped: its new owner starts
- * from the committed offset. */
+ * and rebalances routinely. A message held in the batch of a partition
+ * revoked meanwhile is dropped: its new owner starts from the committed
+ * offset. */
 size_t vg_kafka_consumer_poll_batch(vg_kafka_consumer_t *c, vg_kafka_msg_t *msgs, size_t max,
                                     int timeout_ms) {
     long long deadline = vg_kafka_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
