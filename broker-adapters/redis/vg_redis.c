@@ -29,10 +29,7 @@
  * The stored version is the value's header, read by the rule of
  * vg_redis_state_header(); a missing key, or a value without a valid
  * header, is "0" (the loader reports the latter as version 0 too, so the
- * write that resets it matches). Only the value's first 21 bytes are read
- * (GETRANGE): a header longer than that (a version of 21 digits) is not
- * valid either, and copying the whole value into Lua for its header was
- * most of the check's cost. A hash of the earlier layout answers GET
+ * write that resets it matches). A hash of the earlier layout answers GET
  * with WRONGTYPE: its version is its field v ("0" if none), and the SET
  * replaces it. Versions compare as strings: both sides are canonical
  * decimals. Each state is written with one SET PX (value and TTL).
@@ -51,7 +48,7 @@ static const char vg_redis_cas_script[] =
     "local n = (#KEYS - o) / 2\n"
     "for i = 1, n do\n"
     "  local k = KEYS[o + i]\n"
-    "  local s = redis.pcall('GETRANGE', k, 0, 20)\n"
+    "  local s = redis.pcall('GET', k)\n"
     "  local v\n"
     "  if type(s) == 'table' then\n"
     "    if string.sub(s.err or '', 1, 9) ~= 'WRONGTYPE' then return s end\n"
