@@ -50,6 +50,8 @@ static int vg_idset_cmp(const void *a, const void *b) { return strcmp(a, b); }
 size_t vg_idset_dedupe(vg_idset_t *s) {
     size_t o = 0, dups = 0;
 
+    if (s->n == 0)
+        return 0; /* nothing read: ids may be NULL, which qsort must not get */
     qsort(s->ids, s->n, sizeof(*s->ids), vg_idset_cmp);
     for (size_t i = 0; i < s->n; i++) {
         if (o && strcmp(s->ids[o - 1], s->ids[i]) == 0) {
